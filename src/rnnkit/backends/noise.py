@@ -1,0 +1,38 @@
+"""The randomness of one forward call, drawn by the layer and handed to whichever backend runs.
+
+Drawing it outside the backends is what lets two backends be compared exactly: both receive
+the same masks.
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Noise:
+    """Regularisers for one layer and direction over one forward call.
+
+    input_mask: (B, I), multiplies every x_t (variational input dropout).
+    recurrent_mask: (B, R), multiplies h_{t-1} where it meets the recurrent weights.
+    zoneout_keep: one entry per state tensor: a (T, B, size) 0/1 tensor in training (1 keeps
+        the previous value), or the rate itself at evaluation, where the expectation
+        ``rate * old + (1 - rate) * new`` is used (Krueger et al. 2017).
+    weights: parameter name → the tensor to use instead (DropConnect of recurrent weights).
+    """
+
+    input_mask: torch.Tensor | None = None
+    recurrent_mask: torch.Tensor | None = None
+    zoneout_keep: tuple[torch.Tensor | float, ...] | None = None
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def dropout_mask(shape, p: float, like: torch.Tensor) -> torch.Tensor:
+    """Inverted-dropout mask: 0 with probability p, else 1/(1-p)."""
+    keep = torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1 - p)
+    return keep / (1 - p)
+
+
+def zone(keep, old, new):
+    """Zoneout of one state tensor: keep the previous value where ``keep`` says so."""
+    return new + keep * (old - new)

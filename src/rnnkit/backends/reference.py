@@ -1,0 +1,111 @@
+"""The reference backend: autograd through a Python loop over ``cell.step``.
+
+Always correct, always available, and the definition every other backend is tested against.
+"""
+
+import inspect
+
+import torch
+from torch import nn
+
+from .noise import Noise, zone
+
+NAME = "reference"
+WHY = "an autograd loop over cell.step serves every configuration"
+
+
+def unsupported_reason(layer, training: bool) -> None:
+    return None  # serves every configuration
+
+
+def first_tensor(state):
+    return state if isinstance(state, torch.Tensor) else state[0]
+
+
+def cell_output(cell, state):
+    """The output a cell reads from its state (its ``output`` method, else the first tensor)."""
+    return cell.output(state) if hasattr(cell, "output") else first_tensor(state)
+
+
+def accepts_recurrent_mask(cell) -> bool:
+    return "recurrent_mask" in inspect.signature(cell.step).parameters
+
+
+def _select(valid, new, old):
+    if isinstance(new, torch.Tensor):
+        return torch.where(valid, new, old)
+    return tuple(torch.where(valid, n, o) for n, o in zip(new, old, strict=True))
+
+
+def run_direction(cell, x, lengths, state, noise: Noise, reverse: bool):
+    """Run ``cell`` over time-major ``x`` (T, B, I) -> (outputs (T, B, O), final state).
+
+    Steps at or past ``lengths[b]`` leave sequence b's state untouched and output exactly 0,
+    so the final state is the one after the last valid step, and the reverse direction starts
+    at that step.
+    """
+    T = x.shape[0]
+    if noise.input_mask is not None:
+        x = x * noise.input_mask  # one mask for every step: variational dropout
+    masked_step = noise.recurrent_mask is not None
+    native_mask = masked_step and accepts_recurrent_mask(cell)
+    tuple_state = not isinstance(state, torch.Tensor)
+    valid_steps = None if lengths is None else torch.arange(T, device=x.device)[:, None] < lengths
+    outputs = [None] * T
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        if native_mask:
+            out, new = cell.step(x[t], state, recurrent_mask=noise.recurrent_mask)
+        elif masked_step:  # a user's cell: mask the h it is given
+            h = first_tensor(state) * noise.recurrent_mask
+            out, new = cell.step(x[t], (h, *state[1:]) if tuple_state else h)
+        else:
+            out, new = cell.step(x[t], state)
+        if noise.zoneout_keep is not None:
+            if not hasattr(cell, "output") and out is not first_tensor(new):
+                raise ValueError(
+                    f"zoneout needs to read the output from the zoned state, but "
+                    f"{type(cell).__name__}.step returns an output that is not its first state "
+                    "tensor; give the cell an output(state) method"
+                )
+            if tuple_state:
+                new = tuple(
+                    zone(k if isinstance(k, float) else k[t], o, n)
+                    for k, o, n in zip(noise.zoneout_keep, state, new, strict=True)
+                )
+            else:
+                (k,) = noise.zoneout_keep
+                new = zone(k if isinstance(k, float) else k[t], state, new)
+            out = cell_output(cell, new)
+        if valid_steps is not None:
+            valid = valid_steps[t][:, None]
+            new = _select(valid, new, state)
+            out = torch.where(valid, out, torch.zeros((), dtype=out.dtype, device=out.device))
+        outputs[t] = out
+        state = new
+    return torch.stack(outputs), state
+
+
+class _WithWeights(nn.Module):
+    """Holds a cell so that torch.func.functional_call can swap in DropConnect weights."""
+
+    def __init__(self, cell):
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, *args):
+        return run_direction(self.cell, *args)
+
+
+def run_layer(cells, x, lengths, states, noises):
+    """One layer, every direction: cells[d] runs forward in time for d = 0, backward for d = 1."""
+    outputs, finals = [], []
+    for d, (cell, state, noise) in enumerate(zip(cells, states, noises, strict=True)):
+        args = (x, lengths, state, noise, d == 1)
+        if noise.weights:
+            swapped = {f"cell.{name}": w for name, w in noise.weights.items()}
+            out, final = torch.func.functional_call(_WithWeights(cell), swapped, args)
+        else:
+            out, final = run_direction(cell, *args)
+        outputs.append(out)
+        finals.append(final)
+    return outputs, finals
