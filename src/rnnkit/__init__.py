@@ -1,8 +1,8 @@
 """rnnkit: recurrent neural networks on PyTorch.
 
-    >>> import rnnkit as rk
-    >>> layer = rk.LSTM(8, 64, num_layers=2, bidirectional=True)
-    >>> out, (h, c) = layer(x, lengths=lengths)
+>>> import rnnkit as rk
+>>> layer = rk.LSTM(8, 64, num_layers=2, bidirectional=True)
+>>> out, (h, c) = layer(x, lengths=lengths)
 """
 
 from .cells import ElmanCell, GRUCell, LSTMCell

@@ -7,6 +7,7 @@ with ``torch.nn.RNN`` / ``LSTM`` / ``GRU``.
 
 import copy
 import numbers
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -24,6 +25,11 @@ def _check_rate(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
         raise ValueError(f"{name}={value!r} must be a rate in [0, 1)")
     return float(value)
+
+
+def _check_num_layers(num_layers) -> None:
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+        raise ValueError(f"num_layers={num_layers!r} must be an integer >= 1")
 
 
 def _as_tuple(state) -> tuple:
@@ -112,8 +118,7 @@ class Recurrent(nn.Module):
         backend: str = "auto",
     ):
         super().__init__()
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"num_layers={num_layers!r} must be an integer >= 1")
+        _check_num_layers(num_layers)
         if merge not in MERGES:
             raise ValueError(f"merge={merge!r} is not known; expected one of {MERGES}")
         backends.check_name(backend)
@@ -129,6 +134,12 @@ class Recurrent(nn.Module):
         self.input_dropout = _check_rate("input_dropout", input_dropout)
         self.recurrent_dropout = _check_rate("recurrent_dropout", recurrent_dropout)
         self.weight_dropout = _check_rate("weight_dropout", weight_dropout)
+        if self.dropout and num_layers == 1:
+            warnings.warn(
+                f"dropout={dropout} acts between stacked layers, and num_layers=1 has none; "
+                "for dropout of the input use input_dropout",
+                stacklevel=2,
+            )
         self.cells = nn.ModuleList(self._build_cells(cell))
 
         probe = self.cells[0].initial_state(1)
@@ -177,12 +188,12 @@ class Recurrent(nn.Module):
         count = self.num_layers * self.num_directions
         if isinstance(cell, nn.Module) and not isinstance(cell, nn.ModuleList):
             cells = [cell]
-            for i in range(1, count):
+            for _ in range(1, count):
                 clone = copy.deepcopy(cell)
                 if hasattr(clone, "reset_parameters"):
                     clone.reset_parameters()
                 cells.append(clone)
-        elif isinstance(cell, Sequence | nn.ModuleList):
+        elif isinstance(cell, list | tuple | nn.ModuleList):
             cells = list(cell)
             if len(cells) != count:
                 raise ValueError(
@@ -192,12 +203,17 @@ class Recurrent(nn.Module):
         else:
             raise TypeError(f"cell must be an nn.Module or a list of them, got {cell!r}")
         for c in cells:
-            for attr in ("input_size", "hidden_size", "initial_state", "step"):
-                if not hasattr(c, attr):
-                    raise TypeError(
-                        f"{type(c).__name__} is not a recurrent cell: it has no {attr!r} "
-                        "(see the cell protocol in help(rnnkit.Recurrent))"
-                    )
+            missing = [
+                a
+                for a in ("input_size", "hidden_size", "initial_state", "step")
+                if not hasattr(c, a)
+            ]
+            if missing:
+                raise TypeError(
+                    f"{type(c).__name__} is not a recurrent cell: it has no "
+                    f"{', '.join(map(repr, missing))} "
+                    "(see the cell protocol in help(rnnkit.Recurrent))"
+                )
         expected = cells[0].input_size
         for layer in range(self.num_layers):
             layer_cells = cells[layer * self.num_directions : (layer + 1) * self.num_directions]
@@ -249,9 +265,6 @@ class Recurrent(nn.Module):
 
     # ---------------------------------------------------------------- checks
 
-    def _param_dtype(self) -> torch.dtype:
-        return next(self.parameters()).dtype
-
     def _check_input(self, x) -> None:
         layout = "(batch, time, features)" if self.batch_first else "(time, batch, features)"
         if not isinstance(x, torch.Tensor):
@@ -268,14 +281,14 @@ class Recurrent(nn.Module):
                 f"x has {x.shape[-1]} features (last dimension), "
                 f"but the layer expects input_size={self.input_size}"
             )
-        if x.dtype != self._param_dtype():
+        param = next(self.parameters(), None)  # a user's cell may have none
+        if param is not None and x.dtype != param.dtype:
             raise TypeError(
-                f"x has dtype {x.dtype} but the layer's parameters are {self._param_dtype()}; "
+                f"x has dtype {x.dtype} but the layer's parameters are {param.dtype}; "
                 "convert one of them (x.to(dtype) or layer.to(dtype))"
             )
-        param_device = next(self.parameters()).device
-        if x.device != param_device:
-            raise ValueError(f"x is on {x.device} but the layer's parameters are on {param_device}")
+        if param is not None and x.device != param.device:
+            raise ValueError(f"x is on {x.device} but the layer's parameters are on {param.device}")
         if x.shape[1 if self.batch_first else 0] == 0:
             raise ValueError(f"x has 0 time steps (shape {tuple(x.shape)})")
 
@@ -287,7 +300,7 @@ class Recurrent(nn.Module):
             lengths = self._mask_to_lengths(mask, batch, steps)
         if lengths is None:
             return None
-        if isinstance(lengths, Sequence):
+        if isinstance(lengths, list | tuple):
             lengths = torch.tensor(lengths)
         if not isinstance(lengths, torch.Tensor):
             raise TypeError(f"lengths must be a tensor or list of ints, got {lengths!r}")
@@ -338,13 +351,13 @@ class Recurrent(nn.Module):
                 return [c.initial_state(batch, x.device, x.dtype) for c in self.cells]
             state = tuple(s.expand(-1, batch, -1) for s in self.learned_state)
         parts = (state,) if isinstance(state, torch.Tensor) else tuple(state)
-        if len(parts) != len(self.state_sizes) or (
-            self._tuple_state and isinstance(state, torch.Tensor)
-        ):
+        n = len(self.state_sizes)
+        if len(parts) != n or not all(isinstance(p, torch.Tensor) for p in parts):
+            expected = f"a tuple of {n} tensors" if self._tuple_state else "one tensor"
+            got = "a tensor" if isinstance(state, torch.Tensor) else f"{len(parts)} item(s)"
             raise ValueError(
-                f"state must be {'a tuple of ' + str(len(self.state_sizes)) if self._tuple_state else 'one'} "
-                f"tensor(s) of shape (num_layers * num_directions, batch, size), "
-                f"got {len(parts)}"
+                f"state must be {expected} of shape (num_layers * num_directions, batch, size), "
+                f"got {got}"
             )
         for k, (part, size) in enumerate(zip(parts, self.state_sizes, strict=True)):
             name = f"state[{k}]" if self._tuple_state else "state"
@@ -459,6 +472,7 @@ class _TorchFamily(Recurrent):
 
     @classmethod
     def _make_cells(cls, input_size, num_layers, bidirectional, merge, make_cell):
+        _check_num_layers(num_layers)
         cells, size = [], input_size
         for _ in range(num_layers):
             layer_cells = [make_cell(size) for _ in range(2 if bidirectional else 1)]
@@ -579,9 +593,7 @@ class RNN(_TorchFamily):
                 size, hidden_size, activation, negative_slope, bias, output_size
             ),
         )
-        super().__init__(
-            cells, num_layers, bidirectional=bidirectional, merge=merge, **options
-        )
+        super().__init__(cells, num_layers, bidirectional=bidirectional, merge=merge, **options)
 
     @classmethod
     def _from_torch_options(cls, module) -> dict:
@@ -626,9 +638,7 @@ class LSTM(_TorchFamily):
                 size, hidden_size, bias, forget_bias, peephole, proj_size, layer_norm
             ),
         )
-        super().__init__(
-            cells, num_layers, bidirectional=bidirectional, merge=merge, **options
-        )
+        super().__init__(cells, num_layers, bidirectional=bidirectional, merge=merge, **options)
 
     @classmethod
     def _from_torch_options(cls, module) -> dict:
@@ -669,6 +679,4 @@ class GRU(_TorchFamily):
             merge,
             lambda size: GRUCell(size, hidden_size, bias, reset_after, layer_norm),
         )
-        super().__init__(
-            cells, num_layers, bidirectional=bidirectional, merge=merge, **options
-        )
+        super().__init__(cells, num_layers, bidirectional=bidirectional, merge=merge, **options)

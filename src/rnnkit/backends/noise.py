@@ -34,5 +34,8 @@ def dropout_mask(shape, p: float, like: torch.Tensor) -> torch.Tensor:
 
 
 def zone(keep, old, new):
-    """Zoneout of one state tensor: keep the previous value where ``keep`` says so."""
-    return new + keep * (old - new)
+    """Zoneout of one state tensor: keep the previous value where ``keep`` says so.
+
+    Written as a blend, not ``new + keep * (old - new)``, so that a 0/1 mask keeps exactly.
+    """
+    return keep * old + (1 - keep) * new

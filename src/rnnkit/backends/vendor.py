@@ -6,6 +6,9 @@ so there is no second copy of the weights. Used only where the configuration is 
 those kernels compute; what they cannot do, ``unsupported_reason`` names.
 """
 
+import contextlib
+import warnings
+
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
@@ -47,7 +50,7 @@ def unsupported_reason(layer, training: bool) -> str | None:
     if any(z > 0 for z in layer.zoneout):
         return f"zoneout is not in {family}"
     if training and layer.recurrent_dropout > 0:
-        return f"recurrent_dropout is not in {family} (in eval mode, where it is off, it is)"
+        return f"recurrent_dropout is not in {family} (off in eval mode, where the kernel serves)"
     return None
 
 
@@ -74,6 +77,30 @@ def _flat_weights(cell, noise: Noise):
     return [noise.weights.get(name, getattr(cell, name)) for name in torch_weight_names(cell)]
 
 
+@contextlib.contextmanager
+def _quiet_projection_warning():
+    """torch warns at each CPU call that oneDNN lacks projections; its own C++ loop still runs
+    them, and that is the fastest exact path rnnkit has, so the warning says nothing to act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LSTM with projections is not supported")
+        yield
+
+
+def _call(kernel, x, lengths, hx, weights, options, lstm):
+    """-> (outputs (T, B, D*O), final states). Uneven lengths run packed, as nn.LSTM does."""
+    if lengths is None:
+        out, *final = kernel(x, hx, weights, *options, False)
+        return out, final
+    packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+    order, unorder = packed.sorted_indices, packed.unsorted_indices
+    hx = [h.index_select(1, order) for h in hx] if lstm else hx.index_select(1, order)
+    data, *final = kernel(packed.data, packed.batch_sizes, hx, weights, *options)
+    out, _ = pad_packed_sequence(
+        PackedSequence(data, packed.batch_sizes, order, unorder), total_length=x.shape[0]
+    )
+    return out, [h.index_select(1, unorder) for h in final]
+
+
 def run_layer(cells, x, lengths, states, noises):
     """One layer, every direction, in one kernel call. Same contract as reference.run_layer."""
     cell = cells[0]
@@ -86,17 +113,9 @@ def run_layer(cells, x, lengths, states, noises):
     hx = [torch.stack(s) for s in zip(*states, strict=True)] if lstm else torch.stack(states)
     kernel = _kernel(cell)
     options = (cell.bias_ih is not None, 1, 0.0, False, directions == 2)
-    if lengths is None:
-        out, *final = kernel(x, hx, weights, *options, False)
-    else:
-        packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
-        order, unorder = packed.sorted_indices, packed.unsorted_indices
-        hx = [h.index_select(1, order) for h in hx] if lstm else hx.index_select(1, order)
-        data, *final = kernel(packed.data, packed.batch_sizes, hx, weights, *options)
-        out, _ = pad_packed_sequence(
-            PackedSequence(data, packed.batch_sizes, order, unorder), total_length=x.shape[0]
-        )
-        final = [h.index_select(1, unorder) for h in final]
+    projected = getattr(cell, "proj_size", 0)
+    with _quiet_projection_warning() if projected else contextlib.nullcontext():
+        out, final = _call(kernel, x, lengths, hx, weights, options, lstm)
     outputs = list(out.chunk(directions, dim=2))
     if isinstance(cell, ElmanCell) and cell.has_output_projection:
         # y_t = W_ho h_t + b_ho is not fed back, so it is one GEMM over all steps.

@@ -22,7 +22,11 @@ class GRUCell(nn.Module):
         \end{aligned}
 
     With ``reset_after=False``, Cho et al.'s original form, the reset gate scales ``h_{t-1}``
-    before the product: :math:`n_t = \tanh(W_{in} x_t + b_{in} + W_{hn} (r_t \odot h_{t-1}) + b_{hn})`.
+    before the product:
+
+    .. math::
+
+        n_t = \tanh(W_{in} x_t + b_{in} + W_{hn} (r_t \odot h_{t-1}) + b_{hn})
 
     With ``layer_norm=True`` the input pre-activations :math:`W_{ih} x_t` are normalised as one
     3H vector and the recurrent ones as computed: the 3H vector :math:`W_{hh} h_{t-1}` (reset

@@ -1,4 +1,4 @@
-"""Long short-term memory (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000)."""
+"""Long short-term memory (Hochreiter & Schmidhuber 1997; forget gate: Gers et al. 2000)."""
 
 import torch
 import torch.nn.functional as F
@@ -135,7 +135,9 @@ class LSTMCell(nn.Module):
         h, c = state
         h_in = h if recurrent_mask is None else h * recurrent_mask
         if self.layer_norm:
-            a = self.ln_ih(F.linear(x_t, self.weight_ih)) + self.ln_hh(F.linear(h_in, self.weight_hh))
+            a = self.ln_ih(F.linear(x_t, self.weight_ih)) + self.ln_hh(
+                F.linear(h_in, self.weight_hh)
+            )
         else:
             a = F.linear(x_t, self.weight_ih, self.bias_ih) + F.linear(
                 h_in, self.weight_hh, self.bias_hh
