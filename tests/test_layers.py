@@ -279,7 +279,7 @@ def test_asking_for_a_backend_that_cannot_serve_says_why():
         rk.LSTM(3, 4, backend="fused")
     with pytest.raises(ValueError, match="backend='cudnn' is not known"):
         rk.LSTM(3, 4, backend="cudnn")
-    layer = rk.LSTM(3, 4, recurrent_dropout=0.1, backend="vendor" if False else "auto").eval()
+    layer = rk.LSTM(3, 4, recurrent_dropout=0.1).eval()
     layer.backend = "vendor"
     layer(torch.randn(1, 2, 3))  # eval: recurrent dropout is off, the kernel serves
     layer.train()

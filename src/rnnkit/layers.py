@@ -59,8 +59,9 @@ class Recurrent(nn.Module):
 
     Args:
         cell: one cell, for the first layer's forward direction; every other layer and
-            direction gets a fresh copy. Or a list of cells, one per layer and direction in the
-            order layer 0 forward, layer 0 backward, layer 1 forward, …
+            direction gets a copy, re-initialised by the cell's ``reset_parameters()`` if it
+            has one (a copy for an upper layer needs the same input size). Or a list of cells,
+            one per layer and direction: layer 0 forward, layer 0 backward, layer 1 forward, …
         num_layers: stacked layers; each one's output is the next one's input.
         bidirectional: run a second cell backward in time and merge the two outputs.
         batch_first: ``x`` and outputs are (B, T, F) if True, (T, B, F) if False. States are
@@ -152,7 +153,7 @@ class Recurrent(nn.Module):
                     f"cell {i} has state sizes {sizes} but cell 0 has {self.state_sizes}; "
                     "every cell of a layer stack must carry states of the same sizes"
                 )
-        rates = zoneout if isinstance(zoneout, Sequence) else [zoneout] * len(self.state_sizes)
+        rates = zoneout if isinstance(zoneout, list | tuple) else [zoneout] * len(self.state_sizes)
         if len(rates) != len(self.state_sizes):
             raise ValueError(
                 f"zoneout={zoneout!r} gives {len(rates)} rates but the cell has "
