@@ -97,7 +97,10 @@ class _WithWeights(nn.Module):
 
 
 def run_layer(cells, x, lengths, states, noises):
-    """One layer, every direction: cells[d] runs forward in time for d = 0, backward for d = 1."""
+    """One layer, every direction: cells[d] runs forward in time for d = 0, backward for d = 1.
+
+    -> (outputs (T, B, D, O), [final state of each direction]).
+    """
     outputs, finals = [], []
     for d, (cell, state, noise) in enumerate(zip(cells, states, noises, strict=True)):
         args = (x, lengths, state, noise, d == 1)
@@ -108,4 +111,4 @@ def run_layer(cells, x, lengths, states, noises):
             out, final = run_direction(cell, *args)
         outputs.append(out)
         finals.append(final)
-    return outputs, finals
+    return (outputs[0].unsqueeze(2) if len(outputs) == 1 else torch.stack(outputs, 2)), finals

@@ -102,7 +102,8 @@ def _call(kernel, x, lengths, hx, weights, options, lstm):
 
 
 def run_layer(cells, x, lengths, states, noises):
-    """One layer, every direction, in one kernel call. Same contract as reference.run_layer."""
+    """One layer, every direction, in one kernel call. Same contract as reference.run_layer:
+    -> (outputs (T, B, D, O), [final state of each direction])."""
     cell = cells[0]
     directions = len(cells)
     if noises[0].input_mask is not None:
@@ -116,12 +117,13 @@ def run_layer(cells, x, lengths, states, noises):
     projected = getattr(cell, "proj_size", 0)
     with _quiet_projection_warning() if projected else contextlib.nullcontext():
         out, final = _call(kernel, x, lengths, hx, weights, options, lstm)
-    outputs = list(out.chunk(directions, dim=2))
+    # A view, not a split: split's backward would copy the whole output gradient.
+    outputs = out.view(*out.shape[:2], directions, -1)
     if isinstance(cell, ElmanCell) and cell.has_output_projection:
         # y_t = W_ho h_t + b_ho is not fed back, so it is one GEMM over all steps.
-        outputs = [c.output(o) for c, o in zip(cells, outputs, strict=True)]
+        outputs = torch.stack([c.output(outputs[:, :, d]) for d, c in enumerate(cells)], 2)
         if lengths is not None:
             valid = torch.arange(x.shape[0], device=x.device)[:, None] < lengths.to(x.device)
-            outputs = [o * valid[..., None] for o in outputs]
+            outputs = outputs * valid[..., None, None]
     finals = list(zip(*final, strict=True)) if lstm else list(final[0])
     return outputs, finals
