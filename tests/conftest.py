@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 
 @pytest.fixture(autouse=True)
@@ -26,3 +27,30 @@ def assert_close(actual, expected, dtype, what=""):
             torch.testing.assert_close(a, e, rtol=0, atol=1e-10, msg=what)
         else:
             torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-5 * e.abs().max().item(), msg=what)
+
+
+class MinimalRNN(nn.Module):
+    """A user's cell (Chen 2017's MinimalRNN) with a tuple state, to exercise the protocol.
+
+    z_t = tanh(W_x x_t);  u_t = sigmoid(U_h h_{t-1} + U_z z_t + b);  h_t = u_t h_{t-1} + (1-u_t) z_t
+    The state also counts steps, so a second state tensor takes part.
+    """
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.w_x = nn.Linear(input_size, hidden_size, bias=False)
+        self.weight_hh = nn.Parameter(torch.randn(hidden_size, hidden_size) * 0.3)
+        self.u_z = nn.Linear(hidden_size, hidden_size)
+
+    def initial_state(self, batch, device=None, dtype=None):
+        dtype = dtype or self.weight_hh.dtype
+        zeros = torch.zeros(batch, self.hidden_size, device=device, dtype=dtype)
+        return zeros, torch.zeros(batch, 1, device=device, dtype=dtype)
+
+    def step(self, x_t, state):
+        h, count = state
+        z = torch.tanh(self.w_x(x_t))
+        u = torch.sigmoid(h @ self.weight_hh.T + self.u_z(z))
+        h = u * h + (1 - u) * z
+        return h, (h, count + 1)

@@ -6,7 +6,7 @@ from torch import nn
 
 import rnnkit as rk
 
-from conftest import assert_close
+from conftest import MinimalRNN, assert_close
 
 D64 = torch.float64
 
@@ -118,8 +118,16 @@ def test_zoneout_rate_zero_is_the_plain_cell():
     assert_close(layer(x)[0], torch_lstm(x)[0], D64)
 
 
-def test_weight_dropout_mask_is_shared_by_the_batch_and_redrawn_per_call():
-    layer = rk.LSTM(3, 8, weight_dropout=0.5).double().train()
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: rk.LSTM(3, 8, weight_dropout=0.5),
+        lambda: rk.Recurrent(MinimalRNN(3, 8), weight_dropout=0.5),
+    ],
+    ids=["LSTM", "user cell"],
+)
+def test_weight_dropout_mask_is_shared_by_the_batch_and_redrawn_per_call(make):
+    layer = make().double().train()
     x = torch.randn(1, 6, 3, dtype=D64).expand(4, -1, -1)
     out1, _ = layer(x)
     out2, _ = layer(x)

@@ -476,16 +476,17 @@ class _TorchFamily(Recurrent):
 
     torch_class: type[nn.RNNBase]
 
-    @classmethod
-    def _make_cells(cls, input_size, num_layers, bidirectional, merge, make_cell):
+    def __init__(self, input_size: int, num_layers: int, make_cell, **options):
+        """``make_cell(input_size)`` builds one cell; one per layer and direction is made."""
         _check_num_layers(num_layers)
+        directions = 2 if options.get("bidirectional", False) else 1
+        concat = options.get("merge", "concat") == "concat"
         cells, size = [], input_size
         for _ in range(num_layers):
-            layer_cells = [make_cell(size) for _ in range(2 if bidirectional else 1)]
+            layer_cells = [make_cell(size) for _ in range(directions)]
             cells += layer_cells
-            out = _output_size(layer_cells[0])
-            size = out * 2 if bidirectional and merge == "concat" else out
-        return cells
+            size = _output_size(layer_cells[0]) * (directions if concat else 1)
+        super().__init__(cells, num_layers, **options)
 
     @classmethod
     def _from_torch_options(cls, module) -> dict:
@@ -586,20 +587,12 @@ class RNN(_TorchFamily):
         negative_slope: float = 0.01,
         bias: bool = True,
         output_size: int | None = None,
-        bidirectional: bool = False,
-        merge: str = "concat",
         **options,
     ):
-        cells = self._make_cells(
-            input_size,
-            num_layers,
-            bidirectional,
-            merge,
-            lambda size: ElmanCell(
-                size, hidden_size, activation, negative_slope, bias, output_size
-            ),
-        )
-        super().__init__(cells, num_layers, bidirectional=bidirectional, merge=merge, **options)
+        def make_cell(size):
+            return ElmanCell(size, hidden_size, activation, negative_slope, bias, output_size)
+
+        super().__init__(input_size, num_layers, make_cell, **options)
 
     @classmethod
     def _from_torch_options(cls, module) -> dict:
@@ -631,20 +624,12 @@ class LSTM(_TorchFamily):
         peephole: bool = False,
         proj_size: int = 0,
         layer_norm: bool = False,
-        bidirectional: bool = False,
-        merge: str = "concat",
         **options,
     ):
-        cells = self._make_cells(
-            input_size,
-            num_layers,
-            bidirectional,
-            merge,
-            lambda size: LSTMCell(
-                size, hidden_size, bias, forget_bias, peephole, proj_size, layer_norm
-            ),
-        )
-        super().__init__(cells, num_layers, bidirectional=bidirectional, merge=merge, **options)
+        def make_cell(size):
+            return LSTMCell(size, hidden_size, bias, forget_bias, peephole, proj_size, layer_norm)
+
+        super().__init__(input_size, num_layers, make_cell, **options)
 
     @classmethod
     def _from_torch_options(cls, module) -> dict:
@@ -674,15 +659,9 @@ class GRU(_TorchFamily):
         bias: bool = True,
         reset_after: bool = True,
         layer_norm: bool = False,
-        bidirectional: bool = False,
-        merge: str = "concat",
         **options,
     ):
-        cells = self._make_cells(
-            input_size,
-            num_layers,
-            bidirectional,
-            merge,
-            lambda size: GRUCell(size, hidden_size, bias, reset_after, layer_norm),
-        )
-        super().__init__(cells, num_layers, bidirectional=bidirectional, merge=merge, **options)
+        def make_cell(size):
+            return GRUCell(size, hidden_size, bias, reset_after, layer_norm)
+
+        super().__init__(input_size, num_layers, make_cell, **options)
