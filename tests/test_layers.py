@@ -260,7 +260,9 @@ def test_asking_for_a_backend_that_cannot_serve_says_why():
         layer(torch.randn(1, 2, 3))
 
 
-@pytest.mark.parametrize(("num_layers", "bidirectional"), itertools.product([1, 3], [False, True]))
+@pytest.mark.parametrize(
+    ("num_layers", "bidirectional"), list(itertools.product([1, 3], [False, True]))
+)
 def test_state_layout_matches_torch(num_layers, bidirectional):
     ours = rk.LSTM(3, 5, num_layers, bidirectional=bidirectional, proj_size=2)
     theirs = nn.LSTM(3, 5, num_layers, bidirectional=bidirectional, proj_size=2, batch_first=True)
