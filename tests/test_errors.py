@@ -185,3 +185,96 @@ def test_a_failed_call_changes_nothing(lstm):
     assert all(torch.equal(before[k], v) for k, v in lstm.state_dict().items())
     out, _ = lstm(X)
     assert out.shape == (3, 6, 10)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (
+            lambda m: m(X, lengths=[7, 9, 2]),
+            ValueError,
+            r"lengths\[0\] = 7 is longer than the 6 time steps",
+        ),
+        (
+            lambda m: m(X, lengths=[]),
+            ValueError,
+            r"lengths must have shape \(batch,\) = \(3,\), got \(0,\)",
+        ),
+        (
+            lambda m: m(X, mask=torch.tensor([[True] * 6, [False] * 6, [True] * 6])),
+            ValueError,
+            "mask row 1 has no valid step",
+        ),
+        (
+            lambda m: m(torch.randn(0, 6, 4)),
+            ValueError,
+            r"x has batch size 0 \(shape \(0, 6, 4\)\)",
+        ),
+    ],
+)
+def test_more_bad_input(lstm, call, error, message):
+    with pytest.raises(error, match=message):
+        call(lstm)
+
+
+def test_time_first_mask_error_shows_the_shape_given():
+    layer = rk.GRU(4, 5, batch_first=False)
+    with pytest.raises(
+        ValueError, match=r"mask must have shape \(time, batch\) like x, got \(3, 6\)"
+    ):
+        layer(X.transpose(0, 1), mask=torch.ones(3, 6, dtype=torch.bool))
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: rk.LSTM(3, 0), "hidden_size=0 must be a positive integer"),
+        (lambda: rk.GRU(0, 4), "input_size=0 must be a positive integer"),
+        (lambda: rk.RNN(2.5, 4), "input_size=2.5 must be a positive integer"),
+        (lambda: rk.RNN(3, 4, output_size=0), "output_size=0 must be a positive integer"),
+        (
+            lambda: rk.GRU(3, 4, bidirectional="False"),
+            "bidirectional='False' must be True or False",
+        ),
+    ],
+)
+def test_bad_sizes_name_the_argument(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+class StrictCell(torch.nn.Module):
+    """Written exactly to DESIGN.md's protocol: initial_state has no defaults."""
+
+    input_size = hidden_size = 3
+
+    def initial_state(self, batch, device, dtype):
+        return torch.zeros(batch, 3, device=device, dtype=dtype)
+
+    def step(self, x_t, h):
+        return h + x_t, h + x_t
+
+
+def test_protocol_cell_without_defaults_and_without_parameters():
+    _, h = rk.Recurrent(StrictCell())(torch.ones(2, 4, 3))
+    assert torch.equal(h[0], torch.full((2, 3), 4.0))
+    learned = rk.Recurrent(StrictCell(), learn_initial_state=True)
+    with pytest.raises(TypeError, match=r"x has dtype torch\.float64 but the layer's parameters"):
+        learned(torch.ones(2, 4, 3, dtype=torch.float64))
+
+
+class WideCell(StrictCell):
+    def step(self, x_t, h):
+        return torch.cat([h, h], -1), h
+
+
+def test_cell_whose_output_is_not_its_declared_size():
+    with pytest.raises(
+        ValueError, match=r"WideCell.step returned outputs of size 6, but the cell declares 3"
+    ):
+        rk.Recurrent(WideCell())(torch.ones(2, 4, 3))
+
+
+def test_from_torch_options_override_the_modules_settings():
+    layer = rk.LSTM.from_torch(torch.nn.LSTM(3, 4, 2, dropout=0.5), batch_first=True, dropout=0.1)
+    assert layer.batch_first is True and layer.dropout == 0.1

@@ -53,6 +53,8 @@ def test_single_user_cell_is_copied_for_each_direction():
     assert len(layer.cells) == 4
     weights = [c.weight_hh for c in layer.cells]
     assert len({id(w) for w in weights}) == 4, "each copy owns its parameters"
+    first, second = layer.cells[0].w_x.weight, layer.cells[1].w_x.weight
+    assert not torch.equal(first, second), "submodules with reset_parameters start afresh"
     out, _ = layer(torch.randn(2, 3, 4))
     assert out.shape == (2, 3, 4)
 
@@ -270,3 +272,32 @@ def test_state_layout_matches_torch(num_layers, bidirectional):
     _, (h, c) = ours(x)
     _, (h_t, c_t) = theirs(x)
     assert h.shape == h_t.shape and c.shape == c_t.shape
+
+
+@pytest.mark.parametrize("make", [rk.GRU, rk.LSTM, lambda i, h: rk.LSTM(i, h, peephole=True)])
+def test_nan_in_the_padding_does_not_reach_any_gradient(make):
+    """Time series are often padded with NaN; padded steps must not take part in anything."""
+    layer = make(3, 4).double()
+    x = torch.randn(2, 5, 3, dtype=D64)
+    x[1, 3:] = float("nan")
+    grads = {}
+    for backend in ("vendor" if layer.backend_in_use == "vendor" else "reference", "reference"):
+        layer.backend = backend
+        xb = x.clone().requires_grad_()
+        out, state = layer(xb, lengths=[5, 3])
+        (out.sum() + sum(s.sum() for s in as_tuple(state))).backward()
+        grads[backend] = [xb.grad[0], xb.grad[1, :3], *(p.grad for p in layer.parameters())]
+        layer.zero_grad()
+        assert all(torch.isfinite(g).all() for g in grads[backend]), backend
+    assert_close(grads["reference"], grads[next(iter(grads))], D64)
+
+
+def test_vendor_refuses_directions_with_different_kernels():
+    tanh_relu = [rk.ElmanCell(3, 5, "tanh"), rk.ElmanCell(3, 5, "relu")]
+    layer = rk.Recurrent(tanh_relu, bidirectional=True)
+    assert layer.backend_in_use == "reference"
+    assert "directions of layer 0" in layer.backend_reason
+    mixed_bias = [rk.LSTMCell(3, 5), rk.LSTMCell(3, 5, bias=False)]
+    assert rk.Recurrent(mixed_bias, bidirectional=True).backend_in_use == "reference"
+    stacked = [rk.ElmanCell(3, 5, "tanh"), rk.ElmanCell(5, 5, "relu")]  # one kernel per layer
+    assert rk.Recurrent(stacked, 2).backend_in_use == "vendor"

@@ -59,8 +59,10 @@ class Recurrent(nn.Module):
 
     Args:
         cell: one cell, for the first layer's forward direction; every other layer and
-            direction gets a copy, re-initialised by the cell's ``reset_parameters()`` if it
-            has one (a copy for an upper layer needs the same input size). Or a list of cells,
+            direction gets a copy, re-initialised by the ``reset_parameters()`` of the cell and
+            of its submodules where they have one (parameters the cell holds itself without a
+            ``reset_parameters()`` stay copies). A copy for an upper layer needs the same input
+            size. Or a list of cells,
             one per layer and direction: layer 0 forward, layer 0 backward, layer 1 forward, …
         num_layers: stacked layers; each one's output is the next one's input.
         bidirectional: run a second cell backward in time and merge the two outputs.
@@ -90,14 +92,16 @@ class Recurrent(nn.Module):
     - ``x``: (B, T, I) (batch first) or (T, B, I).
     - ``state``: like the returned state; default zeros (or the learned initial state).
     - ``lengths``: (B,) integers in 1..T: sequence b has ``lengths[b]`` valid steps at the
-      front. Padded steps output exactly 0, the final state is the one after the last valid
-      step, and the backward direction starts at that step. Or ``mask``: (B, T) booleans,
+      front. Padded steps output exactly 0, take no part in any gradient (NaN padding is
+      fine), the final state is the one after the last valid step, and the backward direction
+      starts at that step. Or ``mask``: booleans laid out like ``x`` without its features,
       True on valid steps, which must be a prefix of each sequence (left padding is refused).
 
     Example::
 
-        >>> layer = Recurrent(MyCell(8, 32), num_layers=2, bidirectional=True)
+        >>> layer = Recurrent(MyCell(8, 32), bidirectional=True)
         >>> out, state = layer(torch.randn(4, 10, 8), lengths=torch.tensor([10, 7, 3, 1]))
+        >>> stacked = Recurrent([MyCell(8, 32), MyCell(32, 32)], num_layers=2)
     """
 
     def __init__(
@@ -120,6 +124,8 @@ class Recurrent(nn.Module):
     ):
         super().__init__()
         _check_num_layers(num_layers)
+        if not isinstance(bidirectional, bool):
+            raise ValueError(f"bidirectional={bidirectional!r} must be True or False")
         if merge not in MERGES:
             raise ValueError(f"merge={merge!r} is not known; expected one of {MERGES}")
         backends.check_name(backend)
@@ -143,11 +149,11 @@ class Recurrent(nn.Module):
             )
         self.cells = nn.ModuleList(self._build_cells(cell))
 
-        probe = self.cells[0].initial_state(1)
+        probe = self.cells[0].initial_state(1, None, None)
         self._tuple_state = not isinstance(probe, torch.Tensor)
         self.state_sizes = tuple(s.shape[-1] for s in _as_tuple(probe))
         for i, c in enumerate(self.cells):
-            sizes = tuple(s.shape[-1] for s in _as_tuple(c.initial_state(1)))
+            sizes = tuple(s.shape[-1] for s in _as_tuple(c.initial_state(1, None, None)))
             if sizes != self.state_sizes:
                 raise ValueError(
                     f"cell {i} has state sizes {sizes} but cell 0 has {self.state_sizes}; "
@@ -191,8 +197,9 @@ class Recurrent(nn.Module):
             cells = [cell]
             for _ in range(1, count):
                 clone = copy.deepcopy(cell)
-                if hasattr(clone, "reset_parameters"):
-                    clone.reset_parameters()
+                for module in clone.modules():  # the cell's and its submodules' own inits
+                    if hasattr(module, "reset_parameters"):
+                        module.reset_parameters()
                 cells.append(clone)
         elif isinstance(cell, list | tuple | nn.ModuleList):
             cells = list(cell)
@@ -282,8 +289,11 @@ class Recurrent(nn.Module):
                 f"x has {x.shape[-1]} features (last dimension), "
                 f"but the layer expects input_size={self.input_size}"
             )
-        # The first cell's parameter stands for all (walking every module costs ~25 µs a call).
-        param = next(self.cells[0].parameters(), None)  # a user's cell may have none
+        # The first cell's parameter stands for all (walking every module costs ~25 µs a call);
+        # a user's cell may have none, and then the learned initial state, if any, speaks.
+        param = next(self.cells[0].parameters(), None)
+        if param is None:
+            param = next(self.parameters(), None)
         if param is not None and x.dtype != param.dtype:
             raise TypeError(
                 f"x has dtype {x.dtype} but the layer's parameters are {param.dtype}; "
@@ -293,6 +303,8 @@ class Recurrent(nn.Module):
             raise ValueError(f"x is on {x.device} but the layer's parameters are on {param.device}")
         if x.shape[1 if self.batch_first else 0] == 0:
             raise ValueError(f"x has 0 time steps (shape {tuple(x.shape)})")
+        if x.shape[0 if self.batch_first else 1] == 0:
+            raise ValueError(f"x has batch size 0 (shape {tuple(x.shape)})")
 
     def _check_lengths(self, lengths, mask, batch: int, steps: int, device):
         """-> lengths as an int64 tensor on ``device``, or None when every sequence is full."""
@@ -303,7 +315,7 @@ class Recurrent(nn.Module):
         if lengths is None:
             return None
         if isinstance(lengths, list | tuple):
-            lengths = torch.tensor(lengths)
+            lengths = torch.tensor(lengths) if lengths else torch.empty(0, dtype=torch.int64)
         if not isinstance(lengths, torch.Tensor):
             raise TypeError(f"lengths must be a tensor or list of ints, got {lengths!r}")
         if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
@@ -322,7 +334,7 @@ class Recurrent(nn.Module):
         if longest > steps:
             at = int((lengths > steps).nonzero()[0, 0])
             raise ValueError(
-                f"lengths[{at}] = {longest} is longer than the {steps} time steps of x"
+                f"lengths[{at}] = {int(lengths[at])} is longer than the {steps} time steps of x"
             )
         if shortest == steps:
             return None
@@ -331,11 +343,15 @@ class Recurrent(nn.Module):
     def _mask_to_lengths(self, mask, batch: int, steps: int) -> torch.Tensor:
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
             raise TypeError(f"mask must be a bool tensor, got {getattr(mask, 'dtype', mask)!r}")
+        given = tuple(mask.shape)
         mask = mask if self.batch_first else mask.transpose(0, 1)
         if mask.shape != (batch, steps):
             order = "(batch, time)" if self.batch_first else "(time, batch)"
-            raise ValueError(f"mask must have shape {order} like x, got {tuple(mask.shape)}")
+            raise ValueError(f"mask must have shape {order} like x, got {given}")
         lengths = mask.sum(1)
+        if not lengths.all():
+            b = int((lengths == 0).nonzero()[0, 0])
+            raise ValueError(f"mask row {b} has no valid step; drop empty sequences from the batch")
         prefix = torch.arange(steps, device=mask.device) < lengths[:, None]
         if not torch.equal(prefix, mask):
             b = int((prefix != mask).any(1).nonzero()[0, 0])
@@ -496,23 +512,26 @@ class _TorchFamily(Recurrent):
     def from_torch(cls, module: nn.RNNBase, **options):
         """A layer with the configuration and weights of ``module`` (a ``torch_class``).
 
-        ``options`` add rnnkit's own settings (regularisers, backend, …).
+        ``options`` add rnnkit's own settings (regularisers, backend, …) and override the
+        module's (``batch_first=True``, say).
         """
         if not isinstance(module, cls.torch_class):
             raise TypeError(
                 f"{cls.__name__}.from_torch takes a torch.nn.{cls.torch_class.__name__}, "
                 f"got {type(module).__name__}"
             )
+        settings = {
+            "bias": module.bias,
+            "batch_first": module.batch_first,
+            "dropout": module.dropout,
+            "bidirectional": module.bidirectional,
+            **cls._from_torch_options(module),
+        }
         layer = cls(
             module.input_size,
             module.hidden_size,
             module.num_layers,
-            bias=module.bias,
-            batch_first=module.batch_first,
-            dropout=module.dropout,
-            bidirectional=module.bidirectional,
-            **cls._from_torch_options(module),
-            **options,
+            **{**settings, **options},
         )
         reference = module.weight_ih_l0
         layer.to(device=reference.device, dtype=reference.dtype)

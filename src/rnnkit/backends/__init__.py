@@ -29,7 +29,7 @@ def choose(layer, requested: str, training: bool):
         reason = backend.unsupported_reason(layer, training)
         if reason:
             raise ValueError(f"backend={requested!r} cannot run this layer: {reason}")
-        return backend, "requested"
+        return backend, f"requested; {backend.WHY}"
     refusals = []
     for backend in BACKENDS.values():
         reason = backend.unsupported_reason(layer, training)

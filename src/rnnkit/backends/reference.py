@@ -45,12 +45,16 @@ def run_direction(cell, x, lengths, state, noise: Noise, reverse: bool):
     at that step.
     """
     T = x.shape[0]
+    valid_steps = None if lengths is None else torch.arange(T, device=x.device)[:, None] < lengths
+    if valid_steps is not None:
+        # The cell still steps over the padding (its result is discarded), so what the padding
+        # holds must be harmless: NaN there would reach every gradient through 0 * NaN.
+        x = torch.where(valid_steps[..., None], x, 0)
     if noise.input_mask is not None:
         x = x * noise.input_mask  # one mask for every step: variational dropout
     masked_step = noise.recurrent_mask is not None
     native_mask = masked_step and accepts_recurrent_mask(cell)
     tuple_state = not isinstance(state, torch.Tensor)
-    valid_steps = None if lengths is None else torch.arange(T, device=x.device)[:, None] < lengths
     outputs = [None] * T
     for t in range(T - 1, -1, -1) if reverse else range(T):
         if native_mask:
@@ -82,7 +86,14 @@ def run_direction(cell, x, lengths, state, noise: Noise, reverse: bool):
             out = torch.where(valid, out, torch.zeros((), dtype=out.dtype, device=out.device))
         outputs[t] = out
         state = new
-    return torch.stack(outputs), state
+    outputs = torch.stack(outputs)
+    declared = getattr(cell, "output_size", cell.hidden_size)
+    if outputs.shape[-1] != declared:
+        raise ValueError(
+            f"{type(cell).__name__}.step returned outputs of size {outputs.shape[-1]}, but the "
+            f"cell declares {declared} (its output_size, or hidden_size if it has none)"
+        )
+    return outputs, state
 
 
 class _WithWeights(nn.Module):

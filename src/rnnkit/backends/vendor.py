@@ -40,12 +40,29 @@ def _cell_reason(cell) -> str | None:
     return None
 
 
+def _kernel_settings(cell) -> tuple:
+    """What one kernel call fixes for both directions of a layer."""
+    return (
+        type(cell),
+        getattr(cell, "activation", None),
+        cell.bias_ih is not None,
+        getattr(cell, "proj_size", 0),
+    )
+
+
 def unsupported_reason(layer, training: bool) -> str | None:
     """Why the vendor kernels cannot compute ``layer`` exactly, or None if they can."""
     for cell in layer.cells:
         reason = _cell_reason(cell)
         if reason:
             return reason
+    D = layer.num_directions
+    for index in range(layer.num_layers):
+        if len({_kernel_settings(c) for c in layer.cells[index * D : (index + 1) * D]}) > 1:
+            return (
+                f"the directions of layer {index} differ in cell type, activation, bias "
+                "or proj_size"
+            )
     family = {LSTMCell: "nn.LSTM", GRUCell: "nn.GRU", ElmanCell: "nn.RNN"}[type(layer.cells[0])]
     if any(z > 0 for z in layer.zoneout):
         return f"zoneout is not in {family}"

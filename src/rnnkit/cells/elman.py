@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._init import orthogonal_blocks_, xavier_blocks_
+from ._common import check_sizes, orthogonal_blocks_, xavier_blocks_
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "leaky_relu", "identity")
 
@@ -53,6 +53,9 @@ class ElmanCell(nn.Module):
         output_size: int | None = None,
     ):
         super().__init__()
+        check_sizes(input_size=input_size, hidden_size=hidden_size)
+        if output_size is not None:
+            check_sizes(output_size=output_size)
         if isinstance(activation, str) and activation not in ACTIVATIONS:
             raise ValueError(
                 f"activation={activation!r} is not known; expected one of {ACTIVATIONS} "

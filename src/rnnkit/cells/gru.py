@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._init import orthogonal_blocks_, xavier_blocks_
+from ._common import check_sizes, orthogonal_blocks_, xavier_blocks_
 
 
 class GRUCell(nn.Module):
@@ -61,6 +61,7 @@ class GRUCell(nn.Module):
         layer_norm: bool = False,
     ):
         super().__init__()
+        check_sizes(input_size=input_size, hidden_size=hidden_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.output_size = hidden_size

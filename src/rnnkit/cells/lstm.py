@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._init import orthogonal_blocks_, xavier_blocks_
+from ._common import check_sizes, orthogonal_blocks_, xavier_blocks_
 
 
 class LSTMCell(nn.Module):
@@ -41,6 +41,7 @@ class LSTMCell(nn.Module):
         hidden_size: size of ``c_t`` (and of ``h_t`` without projection).
         bias: learn the biases.
         forget_bias: initial bias of the forget gate; 1 keeps memory at the start of training.
+            Without biases (``bias=False``) there is nothing to set and it is not used.
         peephole: add the peephole connections ``p_i, p_f, p_o``.
         proj_size: size of ``h_t`` after projection; 0 for none.
         layer_norm: normalise as above.
@@ -70,6 +71,7 @@ class LSTMCell(nn.Module):
         layer_norm: bool = False,
     ):
         super().__init__()
+        check_sizes(input_size=input_size, hidden_size=hidden_size)
         if not 0 <= proj_size < hidden_size:
             raise ValueError(
                 f"proj_size={proj_size} must be 0 (no projection) or in 1..{hidden_size - 1}"

@@ -1,7 +1,7 @@
-"""Initialisation shared by the built-in cells.
+"""What the built-in cells share: argument checks and initialisation.
 
 Input weights: Glorot/Xavier uniform per gate block (fan-in = input size, fan-out = hidden size),
-so every gate starts with unit-variance pre-activations whatever the number of gates.
+so the scale of each gate does not depend on how many gates the cell has.
 Recurrent weights: orthogonal per gate block (Saxe et al. 2014): an orthogonal map preserves
 the norm of h, so gradients neither vanish nor explode through the first steps of training.
 Biases start at zero; the LSTM adds its forget-gate bias on top (Jozefowicz et al. 2015).
@@ -9,6 +9,13 @@ Biases start at zero; the LSTM adds its forget-gate bias on top (Jozefowicz et a
 
 import torch
 from torch import nn
+
+
+def check_sizes(**sizes) -> None:
+    """Raise a ValueError naming the first size that is not a positive integer."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} must be a positive integer")
 
 
 @torch.no_grad()
