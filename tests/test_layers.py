@@ -301,3 +301,28 @@ def test_vendor_refuses_directions_with_different_kernels():
     assert rk.Recurrent(mixed_bias, bidirectional=True).backend_in_use == "reference"
     stacked = [rk.ElmanCell(3, 5, "tanh"), rk.ElmanCell(5, 5, "relu")]  # one kernel per layer
     assert rk.Recurrent(stacked, 2).backend_in_use == "vendor"
+
+
+def test_the_core_contract_of_the_design_runs_as_written():
+    layer = rk.LSTM(
+        input_size=8, hidden_size=64, num_layers=2, bidirectional=True,
+        batch_first=True, dropout=0.2,
+        input_dropout=0.1, recurrent_dropout=0.1,
+        zoneout=0.1, weight_dropout=0.2,
+        layer_norm=True, peephole=False, proj_size=0, forget_bias=1.0,
+        merge="concat", learn_initial_state=False, backend="auto",
+    )  # fmt: skip
+    x, lengths = torch.randn(3, 7, 8), torch.tensor([7, 4, 2])
+    out, state = layer(x, lengths=lengths)
+    assert out.shape == (3, 7, 128) and torch.all(out[2, 2:] == 0)
+    out2, _ = layer(x, state=state)
+    assert out2.shape == out.shape
+    assert (layer.backend_in_use, layer.backend_reason) == (
+        "reference",
+        "layer_norm is not in nn.LSTM",
+    )
+    gru = rk.GRU(8, 16, reset_after=True)
+    assert rk.LSTM.from_torch(torch.nn.LSTM(8, 16)).to_torch().hidden_size == 16
+    assert gru.to_torch().hidden_size == 16
+    assert rk.RNN(8, 16, activation="sigmoid")(x)[0].shape == (3, 7, 16)
+    assert rk.Recurrent(MinimalRNN(8, 16))(x)[0].shape == (3, 7, 16)
