@@ -15,7 +15,3 @@ def info():
     from .info import report
 
     click.echo(report())
-
-
-if __name__ == "__main__":
-    main()

@@ -22,9 +22,11 @@ def first_tensor(state):
     return state if isinstance(state, torch.Tensor) else state[0]
 
 
-def cell_output(cell, state):
-    """The output a cell reads from its state (its ``output`` method, else the first tensor)."""
-    return cell.output(state) if hasattr(cell, "output") else first_tensor(state)
+def valid_steps(steps: int, lengths, device):
+    """(T, B) booleans, True where step t of sequence b is within its length; None if all are."""
+    if lengths is None:
+        return None
+    return torch.arange(steps, device=device)[:, None] < lengths.to(device)
 
 
 def accepts_recurrent_mask(cell) -> bool:
@@ -45,16 +47,17 @@ def run_direction(cell, x, lengths, state, noise: Noise, reverse: bool):
     at that step.
     """
     T = x.shape[0]
-    valid_steps = None if lengths is None else torch.arange(T, device=x.device)[:, None] < lengths
-    if valid_steps is not None:
+    valid = valid_steps(T, lengths, x.device)
+    if valid is not None:
         # The cell still steps over the padding (its result is discarded), so what the padding
         # holds must be harmless: NaN there would reach every gradient through 0 * NaN.
-        x = torch.where(valid_steps[..., None], x, 0)
+        x = torch.where(valid[..., None], x, 0)
     if noise.input_mask is not None:
         x = x * noise.input_mask  # one mask for every step: variational dropout
     masked_step = noise.recurrent_mask is not None
     native_mask = masked_step and accepts_recurrent_mask(cell)
     tuple_state = not isinstance(state, torch.Tensor)
+    read_output = getattr(cell, "output", None)  # looked up once, not at every step
     outputs = [None] * T
     for t in range(T - 1, -1, -1) if reverse else range(T):
         if native_mask:
@@ -65,7 +68,7 @@ def run_direction(cell, x, lengths, state, noise: Noise, reverse: bool):
         else:
             out, new = cell.step(x[t], state)
         if noise.zoneout_keep is not None:
-            if not hasattr(cell, "output") and out is not first_tensor(new):
+            if read_output is None and out is not first_tensor(new):
                 raise ValueError(
                     f"zoneout needs to read the output from the zoned state, but "
                     f"{type(cell).__name__}.step returns an output that is not its first state "
@@ -79,11 +82,11 @@ def run_direction(cell, x, lengths, state, noise: Noise, reverse: bool):
             else:
                 (k,) = noise.zoneout_keep
                 new = zone(k if isinstance(k, float) else k[t], state, new)
-            out = cell_output(cell, new)
-        if valid_steps is not None:
-            valid = valid_steps[t][:, None]
-            new = _select(valid, new, state)
-            out = torch.where(valid, out, torch.zeros((), dtype=out.dtype, device=out.device))
+            out = first_tensor(new) if read_output is None else read_output(new)
+        if valid is not None:
+            valid_t = valid[t][:, None]
+            new = _select(valid_t, new, state)
+            out = torch.where(valid_t, out, torch.zeros((), dtype=out.dtype, device=out.device))
         outputs[t] = out
         state = new
     outputs = torch.stack(outputs)

@@ -14,6 +14,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from ..cells import ElmanCell, GRUCell, LSTMCell
 from .noise import Noise
+from .reference import valid_steps
 
 NAME = "vendor"
 WHY = "torch's fused kernel computes this configuration exactly"
@@ -140,7 +141,6 @@ def run_layer(cells, x, lengths, states, noises):
         # y_t = W_ho h_t + b_ho is not fed back, so it is one GEMM over all steps.
         outputs = torch.stack([c.output(outputs[:, :, d]) for d, c in enumerate(cells)], 2)
         if lengths is not None:
-            valid = torch.arange(x.shape[0], device=x.device)[:, None] < lengths.to(x.device)
-            outputs = outputs * valid[..., None, None]
+            outputs = outputs * valid_steps(x.shape[0], lengths, x.device)[..., None, None]
     finals = list(zip(*final, strict=True)) if lstm else list(final[0])
     return outputs, finals
