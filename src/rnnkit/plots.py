@@ -1,0 +1,281 @@
+"""The pictures a run writes, as PNG files: forecast vs actual, learning curves, backtest error.
+
+Each function takes plain arrays and lists (no rnnkit objects), writes one PNG, creates missing
+parent folders, and returns the path. Figures are drawn on a ``matplotlib.figure.Figure`` with
+the Agg canvas directly, never through ``pyplot``: no window opens, no global figure state is
+touched, nothing leaks between calls, and it works on a headless server whatever backend the
+user configured. matplotlib is imported inside the functions so ``import rnnkit.plots`` stays
+cheap.
+
+The x values (``dates``) may be numpy ``datetime64``, a pandas ``DatetimeIndex`` or Series,
+date strings, or plain numbers (window or step indices).
+"""
+
+from collections.abc import Mapping, Sequence
+from numbers import Real
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .metrics import rmse
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+ArrayLike = Any  # anything np.asarray turns into an array: list, ndarray, pandas, CPU tensor
+
+_DPI = 120
+
+
+def _new_figure(rows: int = 1, height_ratios: Sequence[float] | None = None):
+    """A Figure on an Agg canvas and its axes, without pyplot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 3.2 + 2.3 * rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(
+        rows, 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": height_ratios}
+    )[:, 0]
+    return figure, axes
+
+
+def _save(figure: "Figure", path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=_DPI)
+    return path
+
+
+def _x_values(name: str, dates: ArrayLike) -> np.ndarray:
+    """1-D x values; text is parsed as dates so strings from a CSV plot on a time axis."""
+    import pandas as pd
+
+    values = dates.to_numpy() if isinstance(dates, pd.Index | pd.Series) else np.asarray(dates)
+    if values.dtype.kind in "OUS":
+        values = pd.to_datetime(values).to_numpy()
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {values.shape}")
+    if values.size == 0:
+        raise ValueError(f"{name} is empty; there is nothing to plot")
+    return values
+
+
+def _series(name: str, values: ArrayLike, length: int, against: str) -> np.ndarray:
+    """A 1-D float series of ``length`` values; (T, 1) columns are accepted as (T,)."""
+    series = np.asarray(values, dtype=np.float64)
+    if series.ndim == 2 and series.shape[1] == 1:
+        series = series[:, 0]
+    if series.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D (one target; plot each target separately), "
+            f"got shape {series.shape}"
+        )
+    if series.shape[0] != length:
+        raise ValueError(
+            f"{name} has {series.shape[0]} values but {against} has {length}; "
+            "they must match one to one"
+        )
+    return series
+
+
+def plot_forecast(
+    path: str | Path,
+    dates: ArrayLike,
+    actual: ArrayLike,
+    predicted: ArrayLike,
+    baselines: Mapping[str, ArrayLike] | None = None,
+    title: str | None = None,
+    train: tuple[ArrayLike, ArrayLike] | None = None,
+    ylabel: str | None = None,
+) -> Path:
+    """Actual vs predicted over the test period, with every baseline drawn beside them.
+
+    The picture the forecasting tutorials end with, made honest: each baseline (persistence at
+    least) is always visible as a thin dashed line, and each legend entry carries its RMSE, so
+    a model that looks good on its own but loses to "tomorrow = today" is seen to lose.
+
+    Args:
+        path: the PNG to write.
+        dates: x value of each test point, shape (T,).
+        actual: the true values, (T,).
+        predicted: the model's forecasts, (T,).
+        baselines: ``{name: forecasts (T,)}`` drawn dashed.
+        title: figure title.
+        train: ``(dates, values)`` of the end of the training series, drawn in grey for
+            context (pass a tail: a decade of history squashes the test period).
+        ylabel: y-axis label, e.g. "Close (USD)".
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    x = _x_values("dates", dates)
+    actual_values = _series("actual", actual, len(x), "dates")
+    predicted_values = _series("predicted", predicted, len(x), "dates")
+    baseline_values = {
+        name: _series(f"baselines[{name!r}]", values, len(x), "dates")
+        for name, values in (baselines or {}).items()
+    }
+
+    figure, (axes,) = _new_figure()
+    if train is not None:
+        if len(train) != 2:
+            raise ValueError("train must be a pair (dates, values)")
+        train_x = _x_values("train dates", train[0])
+        train_values = _series("train values", train[1], len(train_x), "train dates")
+        axes.plot(train_x, train_values, color="0.6", linewidth=1.0, label="train")
+    axes.plot(x, actual_values, color="black", linewidth=1.6, label="actual")
+    axes.plot(
+        x,
+        predicted_values,
+        color="tab:red",
+        linewidth=1.4,
+        label=f"predicted (RMSE {rmse(actual_values, predicted_values):.4g})",
+    )
+    for name, values in baseline_values.items():
+        axes.plot(
+            x,
+            values,
+            linestyle="--",
+            linewidth=0.9,
+            label=f"{name} (RMSE {rmse(actual_values, values):.4g})",
+        )
+    axes.set_title(title or "forecast vs actual")
+    if ylabel:
+        axes.set_ylabel(ylabel)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best", fontsize="small")
+    return _save(figure, path)
+
+
+def _column(history: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
+    """One key over all epochs; an epoch without it (e.g. no validation that epoch) is NaN."""
+    return np.array(
+        [float(row[key]) if row.get(key) is not None else np.nan for row in history],
+        dtype=np.float64,
+    )
+
+
+def _all_positive(values: np.ndarray) -> bool:
+    finite = values[np.isfinite(values)]
+    return finite.size > 0 and bool((finite > 0).all())
+
+
+def plot_learning_curves(path: str | Path, history: Sequence[Mapping[str, Any]]) -> Path:
+    """Training and validation loss per epoch, then other validation metrics and the rate.
+
+    Panels, top to bottom: ``loss`` and ``val_loss`` together (log scale when all positive, so
+    the late epochs are not a flat line); any other numeric ``val_*`` keys, if present; ``lr``,
+    if present (log scale), so a plateau can be matched with a schedule step.
+
+    Args:
+        path: the PNG to write.
+        history: one dict per epoch, e.g. ``{"epoch": 3, "loss": 0.12, "val_loss": 0.15,
+            "lr": 1e-3, "val_rmse": 4.2}``; ``epoch`` defaults to 1, 2, …; a key missing in
+            some epochs leaves a gap.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    history = list(history)
+    if not history:
+        raise ValueError("history is empty; it needs one dict per epoch")
+    if not all(isinstance(row, Mapping) for row in history):
+        raise ValueError("history must be a list of dicts, one per epoch")
+    keys = list(dict.fromkeys(key for row in history for key in row))
+    loss_keys = [key for key in ("loss", "val_loss") if key in keys]
+    if not loss_keys:
+        raise ValueError(f"history has neither 'loss' nor 'val_loss'; its keys are {keys}")
+    metric_keys = [
+        key
+        for key in keys
+        if key.startswith("val_")
+        and key != "val_loss"
+        and all(row.get(key) is None or isinstance(row[key], Real) for row in history)
+    ]
+    has_lr = "lr" in keys
+
+    epochs = _column(history, "epoch") if "epoch" in keys else np.arange(1, len(history) + 1)
+    rows = 1 + bool(metric_keys) + has_lr
+    height_ratios = [2.0] + [1.0] * (rows - 1)
+    figure, panels = _new_figure(rows, height_ratios)
+
+    loss_axes = panels[0]
+    loss_values = {key: _column(history, key) for key in loss_keys}
+    for key, values in loss_values.items():
+        loss_axes.plot(epochs, values, marker="." if len(history) < 50 else None, label=key)
+    if all(_all_positive(values) for values in loss_values.values()):
+        loss_axes.set_yscale("log")
+    loss_axes.set_ylabel("loss")
+    loss_axes.set_title("learning curves")
+    loss_axes.legend(fontsize="small")
+
+    next_panel = 1
+    if metric_keys:
+        metric_axes = panels[next_panel]
+        for key in metric_keys:
+            metric_axes.plot(epochs, _column(history, key), label=key)
+        metric_axes.set_ylabel("validation")
+        metric_axes.legend(fontsize="small")
+        next_panel += 1
+    if has_lr:
+        lr_axes = panels[next_panel]
+        learning_rates = _column(history, "lr")
+        lr_axes.plot(epochs, learning_rates, color="tab:green")
+        if _all_positive(learning_rates):
+            lr_axes.set_yscale("log")
+        lr_axes.set_ylabel("learning rate")
+
+    for axes in panels:
+        axes.grid(alpha=0.3)
+    panels[-1].set_xlabel("epoch")
+    return _save(figure, path)
+
+
+def plot_backtest_error(
+    path: str | Path,
+    dates: ArrayLike,
+    errors: Mapping[str, ArrayLike],
+    window: int = 20,
+) -> Path:
+    """Rolling mean absolute error over time of the model and each baseline.
+
+    One number per method hides *when* a model loses; this shows it: a trailing mean of the
+    absolute error over ``window`` forecast origins, one line per method, so a model that wins
+    in calm months and loses badly after a jump (or above its training range) is visible. The
+    legend gives each method's overall MAE.
+
+    Args:
+        path: the PNG to write.
+        dates: the forecast origins, shape (T,).
+        errors: ``{name: absolute error per origin (T,)}``, the model and the baselines;
+            signed errors are made absolute.
+        window: origins per rolling mean; the first ``window − 1`` origins have no full window
+            and are left blank (the whole series is one window when it is shorter).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    import pandas as pd
+
+    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
+        raise ValueError(f"window must be an integer >= 1, got {window!r}")
+    if not errors:
+        raise ValueError("errors is empty; give {name: absolute error per origin}")
+    x = _x_values("dates", dates)
+    absolute_errors = {
+        name: np.abs(_series(f"errors[{name!r}]", values, len(x), "dates"))
+        for name, values in errors.items()
+    }
+    window = min(int(window), len(x))
+
+    figure, (axes,) = _new_figure()
+    for name, values in absolute_errors.items():
+        rolling = pd.Series(values).rolling(window, min_periods=window).mean().to_numpy()
+        axes.plot(x, rolling, linewidth=1.3, label=f"{name} (MAE {np.mean(values):.4g})")
+    axes.set_title(f"rolling mean absolute error ({window} origins)")
+    axes.set_ylabel("absolute error")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best", fontsize="small")
+    return _save(figure, path)
