@@ -1,6 +1,15 @@
+import os
+
 import pytest
 import torch
 from torch import nn
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Each xdist worker gets one core's worth of threads: two workers each spinning two
+    # threads on a 2-core machine make tiny models tens of times slower, not faster.
+    torch.set_num_threads(
+        max(1, (os.cpu_count() or 2) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    )
 
 
 @pytest.fixture(autouse=True)
