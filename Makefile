@@ -1,10 +1,10 @@
-# make test / make lint / make bench. Everything installs what it needs first.
+# make demo / make test / make lint / make bench. Everything installs what it needs first.
 PYTHON ?= python3
 # The CPU wheel of PyTorch; override (e.g. TORCH_SPEC=torch) for another build.
 TORCH_SPEC ?= torch==2.13.0
 STAMP := .make/installed
 
-.PHONY: install test test-fast lint format bench clean
+.PHONY: install demo test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH_SPEC)"
@@ -12,6 +12,10 @@ $(STAMP): pyproject.toml
 	@mkdir -p $(@D) && touch $@
 
 install: $(STAMP)
+
+# The main job, offline, on the bundled data: forecast GOOG's daily close over 2012-13.
+demo: $(STAMP)
+	$(PYTHON) -m rnnkit demo
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -n 2 -q

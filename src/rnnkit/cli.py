@@ -2,8 +2,20 @@
 
 import click
 
+from .tasks.options import parse_assignments, parse_value
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Main(click.Group):
+    """Bad input ends in one line that says what is wrong, not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (ValueError, FileNotFoundError, FileExistsError) as error:
+            raise click.ClickException(str(error)) from error
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rnnkit")
 def main():
     """rnnkit: recurrent neural networks on PyTorch."""
@@ -15,3 +27,126 @@ def info():
     from .info import report
 
     click.echo(report())
+
+
+# --- forecast ----------------------------------------------------------------------------------
+
+
+@main.group()
+def forecast():
+    """Forecast time series: train, predict, evaluate (see `rnnkit demo`)."""
+
+
+def _forecast_settings(function):
+    """The settings of ``Forecaster``, as options that default to the preset's or the API's."""
+    options = [
+        click.option("--target", "-t", multiple=True, help="Column to forecast (repeatable)."),
+        click.option(
+            "--covariate", "covariates", multiple=True, help="Past-observed input column."
+        ),
+        click.option("--known-future", multiple=True, help="Input column known ahead of time."),
+        click.option("--date-col", help='Date column (default: a column named "date").'),
+        click.option("--no-dates", is_flag=True, help="The data has no date column."),
+        click.option("--where", multiple=True, help="Keep rows with COLUMN=VALUE (repeatable)."),
+        click.option(
+            "--fill", type=click.Choice(["error", "ffill", "drop"]), help="Missing values."
+        ),
+        click.option("--val", type=float, help="Validation fraction (default 0.1)."),
+        click.option("--test", type=float, help="Test fraction (default 0.2)."),
+        click.option("--val-start", help="First validation date."),
+        click.option("--test-start", help="First test date."),
+        click.option("--lookback", type=int, help="Steps of history per forecast (default 60)."),
+        click.option("--horizon", type=int, help="Steps forecast at once (default 1)."),
+        click.option("--transform", type=click.Choice(["diff", "returns", "log_returns", "none"])),
+        click.option("--scaler", type=click.Choice(["standard", "minmax", "none"])),
+        click.option("--model", type=click.Choice(["direct", "recursive", "seq2seq"])),
+        click.option("--cell", type=click.Choice(["lstm", "gru", "rnn"])),
+        click.option("--hidden-size", type=int),
+        click.option("--num-layers", type=int),
+        click.option("--dropout", type=float, help="Dropout between recurrent layers."),
+        click.option("--output-dropout", type=float),
+        click.option(
+            "--option",
+            "cell_options",
+            multiple=True,
+            help="Layer option KEY=VALUE, e.g. layer_norm=true, zoneout=0.1 (repeatable).",
+        ),
+        click.option("--epochs", type=int),
+        click.option("--batch-size", type=int),
+        click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"])),
+        click.option("--lr", type=float),
+        click.option("--weight-decay", type=float),
+        click.option("--schedule", type=click.Choice(["cosine", "plateau"])),
+        click.option("--clip-norm", type=float),
+        click.option("--patience", type=int, help="Early-stopping patience in epochs."),
+        click.option("--season", type=int, help="Period of the seasonal naive baseline."),
+        click.option("--ar-order", type=int, help="Lags of the linear autoregression."),
+        click.option("--seed", type=int),
+        click.option("--preset", type=click.Choice(["tutorial"]), help="Start from a preset."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _make_forecaster(preset, target, where, no_dates, cell_options, **settings):
+    from .tasks.forecast import Forecaster
+
+    given = {name: value for name, value in settings.items() if value not in (None, ())}
+    if target:
+        given["target"] = list(target) if len(target) > 1 else target[0]
+    if where:
+        given["where"] = parse_assignments(where, "--where", parse=str)
+    if no_dates:
+        given["date_col"] = None
+    if cell_options:
+        given["cell_options"] = parse_assignments(cell_options, "--option", parse=parse_value)
+    return Forecaster.from_preset(preset, **given) if preset else Forecaster(**given)
+
+
+@forecast.command("train")
+@click.option("--data", required=True, help="CSV/TSV file (may be gzipped).")
+@_forecast_settings
+@click.option("--out", required=True, help="Run directory to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoint.")
+def forecast_train(data, out, overwrite, resume, **settings):
+    """Train a forecaster and write a run directory with metrics against baselines."""
+    from .tasks.forecast import train_run
+
+    forecaster = _make_forecaster(**settings)
+    click.echo(train_run(forecaster, data, out, overwrite=overwrite, resume=resume))
+
+
+@forecast.command("evaluate")
+@click.option("--run", required=True, help="Run directory written by `forecast train`.")
+@click.option("--data", required=True, help="Data with the same columns.")
+@click.option("--part", type=click.Choice(["test", "validation"]), default="test")
+def forecast_evaluate(run, data, part):
+    """Backtest a trained run on DATA's test period; print and store the table."""
+    from .tasks.forecast import evaluate_run
+
+    click.echo(evaluate_run(run, data, part))
+
+
+@forecast.command("predict")
+@click.option("--run", required=True, help="Run directory written by `forecast train`.")
+@click.option("--data", required=True, help="Data ending where the forecast starts.")
+@click.option("--future", help="Known-future covariates over the horizon (CSV).")
+def forecast_predict(run, data, future):
+    """Forecast the steps after the end of DATA; prints CSV."""
+    from .tasks.forecast import Forecaster
+
+    click.echo(Forecaster.load(run).predict(data, future=future).to_csv(), nl=False)
+
+
+@main.command()
+@click.option("--out", default="runs/demo", show_default=True, help="Run directory to write.")
+@click.option("--epochs", type=int, help="Fewer epochs for a quick look.")
+def demo(out, epochs):
+    """The main job, offline: forecast GOOG's daily close over its last year of data."""
+    from .tasks.forecast import DEMO_INTRO
+    from .tasks.forecast import demo as run_demo
+
+    click.echo(DEMO_INTRO)
+    click.echo(run_demo(out, epochs=epochs))

@@ -1,0 +1,708 @@
+"""Forecasting: the tutorials' stock-price job, done so that its numbers can be trusted.
+
+The tutorials scale a price with MinMaxScaler, cut 60-step windows, train stacked LSTMs with
+dropout on MSE and plot the prediction against the truth. What they never show is the forecast
+any model must beat: "tomorrow = today". ``Forecaster`` does the same job with that baseline,
+three more, and a linear autoregression beside the model on the same windows, in the units of
+the data. Its default is level-free (the model sees and predicts changes, so prices above the
+training range are no harder than others); ``Forecaster.from_preset("tutorial")`` is the
+tutorials' model exactly, failure included.
+
+    >>> forecaster = Forecaster("Close", test_start="2012-01-01").fit(load_stocks("GOOG"))
+    >>> test = forecaster.metrics_["test"]
+    >>> test["model"]["rmse"], test["persistence"]["rmse"]
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset, TensorDataset
+
+from .. import __version__, metrics
+from ..data.tables import Series, load_series
+from ..data.timeseries import (
+    Scaler,
+    Split,
+    chronological_split,
+    first_valid_row,
+    future_windows,
+    invert_target,
+    past_windows,
+    transform_target,
+    window_origins,
+)
+from ..models.baselines import make_baselines
+from ..models.forecaster import FORECASTERS
+from .rundir import read_json, require_run, staging, write_json
+
+PRESETS = {
+    # The tutorials' Keras model: scaled prices, 60-step windows, four LSTM(50) layers each
+    # followed by Dropout(0.2), Dense(1), Adam, MSE, batch 32, 100 epochs, no validation.
+    "tutorial": {
+        "transform": "none",
+        "scaler": "minmax",
+        "lookback": 60,
+        "horizon": 1,
+        "model": "direct",
+        "cell": "lstm",
+        "hidden_size": 50,
+        "num_layers": 4,
+        "dropout": 0.2,
+        "output_dropout": 0.2,
+        "keras_init": True,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "batch_size": 32,
+        "epochs": 100,
+        "val": 0.0,
+        "patience": None,
+        "clip_norm": None,
+    },
+}
+
+WHAT_THE_NUMBERS_MEAN = (
+    "What this means: daily prices move almost like a random walk, so the best simple guess "
+    "for tomorrow is today's value (persistence), and few models, linear or recurrent, beat it "
+    "by much. A model is worth using only where its error is below every baseline's. "
+    "(Persistence scores 0 on direction: it never predicts a move.)"
+)
+
+PARTS = ("validation", "test")
+
+
+@dataclass
+class Backtest:
+    """Rolling-origin forecasts over one part of the series, without retraining.
+
+    For every origin ``t`` (the last observed row) the model and each baseline forecast rows
+    ``t+1 … t+horizon`` from the ``lookback`` rows up to ``t``. Arrays are in the data's units:
+    ``actual`` and each forecast are (origins, horizon, targets), ``last`` (origins, targets).
+    """
+
+    origins: np.ndarray
+    labels: list[str]
+    actual: np.ndarray
+    last: np.ndarray
+    forecasts: dict[str, np.ndarray]
+
+    def metrics(self, scale) -> dict[str, dict[str, float]]:
+        """Every metric of the model and each baseline; ``scale`` is the MASE scale of each
+        target (its training series' mean absolute one-step change)."""
+        scale = np.asarray(scale, np.float64)
+        results = {}
+        for name, forecast in self.forecasts.items():
+            scores = metrics.forecast_metrics(self.actual, forecast, self.last[:, None], 1.0)
+            # One scale per target, so targets in different units weigh the same.
+            scores["mase"] = metrics.mae(self.actual / scale, forecast / scale)
+            results[name] = scores
+        return results
+
+    def describe(self) -> dict:
+        """How many forecasts, from which origin to which."""
+        return {"origins": len(self.origins), "first_origin": self.labels[0],
+                "last_origin": self.labels[-1]}  # fmt: skip
+
+    def frame(self, targets: list[str]) -> pd.DataFrame:
+        """One row per origin, step and target: the actual value beside every forecast."""
+        index = pd.MultiIndex.from_product(
+            [self.labels, range(1, self.actual.shape[1] + 1), targets],
+            names=["origin", "step", "target"],
+        )
+        columns = {"actual": self.actual, **self.forecasts}
+        return pd.DataFrame({k: v.reshape(-1) for k, v in columns.items()}, index=index)
+
+
+class _Windows(Dataset):
+    """Training windows with known-future covariates: ``((past, future), target)``."""
+
+    def __init__(self, past, future, target):
+        self.past, self.future, self.target = past, future, target
+
+    def __len__(self):
+        return len(self.past)
+
+    def __getitem__(self, i):
+        return (self.past[i], self.future[i]), self.target[i]
+
+
+class Forecaster:
+    """Train, evaluate, save and load a recurrent forecaster of one or more series.
+
+    Settings (stored as given; ``fit`` learns, fitted state ends in ``_``):
+
+    Data:
+        target: the column (or list of columns) to forecast.
+        covariates: columns observed in the past only (e.g. volume): model inputs.
+        known_future: columns known ahead (e.g. a holiday flag): inputs, and given over the
+            horizon too.
+        date_col: the date column; None for a series of numbered steps; "auto" (default)
+            for a column named "date" in any case, if there is one.
+        where: keep rows matching ``{column: value}`` (e.g. ``{"Ticker": "GOOG"}``).
+        fill: missing values: "error", "ffill" or "drop" (see ``rnnkit.data.tables``).
+        val, test: chronological fractions; or ``val_start`` / ``test_start`` dates.
+    Windows:
+        lookback: steps of history per forecast; horizon: steps forecast at once.
+        transform: "diff" (default), "returns", "log_returns" or "none" (scaled levels, as
+            the tutorials).
+        scaler: "standard" (default), "minmax" or "none"; fitted on training rows only.
+    Model:
+        model: "direct", "recursive" or "seq2seq" (see ``rnnkit.models.forecaster``).
+        cell, hidden_size, num_layers, dropout, output_dropout: the recurrent network.
+        cell_options: more layer options, e.g. ``{"layer_norm": True, "zoneout": 0.1}``.
+        keras_init: initialise like Keras (Glorot over the whole input kernel, orthogonal
+            recurrent kernel), for the tutorial preset.
+    Training (see ``rnnkit.training.Trainer``):
+        epochs, batch_size, optimizer, lr, weight_decay, schedule, clip_norm; patience:
+        early stopping on the validation RMSE (None: train all epochs); seed.
+    Baselines:
+        season: the seasonal naive's period (5 = a trading week); ar_order: lags of the
+        linear autoregression.
+    """
+
+    def __init__(
+        self,
+        target="Close",
+        *,
+        covariates=(),
+        known_future=(),
+        date_col: str | None = "auto",
+        where: dict | None = None,
+        fill: str = "error",
+        val: float = 0.1,
+        test: float = 0.2,
+        val_start=None,
+        test_start=None,
+        lookback: int = 60,
+        horizon: int = 1,
+        transform: str = "diff",
+        scaler: str = "standard",
+        model: str = "direct",
+        cell: str = "lstm",
+        hidden_size: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        output_dropout: float = 0.0,
+        cell_options: dict | None = None,
+        keras_init: bool = False,
+        epochs: int = 30,
+        batch_size: int = 32,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        schedule: str | None = None,
+        clip_norm: float | None = 1.0,
+        patience: int | None = 5,
+        season: int = 5,
+        ar_order: int = 5,
+        seed: int = 0,
+        progress: str = "auto",
+    ):
+        settings = dict(locals())
+        del settings["self"]
+        self.__dict__.update(settings)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> Forecaster:
+        """A forecaster with a preset's settings; ``overrides`` win."""
+        if name not in PRESETS:
+            raise ValueError(f"preset={name!r} is not one of {tuple(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    def get_params(self) -> dict:
+        """Every setting, as given (scikit-learn's name)."""
+        return {name: getattr(self, name) for name in _SETTINGS}
+
+    # --- learning --------------------------------------------------------------------------
+
+    def fit(self, data, *, checkpoint_dir=None, resume: bool = False) -> Forecaster:
+        """Learn from ``data`` (a CSV path or a DataFrame): split it in time, fit the scaler on
+        the training rows, train the network with early stopping on the validation RMSE, fit
+        the baselines on the training windows, and score everything on validation and test.
+        """
+        from ..training import Trainer, set_seed
+
+        self._check_settings()
+        series = self._load(data)
+        self.split_ = chronological_split(
+            series.dates, len(series), val=self.val, test=self.test,
+            val_start=self.val_start, test_start=self.test_start,
+        )  # fmt: skip
+        self.split_labels_ = {
+            "val_start": _label(series, self.split_.val_start),
+            "test_start": _label(series, self.split_.test_start),
+        }
+        first = first_valid_row(self.transform)
+        features = self._features(series)
+        self.scaler_ = Scaler(self.scaler).fit(features[first : self.split_.val_start])
+        scaled = self.scaler_.transform(features)
+        train_origins = self._origins(self.split_.part("train"), "train")
+        has_validation = self.split_.val_start < self.split_.test_start
+        val_origins = (
+            self._origins(self.split_.part("validation"), "validation") if has_validation else None
+        )
+
+        levels = series.values[:, : self.n_targets]
+        self.mase_scale_ = [metrics.mase_scale(c) for c in levels[: self.split_.val_start].T]
+        self.baselines_ = make_baselines(season=self.season, ar_order=self.ar_order)
+        for baseline in self.baselines_.values():
+            baseline.fit(
+                past_windows(levels, train_origins, self.lookback),
+                future_windows(levels, train_origins, self.horizon),
+            )
+
+        set_seed(self.seed)
+        self.model_ = self._build_model()
+
+        def val_rmse(model) -> float:
+            forecast = self._forecast(model, scaled, levels, val_origins)
+            actual = future_windows(levels, val_origins, self.horizon)
+            return metrics.rmse(actual, forecast)
+
+        trainer = Trainer(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            clip_norm=self.clip_norm,
+            loss="mse",
+            early_stopping=self.patience if has_validation else None,
+            monitor="val_rmse" if has_validation else "loss",
+            val_metrics={"val_rmse": val_rmse} if has_validation else None,
+            checkpoint_dir=checkpoint_dir,
+            seed=self.seed,
+            progress=self.progress,
+        )
+        trainer.fit(
+            self.model_,
+            self._dataset(scaled, train_origins),
+            val=self._dataset(scaled, val_origins) if has_validation else None,
+            resume=resume,
+        )
+        self.history_, self.steps_ = trainer.history, trainer.steps
+        self.best_epoch_ = trainer.best_epoch
+        self.series_ = series
+        self.metrics_ = {"data": series.report, "windows": {}}
+        for part in PARTS if has_validation else PARTS[1:]:
+            backtest = self.backtest(part=part)
+            self.metrics_[part] = backtest.metrics(self.mase_scale_)
+            self.metrics_["windows"][part] = backtest.describe()
+        return self
+
+    # --- using -----------------------------------------------------------------------------
+
+    def backtest(self, data=None, part: str = "test") -> Backtest:
+        """Rolling-origin forecasts of the model and every baseline over ``part`` of ``data``
+        (default: the data ``fit`` saw), all origins at once, in the data's units.
+
+        On new data the part boundaries are the fitted ones: the same dates (or, without
+        dates, the same row numbers).
+        """
+        self._check_fitted()
+        if part not in PARTS:
+            raise ValueError(f"part={part!r} is not one of {PARTS}")
+        series = self.series_ if data is None else self._load(data)
+        split = self.split_ if data is None else self._split_like_fit(series)
+        levels = series.values[:, : self.n_targets]
+        origins = self._origins(split.part(part), part)
+        history = past_windows(levels, origins, self.lookback)
+        scaled = self.scaler_.transform(self._features(series))
+        forecasts = {"model": self._forecast(self.model_, scaled, levels, origins)}
+        for name, baseline in self.baselines_.items():
+            forecasts[name] = baseline.predict(history, self.horizon)
+        return Backtest(
+            origins=origins,
+            labels=[_label(series, t) for t in origins],
+            actual=future_windows(levels, origins, self.horizon),
+            last=levels[origins],
+            forecasts=forecasts,
+        )
+
+    def evaluate(self, data=None, part: str = "test") -> dict[str, dict[str, float]]:
+        """Metrics of the model and every baseline over ``part`` of ``data``, keyed by name."""
+        return self.backtest(data, part).metrics(self.mase_scale_)
+
+    def predict(self, data, future=None) -> pd.DataFrame:
+        """Forecast the ``horizon`` steps after the last row of ``data``.
+
+        ``future`` (a DataFrame with the known-future columns, ``horizon`` rows) is needed
+        when the model uses known-future covariates. Returns one row per step ahead, dated
+        when the data has dates (business days for weekday-only data).
+        """
+        self._check_fitted()
+        series = self._load(data)
+        needed = self.lookback + first_valid_row(self.transform)
+        if len(series) < needed:
+            raise ValueError(f"data has {len(series)} rows; a forecast needs the last {needed}")
+        scaled = self.scaler_.transform(self._features(series))
+        levels = series.values[:, : self.n_targets]
+        origin = np.array([len(series) - 1])
+        known = None
+        if self.known_future:
+            known = self._future_frame(future)
+        forecast = self._forecast(self.model_, scaled, levels, origin, known=known)[0]
+        steps = pd.RangeIndex(1, self.horizon + 1, name="step")
+        frame = pd.DataFrame(forecast, index=steps, columns=self.targets)
+        if series.dates is not None:
+            frame.insert(0, "date", _dates_after(series.dates, self.horizon))
+        return frame
+
+    # --- run directories -------------------------------------------------------------------
+
+    def save(self, out, *, plots: bool = True) -> Path:
+        """Write the run directory ``out`` (see DESIGN.md): config, weights, data state,
+        metrics, history, test predictions and pictures. Written whole or not at all."""
+        self._check_fitted()
+        with staging(out, overwrite=True) as partial:
+            self._write(partial, plots=plots)
+        return Path(out)
+
+    def _write(self, directory: Path, *, plots: bool = True) -> None:
+        from safetensors.torch import save_file
+
+        write_json(directory / "config.json", self._config())
+        save_file(_contiguous(self.model_.state_dict()), directory / "model.safetensors")
+        write_json(directory / "data_state.json", self._data_state())
+        write_json(directory / "metrics.json", self.metrics_)
+        pd.DataFrame(self.history_).to_csv(directory / "history.csv", index=False)
+        pd.DataFrame(self.steps_).to_csv(directory / "steps.csv", index=False)
+        backtest = self.backtest(part="test")
+        backtest.frame(self.targets).to_csv(directory / "predictions.csv")
+        if plots:
+            self._plot(directory, backtest)
+
+    @classmethod
+    def load(cls, run) -> Forecaster:
+        """A fitted forecaster from a run directory; needs nothing else."""
+        from safetensors.torch import load_file
+
+        run = require_run(run)
+        config = read_json(run / "config.json")
+        forecaster = cls(**config["settings"])
+        state = read_json(run / "data_state.json")
+        forecaster.split_ = Split(**state["split"])
+        forecaster.split_labels_ = state["split_labels"]
+        forecaster.scaler_ = Scaler.from_dict(state["scaler"])
+        forecaster.mase_scale_ = state["mase_scale"]
+        forecaster.baselines_ = make_baselines(
+            season=forecaster.season, ar_order=forecaster.ar_order
+        )
+        for name, fitted in state["baselines"].items():
+            for attribute, value in fitted.items():
+                setattr(forecaster.baselines_[name], attribute, _array_or_value(value))
+        forecaster.model_ = forecaster._build_model()
+        forecaster.model_.load_state_dict(load_file(run / "model.safetensors"))
+        forecaster.model_.eval()
+        forecaster.metrics_ = read_json(run / "metrics.json")
+        forecaster.best_epoch_ = config.get("best_epoch")
+        return forecaster
+
+    def _config(self) -> dict:
+        return {
+            "task": "forecast",
+            "rnnkit": __version__,
+            "torch": torch.__version__,
+            "settings": self.get_params(),
+            "columns": {"targets": self.targets, "covariates": list(self.covariates),
+                        "known_future": list(self.known_future)},
+            "split": self.split_labels_,
+            "rows": len(self.series_),
+            "best_epoch": self.best_epoch_,
+            "parameters": sum(p.numel() for p in self.model_.parameters()),
+        }  # fmt: skip
+
+    def _data_state(self) -> dict:
+        return {
+            "split": vars(self.split_),
+            "split_labels": self.split_labels_,
+            "scaler": self.scaler_.to_dict(),
+            "mase_scale": self.mase_scale_,
+            "baselines": {
+                name: {k: v for k, v in vars(b).items() if k.endswith("_")}
+                for name, b in self.baselines_.items()
+            },
+        }
+
+    def _plot(self, directory: Path, backtest: Backtest) -> None:
+        from .. import plots
+
+        series = self.series_
+        first = backtest.origins[0] + 1
+        x = series.dates if series.dates is not None else np.arange(len(series))
+        target_x = x[backtest.origins + 1]
+        context = slice(max(0, first - 3 * self.lookback), first)
+        one_step = {name: f[:, 0, 0] for name, f in backtest.forecasts.items()}
+        plots.plot_forecast(
+            directory / "forecast.png",
+            target_x,
+            backtest.actual[:, 0, 0],
+            one_step.pop("model"),
+            baselines={k: one_step[k] for k in ("persistence", "linear_ar")},
+            train=(x[context], series.values[context, 0]),
+            title=f"{self.targets[0]}: one step ahead over the test period",
+            ylabel=self.targets[0],
+        )
+        plots.plot_learning_curves(directory / "learning_curves.png", self.history_)
+        errors = {
+            name: np.abs(f - backtest.actual)[:, 0].mean(-1)
+            for name, f in backtest.forecasts.items()
+        }
+        plots.plot_backtest_error(directory / "backtest_error.png", target_x, errors)
+
+    # --- internals -------------------------------------------------------------------------
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.target] if isinstance(self.target, str) else list(self.target)
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.targets)
+
+    def _check_settings(self) -> None:
+        columns = self.targets + list(self.covariates) + list(self.known_future)
+        if len(set(columns)) != len(columns):
+            raise ValueError(
+                f"a column is named twice among target, covariates and known_future: {columns}"
+            )
+        for name in ("lookback", "horizon", "epochs", "batch_size", "hidden_size", "num_layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        if self.model not in FORECASTERS:
+            raise ValueError(f"model={self.model!r} is not one of {tuple(FORECASTERS)}")
+
+    def _load(self, data) -> Series:
+        columns = self.targets + list(self.covariates) + list(self.known_future)
+        return load_series(data, columns, date_col=self.date_col, where=self.where, fill=self.fill)
+
+    def _features(self, series: Series) -> np.ndarray:
+        """(T, inputs): the transformed targets, then the covariates as they are."""
+        k = self.n_targets
+        return np.hstack(
+            [transform_target(series.values[:, :k], self.transform), series.values[:, k:]]
+        )
+
+    def _origins(self, rows: tuple[int, int], part: str) -> np.ndarray:
+        first = first_valid_row(self.transform)
+        origins = window_origins(rows, self.lookback, self.horizon, first)
+        if len(origins) == 0:
+            start, stop = rows
+            raise ValueError(
+                f"the {part} part (rows {start} to {stop - 1}, {stop - start} rows) has no "
+                f"complete window: lookback={self.lookback} + horizon={self.horizon}"
+                + (f" + 1 for transform={self.transform!r}" if first else "")
+                + " need more rows; shorten them or give this part more data"
+            )
+        return origins
+
+    def _dataset(self, scaled: np.ndarray, origins: np.ndarray) -> Dataset:
+        k, f = self.n_targets, len(self.known_future)
+        past = _tensor(past_windows(scaled, origins, self.lookback))
+        target = _tensor(future_windows(scaled[:, :k], origins, self.horizon))
+        if not f:
+            return TensorDataset(past, target)
+        return _Windows(
+            past, _tensor(future_windows(scaled[:, -f:], origins, self.horizon)), target
+        )
+
+    def _forecast(self, model, scaled, levels, origins, known=None) -> np.ndarray:
+        """The model's forecasts for ``origins`` in the data's units: (N, horizon, targets).
+
+        ``known`` gives the scaled known-future covariates when they are not in ``scaled``
+        (a forecast beyond the end of the data)."""
+        k, f = self.n_targets, len(self.known_future)
+        past = _tensor(past_windows(scaled, origins, self.lookback))
+        if f and known is None:
+            known = future_windows(scaled[:, -f:], origins, self.horizon)
+        inputs = (past,) if not f else (past, _tensor(known))
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            scaled_changes = (
+                torch.cat(
+                    [model(*chunk) for chunk in zip(*(x.split(4096) for x in inputs), strict=True)]
+                )
+                .double()
+                .numpy()
+            )
+        model.train(was_training)
+        changes = self.scaler_.inverse(scaled_changes, columns=slice(0, k))
+        return invert_target(changes, levels[origins], self.transform)
+
+    def _future_frame(self, future) -> np.ndarray:
+        if future is None:
+            raise ValueError(
+                f"this model uses known-future columns {list(self.known_future)}: "
+                f"pass future= with {self.horizon} rows of them"
+            )
+        values = load_series(future, list(self.known_future)).values
+        if len(values) != self.horizon:
+            raise ValueError(f"future has {len(values)} rows; the horizon is {self.horizon}")
+        f = len(self.known_future)
+        return self.scaler_.transform(values, columns=slice(-f, None))[None]
+
+    def _split_like_fit(self, series: Series) -> Split:
+        labels = self.split_labels_
+        if series.dates is None:
+            return chronological_split(
+                None,
+                len(series),
+                val_start=self.split_.val_start,
+                test_start=self.split_.test_start,
+            )
+        return chronological_split(
+            series.dates,
+            len(series),
+            val_start=labels["val_start"],
+            test_start=labels["test_start"],
+        )
+
+    def _build_model(self):
+        k, f = self.n_targets, len(self.known_future)
+        inputs = k + len(self.covariates) + f
+        model = FORECASTERS[self.model](
+            inputs, k, self.horizon, future_size=f, cell=self.cell, hidden_size=self.hidden_size,
+            num_layers=self.num_layers, dropout=self.dropout, output_dropout=self.output_dropout,
+            **(self.cell_options or {}),
+        )  # fmt: skip
+        if self.keras_init:
+            from ..models.forecaster import keras_init_
+
+            keras_init_(model)
+        return model
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise RuntimeError(
+                "this Forecaster is not fitted: call fit(data) or Forecaster.load(run)"
+            )
+
+
+_SETTINGS = list(inspect.signature(Forecaster).parameters)
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _contiguous(state: dict) -> dict:
+    return {name: tensor.contiguous() for name, tensor in state.items()}
+
+
+def _array_or_value(value):
+    return np.asarray(value) if isinstance(value, list) else value
+
+
+def _label(series: Series, row: int) -> str:
+    return series.label(min(row, len(series) - 1))
+
+
+def _dates_after(dates: pd.DatetimeIndex, steps: int) -> pd.DatetimeIndex:
+    """The ``steps`` dates after the last one, spaced like the data."""
+    last = dates[-1]
+    if (dates.day_of_week < 5).all():
+        return pd.bdate_range(last + pd.offsets.BDay(1), periods=steps)
+    step = pd.Series(dates).diff().median()
+    return pd.DatetimeIndex([last + step * (i + 1) for i in range(steps)])
+
+
+def format_report(forecaster: Forecaster, part: str = "test", results=None) -> str:
+    """The table of model against baselines that a user reads first, and what it means.
+
+    ``results`` defaults to the fitted metrics of ``part``."""
+    results = results or forecaster.metrics_[part]
+    window = forecaster.metrics_.get("windows", {}).get(part)
+    steps = "one-step" if forecaster.horizon == 1 else f"{forecaster.horizon}-step"
+    lines = []
+    if window:
+        lines.append(
+            f"{part}: {window['origins']} rolling {steps} forecasts of "
+            f"{', '.join(forecaster.targets)}, origins {window['first_origin']} to "
+            f"{window['last_origin']}, no retraining"
+        )
+    columns = [("rmse", "RMSE", "{:.4g}"), ("mae", "MAE", "{:.4g}"), ("mape", "MAPE", "{:.2f}%"),
+               ("smape", "sMAPE", "{:.2f}%"), ("mase", "MASE", "{:.3f}"),
+               ("directional_accuracy", "direction", "{:.1%}")]  # fmt: skip
+    width = max(map(len, results)) + 2
+    lines.append(" " * width + "".join(f"{title:>10}" for _, title, _ in columns))
+    best = min(results, key=lambda name: results[name]["rmse"])
+    for name, scores in results.items():
+        cells = "".join(f"{form.format(scores[key]):>10}" for key, _, form in columns)
+        lines.append(f"{name:<{width}}{cells}" + ("   <- lowest RMSE" if name == best else ""))
+    lines.append("")
+    model, persistence = results["model"]["rmse"], results["persistence"]["rmse"]
+    change = (model - persistence) / persistence
+    if change >= 0:
+        verdict = 'it does not beat "tomorrow = today".'
+    elif change > -0.01:
+        verdict = 'a margin this small is a tie with "tomorrow = today", not a skill.'
+    else:
+        verdict = 'it beats "tomorrow = today".'
+    where = "below" if change < 0 else "above"
+    lines += textwrap.wrap(
+        f"The model's RMSE is {abs(change):.1%} {where} persistence's: {verdict}", 92
+    )
+    others = [
+        n for n in results if n not in ("model", "persistence") and results[n]["rmse"] < model
+    ]
+    if others:
+        lines.append(f"Baselines with a lower RMSE than the model: {', '.join(others)}.")
+    lines += textwrap.wrap(WHAT_THE_NUMBERS_MEAN, 92)
+    return "\n".join(lines)
+
+
+def train_run(forecaster: Forecaster, data, out, *, overwrite=False, resume=False) -> str:
+    """Fit, save the run directory ``out`` and return the report (what ``forecast train``
+    prints). The run is written whole or not at all; ``resume`` continues an interrupted one
+    from its checkpoint."""
+    out = Path(out)
+    with staging(out, overwrite=overwrite, resume=resume) as partial:
+        forecaster.fit(data, checkpoint_dir=partial / "checkpoint", resume=resume)
+        forecaster._write(partial)
+    return f"{format_report(forecaster)}\n\nRun directory: {out}\nPicture: {out / 'forecast.png'}"
+
+
+def evaluate_run(run, data, part: str = "test") -> str:
+    """Backtest a saved run on ``data``, store the result in its metrics.json under
+    ``evaluations`` and return the report (what ``forecast evaluate`` prints)."""
+    run = require_run(run)
+    forecaster = Forecaster.load(run)
+    backtest = forecaster.backtest(data, part)
+    results = backtest.metrics(forecaster.mase_scale_)
+    stored = read_json(run / "metrics.json")
+    source = os.fspath(data) if isinstance(data, (str, os.PathLike)) else "DataFrame"
+    stored.setdefault("evaluations", []).append(
+        {"data": source, "part": part, **backtest.describe(), "results": results}
+    )
+    write_json(run / "metrics.json", stored)
+    return format_report(forecaster, part, results)
+
+
+DEMO_INTRO = """\
+rnnkit demo: forecast Google's daily closing price one day ahead.
+Data: GOOG 2004-08-19 to 2013-03-01, bundled with rnnkit (public domain). A network of two
+LSTM layers (64 units) reads 60 days of price changes; it trains on 2004-2011, keeps the
+epoch that does best on the last tenth of that, and is tested on 2012-01-03 to 2013-03-01
+beside four baselines, all in US dollars.
+"""
+
+
+def demo(out="runs/demo", *, epochs: int | None = None) -> str:
+    """The main job on the bundled data: GOOG's daily close, the year 2012 onward as test."""
+    from ..data.datasets import stocks_path
+
+    settings = {"epochs": epochs} if epochs else {}
+    forecaster = Forecaster(
+        "Close", date_col="Date", where={"Ticker": "GOOG"}, test_start="2012-01-01", **settings
+    )
+    return train_run(forecaster, stocks_path(), out, overwrite=True)

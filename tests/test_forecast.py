@@ -1,0 +1,192 @@
+"""The forecasting task end to end on a short real series: no look-ahead, baselines beside the
+model, backtests that equal one forecast at a time, run directories that load back exactly."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from rnnkit.cli import main
+from rnnkit.data.datasets import load_stocks
+from rnnkit.tasks.forecast import PRESETS, Forecaster, format_report
+
+BASELINES = ["persistence", "seasonal_naive", "drift", "linear_ar"]
+METRICS = ["rmse", "mae", "mape", "smape", "mase", "directional_accuracy"]
+
+
+@pytest.fixture(scope="module")
+def goog():
+    """GOOG's last 400 trading days: 2011-08 to 2013-03."""
+    return load_stocks("GOOG").iloc[-400:].reset_index(drop=True)
+
+
+def small(**settings):
+    options = dict(
+        target="Close", test_start="2012-09-01", lookback=10, hidden_size=8, num_layers=1,
+        epochs=2, patience=None, progress="none", ar_order=3,
+    )  # fmt: skip
+    return Forecaster(**{**options, **settings})
+
+
+@pytest.fixture(scope="module")
+def fitted(goog):
+    return small().fit(goog)
+
+
+def test_metrics_hold_the_model_and_every_baseline_side_by_side(fitted, goog):
+    for part in ("validation", "test"):
+        assert list(fitted.metrics_[part]) == ["model", *BASELINES]
+        for scores in fitted.metrics_[part].values():
+            assert list(scores) == METRICS and all(np.isfinite(list(scores.values())))
+    window = fitted.metrics_["windows"]["test"]
+    assert window["first_origin"] == "2012-08-31"  # the first forecast is of the first test day
+    assert window["origins"] == (goog["Date"] >= "2012-09-01").sum() == 122
+
+
+def test_persistence_and_the_report_are_in_the_data_units(fitted, goog):
+    test = goog[goog["Date"] >= "2012-09-01"]["Close"].to_numpy()
+    previous = goog[goog["Date"] < "2012-09-01"]["Close"].to_numpy()[-1]
+    by_hand = np.sqrt(np.mean((test - np.r_[previous, test[:-1]]) ** 2))
+    assert fitted.metrics_["test"]["persistence"]["rmse"] == pytest.approx(by_hand, rel=1e-12)
+    report = format_report(fitted)
+    assert "test: 122 rolling one-step forecasts of Close" in report
+    words = " ".join(report.split())
+    assert "The model's RMSE is " in words and '"tomorrow = today"' in words
+
+
+def test_nothing_from_the_test_period_reaches_training(goog, fitted):
+    changed = goog.copy()
+    test = changed["Date"] >= "2012-09-01"
+    changed.loc[test, "Close"] = changed.loc[test, "Close"] * 3 + 100
+    other = small().fit(changed)
+    np.testing.assert_array_equal(other.scaler_.shift, fitted.scaler_.shift)
+    for a, b in zip(other.model_.parameters(), fitted.model_.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert other.metrics_["validation"] == fitted.metrics_["validation"]
+    assert other.metrics_["test"] != fitted.metrics_["test"]
+
+
+def test_backtest_equals_one_forecast_at_a_time(goog, fitted):
+    backtest = fitted.backtest(part="test")
+    for i in [0, 1, 50, len(backtest.origins) - 1]:
+        one = fitted.predict(goog.iloc[: backtest.origins[i] + 1])
+        np.testing.assert_allclose(one["Close"].to_numpy(), backtest.forecasts["model"][i, :, 0])
+        assert one["date"].iloc[0] > goog["Date"].iloc[backtest.origins[i]]
+    last = backtest.last[:, None]
+    np.testing.assert_array_equal(
+        backtest.forecasts["persistence"], np.broadcast_to(last, backtest.actual.shape)
+    )
+
+
+@pytest.mark.parametrize("model", ["recursive", "seq2seq"])
+@pytest.mark.parametrize("transform", ["none", "log_returns"])
+def test_multi_step_strategies_forecast_the_horizon(goog, model, transform):
+    forecaster = small(model=model, transform=transform, horizon=3, cell="gru", epochs=1).fit(goog)
+    backtest = forecaster.backtest(part="test")
+    assert backtest.forecasts["model"].shape == backtest.actual.shape == (120, 3, 1)
+    assert np.isfinite(backtest.forecasts["model"]).all()
+
+
+def test_covariates_and_known_future_columns(goog):
+    data = goog.assign(monday=(goog["Date"].dt.day_of_week == 0).astype(float))
+    forecaster = small(covariates=["Volume"], known_future=["monday"], horizon=2).fit(data)
+    future = pd.DataFrame({"monday": [1.0, 0.0]})
+    assert forecaster.predict(data, future=future).shape == (2, 2)
+    with pytest.raises(ValueError, match=r"uses known-future columns \['monday'\]"):
+        forecaster.predict(data)
+
+
+def test_run_directory_round_trip_gives_identical_predictions(tmp_path, goog, fitted):
+    run = fitted.save(tmp_path / "run")
+    for name in ["config.json", "model.safetensors", "data_state.json", "metrics.json",
+                 "history.csv", "steps.csv", "predictions.csv", "forecast.png",
+                 "learning_curves.png", "backtest_error.png"]:  # fmt: skip
+        assert (run / name).is_file(), name
+    loaded = Forecaster.load(run)
+    pd.testing.assert_frame_equal(loaded.predict(goog), fitted.predict(goog))
+    assert loaded.evaluate(goog) == fitted.metrics_["test"]
+    assert json.loads((run / "config.json").read_text())["settings"]["lookback"] == 10
+
+
+def test_tutorial_preset_is_the_tutorials_keras_model():
+    forecaster = Forecaster.from_preset("tutorial", epochs=1)
+    model = forecaster._build_model()
+    assert (model.rnn.num_layers, model.rnn.hidden_size, model.rnn.dropout) == (4, 50, 0.2)
+    assert model.output_dropout.p == 0.2 and model.head.out_features == 1
+    settings = PRESETS["tutorial"]
+    assert (settings["lookback"], settings["batch_size"], settings["scaler"]) == (60, 32, "minmax")
+    assert forecaster.epochs == 1  # overrides win
+    with pytest.raises(ValueError, match="preset='keras' is not one of"):
+        Forecaster.from_preset("keras")
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"target": "Price"}, "column 'Price' is not in the data"),
+        ({"lookback": 300}, "the train part (rows 0 to "),
+        ({"lookback": 0}, "lookback=0 must be a positive integer"),
+        ({"model": "arima"}, "model='arima' is not one of"),
+        ({"transform": "log"}, "transform='log' is not one of"),
+        ({"target": "Close", "covariates": ["Close"]}, "a column is named twice"),
+        ({"test_start": "2020-01-01"}, "the test part"),
+    ],
+)
+def test_bad_settings_are_refused_before_training(goog, settings, message):
+    with pytest.raises(ValueError) as error:
+        small(**settings).fit(goog)
+    assert message in str(error.value)
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def csv(tmp_path_factory, goog):
+    path = tmp_path_factory.mktemp("data") / "goog.csv"
+    goog.to_csv(path, index=False)
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+SMALL_CLI = ["--target", "Close", "--test-start", "2012-09-01", "--lookback", 10,
+             "--hidden-size", 8, "--num-layers", 1, "--epochs", 2, "--ar-order", 3]  # fmt: skip
+
+
+def test_cli_train_evaluate_predict(tmp_path, csv):
+    out = tmp_path / "run"
+    result = invoke("forecast", "train", "--data", csv, *SMALL_CLI, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "persistence" in result.output and f"Picture: {out / 'forecast.png'}" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"model", *BASELINES}
+
+    result = invoke("forecast", "evaluate", "--run", out, "--data", csv)
+    assert result.exit_code == 0 and "lowest RMSE" in result.output
+    evaluation = json.loads((out / "metrics.json").read_text())["evaluations"][0]
+    assert evaluation["results"] == metrics["test"]
+
+    result = invoke("forecast", "predict", "--run", out, "--data", csv)
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0] == "step,date,Close"
+    assert result.output.splitlines()[1].startswith("1,2013-03-04,")  # Friday -> Monday
+
+    again = invoke("forecast", "train", "--data", csv, *SMALL_CLI, "--out", out)
+    assert (
+        again.exit_code == 1 and "Error: out=" in again.output and "already exists" in again.output
+    )
+
+
+def test_cli_failure_leaves_no_run_directory(tmp_path, csv):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        main, ["forecast", "train", "--data", str(csv), "--target", "Price", "--out", str(out)]
+    )
+    assert result.exit_code == 1 and "Error: column 'Price' is not in the data" in result.output
+    assert not out.exists() and not (tmp_path / "run.partial").exists()
