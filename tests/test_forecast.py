@@ -43,6 +43,7 @@ def test_metrics_hold_the_model_and_every_baseline_side_by_side(fitted, goog):
             assert list(scores) == METRICS and all(np.isfinite(list(scores.values())))
     window = fitted.metrics_["windows"]["test"]
     assert window["first_origin"] == "2012-08-31"  # the first forecast is of the first test day
+    assert (window["first_target"], window["last_target"]) == ("2012-09-04", "2013-03-01")
     assert window["origins"] == (goog["Date"] >= "2012-09-01").sum() == 122
 
 
@@ -52,7 +53,7 @@ def test_persistence_and_the_report_are_in_the_data_units(fitted, goog):
     by_hand = np.sqrt(np.mean((test - np.r_[previous, test[:-1]]) ** 2))
     assert fitted.metrics_["test"]["persistence"]["rmse"] == pytest.approx(by_hand, rel=1e-12)
     report = format_report(fitted)
-    assert "test: 122 rolling one-step forecasts of Close" in report
+    assert "test: 122 one-step forecasts of Close for 2012-09-04 to 2013-03-01" in report
     words = " ".join(report.split())
     assert "The model's RMSE is " in words and '"tomorrow = today"' in words
 
@@ -190,3 +191,34 @@ def test_cli_failure_leaves_no_run_directory(tmp_path, csv):
     )
     assert result.exit_code == 1 and "Error: column 'Price' is not in the data" in result.output
     assert not out.exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_several_targets_are_forecast_together_and_scaled_apart(goog):
+    forecaster = small(target=["Open", "Close"], cell="rnn", epochs=1).fit(goog)
+    backtest = forecaster.backtest(part="test")
+    assert backtest.forecasts["model"].shape == (122, 1, 2)
+    assert len(forecaster.mase_scale_) == 2
+    assert list(forecaster.predict(goog).columns) == ["date", "Open", "Close"]
+
+
+def test_layer_options_reach_the_network_from_the_command_line(tmp_path, csv):
+    out = tmp_path / "run"
+    options = ["--option", "layer_norm=true", "--option", "zoneout=0.1", "--epochs", 1]
+    result = invoke("forecast", "train", "--data", csv, *SMALL_CLI, *options, "--out", out)
+    assert result.exit_code == 0, result.output
+    settings = json.loads((out / "config.json").read_text())["settings"]
+    assert settings["cell_options"] == {"layer_norm": True, "zoneout": 0.1}
+    assert Forecaster.load(out).model_.rnn.cells[0].layer_norm
+    bad = invoke("forecast", "train", "--data", csv, "--option", "layer_norm", "--out", out)
+    assert bad.exit_code == 1 and "--option 'layer_norm' must be written KEY=VALUE" in bad.output
+
+
+@pytest.mark.slow
+def test_demo_runs_the_main_job_end_to_end(tmp_path):
+    result = invoke("demo", "--out", tmp_path / "demo", "--epochs", 3)
+    assert result.exit_code == 0, result.output
+    assert "test: 291 one-step forecasts of Close for 2012-01-03 to 2013-03-01" in result.output
+    for name in ["model", "persistence", "seasonal_naive", "drift", "linear_ar"]:
+        assert f"\n{name} " in result.output
+    assert f"Picture: {tmp_path / 'demo' / 'forecast.png'}" in result.output
+    assert (tmp_path / "demo" / "forecast.png").stat().st_size > 10_000

@@ -89,6 +89,7 @@ class Backtest:
 
     origins: np.ndarray
     labels: list[str]
+    targets_span: tuple[str, str]
     actual: np.ndarray
     last: np.ndarray
     forecasts: dict[str, np.ndarray]
@@ -108,7 +109,8 @@ class Backtest:
     def describe(self) -> dict:
         """How many forecasts, from which origin to which."""
         return {"origins": len(self.origins), "first_origin": self.labels[0],
-                "last_origin": self.labels[-1]}  # fmt: skip
+                "last_origin": self.labels[-1], "first_target": self.targets_span[0],
+                "last_target": self.targets_span[1]}  # fmt: skip
 
     def frame(self, targets: list[str]) -> pd.DataFrame:
         """One row per origin, step and target: the actual value beside every forecast."""
@@ -322,6 +324,10 @@ class Forecaster:
         return Backtest(
             origins=origins,
             labels=[_label(series, t) for t in origins],
+            targets_span=(
+                _label(series, origins[0] + 1),
+                _label(series, origins[-1] + self.horizon),
+            ),
             actual=future_windows(levels, origins, self.horizon),
             last=levels[origins],
             forecasts=forecasts,
@@ -626,9 +632,9 @@ def format_report(forecaster: Forecaster, part: str = "test", results=None) -> s
     lines = []
     if window:
         lines.append(
-            f"{part}: {window['origins']} rolling {steps} forecasts of "
-            f"{', '.join(forecaster.targets)}, origins {window['first_origin']} to "
-            f"{window['last_origin']}, no retraining"
+            f"{part}: {window['origins']} {steps} forecasts of {', '.join(forecaster.targets)} "
+            f"for {window['first_target']} to {window['last_target']} (rolling origin, no "
+            "retraining)"
         )
     columns = [("rmse", "RMSE", "{:.4g}"), ("mae", "MAE", "{:.4g}"), ("mape", "MAPE", "{:.2f}%"),
                ("smape", "sMAPE", "{:.2f}%"), ("mase", "MASE", "{:.3f}"),
