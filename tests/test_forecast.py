@@ -39,8 +39,9 @@ def fitted(goog):
 def test_metrics_hold_the_model_and_every_baseline_side_by_side(fitted, goog):
     for part in ("validation", "test"):
         assert list(fitted.metrics_[part]) == ["model", *BASELINES]
-        for scores in fitted.metrics_[part].values():
-            assert list(scores) == METRICS and all(np.isfinite(list(scores.values())))
+        for name, scores in fitted.metrics_[part].items():
+            extra = ["interval_coverage", "interval_width"] if name == "model" else []
+            assert list(scores) == METRICS + extra and all(np.isfinite(list(scores.values())))
     window = fitted.metrics_["windows"]["test"]
     assert window["first_origin"] == "2012-08-31"  # the first forecast is of the first test day
     assert (window["first_target"], window["last_target"]) == ("2012-09-04", "2013-03-01")
@@ -70,6 +71,21 @@ def test_nothing_from_the_test_period_reaches_training(goog, fitted):
     assert other.metrics_["test"] != fitted.metrics_["test"]
 
 
+def test_prediction_interval_comes_from_validation_errors(goog, fitted):
+    validation = fitted.metrics_["validation"]["model"]
+    assert validation["interval_coverage"] >= 0.9  # split conformal, on its own residuals
+    assert 0 < fitted.metrics_["test"]["model"]["interval_coverage"] <= 1
+    low, high = fitted.interval_["low"], fitted.interval_["high"]
+    assert low.shape == high.shape == (1, 1) and low[0, 0] < 0 < high[0, 0]
+    forecast = fitted.predict(goog)
+    assert list(forecast.columns) == ["date", "Close", "Close_low", "Close_high"]
+    np.testing.assert_allclose(forecast["Close_high"] - forecast["Close"], high[:, 0])
+    assert "90% interval (from its validation errors) holds" in " ".join(
+        format_report(fitted).split()
+    )
+    assert small(interval=None).fit(goog).interval_ is None
+
+
 def test_backtest_equals_one_forecast_at_a_time(goog, fitted):
     backtest = fitted.backtest(part="test")
     for i in [0, 1, 50, len(backtest.origins) - 1]:
@@ -95,7 +111,7 @@ def test_covariates_and_known_future_columns(goog):
     data = goog.assign(monday=(goog["Date"].dt.day_of_week == 0).astype(float))
     forecaster = small(covariates=["Volume"], known_future=["monday"], horizon=2).fit(data)
     future = pd.DataFrame({"monday": [1.0, 0.0]})
-    assert forecaster.predict(data, future=future).shape == (2, 2)
+    assert forecaster.predict(data, future=future).shape == (2, 4)  # date, Close, low, high
     with pytest.raises(ValueError, match=r"uses known-future columns \['monday'\]"):
         forecaster.predict(data)
 
@@ -175,7 +191,7 @@ def test_cli_train_evaluate_predict(tmp_path, csv):
 
     result = invoke("forecast", "predict", "--run", out, "--data", csv)
     assert result.exit_code == 0
-    assert result.output.splitlines()[0] == "step,date,Close"
+    assert result.output.splitlines()[0] == "step,date,Close,Close_low,Close_high"
     assert result.output.splitlines()[1].startswith("1,2013-03-04,")  # Friday -> Monday
 
     again = invoke("forecast", "train", "--data", csv, *SMALL_CLI, "--out", out)
@@ -198,7 +214,8 @@ def test_several_targets_are_forecast_together_and_scaled_apart(goog):
     backtest = forecaster.backtest(part="test")
     assert backtest.forecasts["model"].shape == (122, 1, 2)
     assert len(forecaster.mase_scale_) == 2
-    assert list(forecaster.predict(goog).columns) == ["date", "Open", "Close"]
+    columns = ["date", "Open", "Close", "Open_low", "Close_low", "Open_high", "Close_high"]
+    assert list(forecaster.predict(goog).columns) == columns
 
 
 def test_layer_options_reach_the_network_from_the_command_line(tmp_path, csv):

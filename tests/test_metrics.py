@@ -10,10 +10,12 @@ from rnnkit.metrics import (
     METRIC_NAMES,
     directional_accuracy,
     forecast_metrics,
+    interval_coverage,
     mae,
     mape,
     mase,
     mase_scale,
+    residual_interval,
     rmse,
     smape,
 )
@@ -149,3 +151,15 @@ def test_mase_scale_errors(series, season, message):
 def test_directional_accuracy_rejects_a_last_that_does_not_broadcast():
     with pytest.raises(ValueError, match=r"last_observed of shape \(3,\) does not broadcast"):
         directional_accuracy(np.zeros((2, 4)), np.zeros((2, 4)), np.zeros(3))
+
+
+def test_residual_interval_is_the_split_conformal_quantile_pair():
+    residuals = np.arange(1.0, 20.0)[:, None]  # 19 errors: 1 … 19
+    low, high = residual_interval(residuals, 0.9)
+    # (1 - 0.05) * 20 / 19 = 1.0: the largest error above; 1 - 1.0 = 0: the smallest below.
+    assert (low[0], high[0]) == (1.0, 19.0)
+    low, high = residual_interval(np.arange(1.0, 101.0), 0.8)
+    assert (low, high) == (10.0, 91.0)  # 0.9 * 101 / 100 = 0.909 -> 91st value
+    assert interval_coverage([1.0, 5.0, 9.0], [0.0, 6.0, 9.0], [2.0, 7.0, 9.0]) == 2 / 3
+    with pytest.raises(ValueError, match=r"level=1\.5 must be in"):
+        residual_interval(residuals, 1.5)

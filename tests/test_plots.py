@@ -54,6 +54,7 @@ def test_plot_forecast_with_everything(tmp_path):
         title="GOOG close, test period",
         train=(train_days, 100 + np.cumsum(RNG.normal(size=60))),
         ylabel="Close (USD)",
+        band=(ACTUAL - 2, ACTUAL + 2, "90% interval"),
     )
     assert_png(path)
 

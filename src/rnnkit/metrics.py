@@ -203,3 +203,33 @@ def forecast_metrics(
         "mase": mase(actual, predicted, scale),
         "directional_accuracy": directional_accuracy(actual, predicted, last_observed),
     }
+
+
+def residual_interval(residuals: ArrayLike, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds to add to a forecast so that about ``level`` of future values fall inside.
+
+    Split conformal prediction (Vovk et al. 2005; Lei et al. 2018): the quantiles of errors
+    ``actual - forecast`` on data the model did not train on (the validation part), taken
+    over axis 0 and widened by the finite-sample factor ``(n + 1) / n``. If the future errors
+    are exchangeable with those, coverage is at least ``level``; a test period calmer or wilder
+    than validation shows up as coverage off target, which is why it is reported.
+
+    Returns ``(low, high)`` with the shape of one residual, ``low <= 0 <= high`` typically.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level={level!r} must be in (0, 1), e.g. 0.9")
+    errors = _as_float_array(residuals)
+    if errors.shape[0] < 2:
+        raise ValueError(f"residuals has {errors.shape[0]} rows; an interval needs at least 2")
+    n = errors.shape[0]
+    upper = min(1.0, (1 - (1 - level) / 2) * (n + 1) / n)
+    low = np.quantile(errors, 1 - upper, axis=0, method="lower")
+    high = np.quantile(errors, upper, axis=0, method="higher")
+    return low, high
+
+
+def interval_coverage(actual: ArrayLike, low: ArrayLike, high: ArrayLike) -> float:
+    """Fraction (0..1) of actual values inside ``[low, high]``."""
+    actual_values, low_values = _paired(actual, low)
+    _, high_values = _paired(actual, high)
+    return float(np.mean((low_values <= actual_values) & (actual_values <= high_values)))

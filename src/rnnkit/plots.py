@@ -89,6 +89,7 @@ def plot_forecast(
     title: str | None = None,
     train: tuple[ArrayLike, ArrayLike] | None = None,
     ylabel: str | None = None,
+    band: tuple[ArrayLike, ArrayLike, str] | None = None,
 ) -> Path:
     """Actual vs predicted over the test period, with every baseline drawn beside them.
 
@@ -106,6 +107,7 @@ def plot_forecast(
         train: ``(dates, values)`` of the end of the training series, drawn in grey for
             context (pass a tail: a decade of history squashes the test period).
         ylabel: y-axis label, e.g. "Close (USD)".
+        band: ``(low, high, label)``, a prediction interval shaded around the forecast.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -125,6 +127,10 @@ def plot_forecast(
         train_x = _x_values("train dates", train[0])
         train_values = _series("train values", train[1], len(train_x), "train dates")
         axes.plot(train_x, train_values, color="0.6", linewidth=1.0, label="train")
+    if band is not None:
+        low = _series("band low", band[0], len(x), "dates")
+        high = _series("band high", band[1], len(x), "dates")
+        axes.fill_between(x, low, high, color="tab:red", alpha=0.15, linewidth=0, label=band[2])
     axes.plot(x, actual_values, color="black", linewidth=1.6, label="actual")
     axes.plot(
         x,

@@ -93,6 +93,7 @@ class Backtest:
     actual: np.ndarray
     last: np.ndarray
     forecasts: dict[str, np.ndarray]
+    interval: tuple[np.ndarray, np.ndarray] | None = None  # the model's (low, high), if any
 
     def metrics(self, scale) -> dict[str, dict[str, float]]:
         """Every metric of the model and each baseline; ``scale`` is the MASE scale of each
@@ -104,6 +105,12 @@ class Backtest:
             # One scale per target, so targets in different units weigh the same.
             scores["mase"] = metrics.mae(self.actual / scale, forecast / scale)
             results[name] = scores
+        if self.interval is not None:
+            low, high = self.interval
+            results["model"]["interval_coverage"] = metrics.interval_coverage(
+                self.actual, low, high
+            )
+            results["model"]["interval_width"] = float(np.mean(high - low))
         return results
 
     def describe(self) -> dict:
@@ -119,6 +126,8 @@ class Backtest:
             names=["origin", "step", "target"],
         )
         columns = {"actual": self.actual, **self.forecasts}
+        if self.interval is not None:
+            columns["model_low"], columns["model_high"] = self.interval
         return pd.DataFrame({k: v.reshape(-1) for k, v in columns.items()}, index=index)
 
 
@@ -164,6 +173,10 @@ class Forecaster:
     Training (see ``rnnkit.training.Trainer``):
         epochs, batch_size, optimizer, lr, weight_decay, schedule, clip_norm; patience:
         early stopping on the validation RMSE (None: train all epochs); seed.
+    Intervals:
+        interval: the level of the prediction interval around the model's forecasts (0.9 by
+            default; None for none), from the validation errors by split conformal prediction
+            (``rnnkit.metrics.residual_interval``); its test coverage is reported.
     Baselines:
         season: the seasonal naive's period (5 = a trading week); ar_order: lags of the
         linear autoregression.
@@ -202,6 +215,7 @@ class Forecaster:
         schedule: str | None = None,
         clip_norm: float | None = 1.0,
         patience: int | None = 5,
+        interval: float | None = 0.9,
         season: int = 5,
         ar_order: int = 5,
         seed: int = 0,
@@ -237,19 +251,21 @@ class Forecaster:
             series.dates, len(series), val=self.val, test=self.test,
             val_start=self.val_start, test_start=self.test_start,
         )  # fmt: skip
-        self.split_labels_ = {
-            "val_start": _label(series, self.split_.val_start),
-            "test_start": _label(series, self.split_.test_start),
-        }
-        first = first_valid_row(self.transform)
-        features = self._features(series)
-        self.scaler_ = Scaler(self.scaler).fit(features[first : self.split_.val_start])
-        scaled = self.scaler_.transform(features)
+        # Every part must hold a window before any time is spent training.
         train_origins = self._origins(self.split_.part("train"), "train")
         has_validation = self.split_.val_start < self.split_.test_start
         val_origins = (
             self._origins(self.split_.part("validation"), "validation") if has_validation else None
         )
+        self._origins(self.split_.part("test"), "test")
+        self.split_labels_ = {
+            "val_start": series.label(self.split_.val_start),
+            "test_start": series.label(self.split_.test_start),
+        }
+        first = first_valid_row(self.transform)
+        features = self._features(series)
+        self.scaler_ = Scaler(self.scaler).fit(features[first : self.split_.val_start])
+        scaled = self.scaler_.transform(features)
 
         levels = series.values[:, : self.n_targets]
         self.mase_scale_ = [metrics.mase_scale(c) for c in levels[: self.split_.val_start].T]
@@ -293,6 +309,12 @@ class Forecaster:
         self.history_, self.steps_ = trainer.history, trainer.steps
         self.best_epoch_ = trainer.best_epoch
         self.series_ = series
+        self.interval_ = None
+        if has_validation and self.interval:
+            validation = self.backtest(part="validation")
+            residuals = validation.actual - validation.forecasts["model"]
+            low, high = metrics.residual_interval(residuals, self.interval)
+            self.interval_ = {"level": self.interval, "low": low, "high": high}
         self.metrics_ = {"data": series.report, "windows": {}}
         for part in PARTS if has_validation else PARTS[1:]:
             backtest = self.backtest(part=part)
@@ -318,19 +340,21 @@ class Forecaster:
         origins = self._origins(split.part(part), part)
         history = past_windows(levels, origins, self.lookback)
         scaled = self.scaler_.transform(self._features(series))
-        forecasts = {"model": self._forecast(self.model_, scaled, levels, origins)}
+        model = self._forecast(self.model_, scaled, levels, origins)
+        forecasts = {"model": model}
         for name, baseline in self.baselines_.items():
             forecasts[name] = baseline.predict(history, self.horizon)
         return Backtest(
             origins=origins,
-            labels=[_label(series, t) for t in origins],
+            labels=[series.label(t) for t in origins],
             targets_span=(
-                _label(series, origins[0] + 1),
-                _label(series, origins[-1] + self.horizon),
+                series.label(origins[0] + 1),
+                series.label(origins[-1] + self.horizon),
             ),
             actual=future_windows(levels, origins, self.horizon),
             last=levels[origins],
             forecasts=forecasts,
+            interval=self._bounds(model),
         )
 
     def evaluate(self, data=None, part: str = "test") -> dict[str, dict[str, float]]:
@@ -355,9 +379,14 @@ class Forecaster:
         known = None
         if self.known_future:
             known = self._future_frame(future)
-        forecast = self._forecast(self.model_, scaled, levels, origin, known=known)[0]
+        forecast = self._forecast(self.model_, scaled, levels, origin, known=known)
         steps = pd.RangeIndex(1, self.horizon + 1, name="step")
-        frame = pd.DataFrame(forecast, index=steps, columns=self.targets)
+        frame = pd.DataFrame(forecast[0], index=steps, columns=self.targets)
+        bounds = self._bounds(forecast)
+        if bounds is not None:
+            for side, values in zip(("low", "high"), bounds, strict=True):
+                for i, target in enumerate(self.targets):
+                    frame[f"{target}_{side}"] = values[0, :, i]
         if series.dates is not None:
             frame.insert(0, "date", _dates_after(series.dates, self.horizon))
         return frame
@@ -399,6 +428,14 @@ class Forecaster:
         forecaster.split_labels_ = state["split_labels"]
         forecaster.scaler_ = Scaler.from_dict(state["scaler"])
         forecaster.mase_scale_ = state["mase_scale"]
+        interval = state["interval"]
+        if interval is not None:
+            interval = {
+                **interval,
+                "low": np.asarray(interval["low"]),
+                "high": np.asarray(interval["high"]),
+            }
+        forecaster.interval_ = interval
         forecaster.baselines_ = make_baselines(
             season=forecaster.season, ar_order=forecaster.ar_order
         )
@@ -432,6 +469,7 @@ class Forecaster:
             "split_labels": self.split_labels_,
             "scaler": self.scaler_.to_dict(),
             "mase_scale": self.mase_scale_,
+            "interval": self.interval_,
             "baselines": {
                 name: {k: v for k, v in vars(b).items() if k.endswith("_")}
                 for name, b in self.baselines_.items()
@@ -456,6 +494,9 @@ class Forecaster:
             train=(x[context], series.values[context, 0]),
             title=f"{self.targets[0]}: one step ahead over the test period",
             ylabel=self.targets[0],
+            band=None
+            if backtest.interval is None
+            else (*(side[:, 0, 0] for side in backtest.interval), f"{self.interval:.0%} interval"),
         )
         plots.plot_learning_curves(directory / "learning_curves.png", self.history_)
         errors = {
@@ -545,6 +586,12 @@ class Forecaster:
         changes = self.scaler_.inverse(scaled_changes, columns=slice(0, k))
         return invert_target(changes, levels[origins], self.transform)
 
+    def _bounds(self, forecast: np.ndarray):
+        """The model's interval ``(low, high)`` around ``forecast`` (N, horizon, targets)."""
+        if self.interval_ is None:
+            return None
+        return forecast + self.interval_["low"], forecast + self.interval_["high"]
+
     def _future_frame(self, future) -> np.ndarray:
         if future is None:
             raise ValueError(
@@ -609,10 +656,6 @@ def _array_or_value(value):
     return np.asarray(value) if isinstance(value, list) else value
 
 
-def _label(series: Series, row: int) -> str:
-    return series.label(min(row, len(series) - 1))
-
-
 def _dates_after(dates: pd.DatetimeIndex, steps: int) -> pd.DatetimeIndex:
     """The ``steps`` dates after the last one, spaced like the data."""
     last = dates[-1]
@@ -663,6 +706,13 @@ def format_report(forecaster: Forecaster, part: str = "test", results=None) -> s
     ]
     if others:
         lines.append(f"Baselines with a lower RMSE than the model: {', '.join(others)}.")
+    if "interval_coverage" in results["model"]:
+        lines += textwrap.wrap(
+            f"The model's {forecaster.interval:.0%} interval (from its validation errors) holds "
+            f"{results['model']['interval_coverage']:.1%} of the actual values; mean width "
+            f"{results['model']['interval_width']:.4g}.",
+            92,
+        )
     lines += textwrap.wrap(WHAT_THE_NUMBERS_MEAN, 92)
     return "\n".join(lines)
 
