@@ -232,10 +232,15 @@ def test_layer_options_reach_the_network_from_the_command_line(tmp_path, csv):
 
 @pytest.mark.slow
 def test_demo_runs_the_main_job_end_to_end(tmp_path):
-    result = invoke("demo", "--out", tmp_path / "demo", "--epochs", 3)
+    result = invoke("demo", "--out", tmp_path / "demo", "--epochs", 2)
     assert result.exit_code == 0, result.output
     assert "test: 291 one-step forecasts of Close for 2012-01-03 to 2013-03-01" in result.output
-    for name in ["model", "persistence", "seasonal_naive", "drift", "linear_ar"]:
+    rows = ["rnnkit default", "tutorial preset", "persistence", "seasonal_naive", "drift"]
+    for name in [*rows, "linear_ar"]:
         assert f"\n{name} " in result.output
-    assert f"Picture: {tmp_path / 'demo' / 'forecast.png'}" in result.output
-    assert (tmp_path / "demo" / "forecast.png").stat().st_size > 10_000
+    words = " ".join(result.output.split())
+    assert "On the 43 test days that close above the highest training price its RMSE is" in words
+    assert "tutorial preset's RMSE is " in words
+    for run in ("default", "tutorial"):
+        picture = tmp_path / "demo" / run / "forecast.png"
+        assert f"(picture: {picture})" in words and picture.stat().st_size > 10_000

@@ -143,10 +143,11 @@ def forecast_predict(run, data, future):
 @main.command()
 @click.option("--out", default="runs/demo", show_default=True, help="Run directory to write.")
 @click.option("--epochs", type=int, help="Fewer epochs for a quick look.")
-def demo(out, epochs):
+@click.option("--no-tutorial", is_flag=True, help="Skip the tutorial recipe (~2 minutes).")
+def demo(out, epochs, no_tutorial):
     """The main job, offline: forecast GOOG's daily close over its last year of data."""
     from .tasks.forecast import DEMO_INTRO
     from .tasks.forecast import demo as run_demo
 
     click.echo(DEMO_INTRO)
-    click.echo(run_demo(out, epochs=epochs))
+    click.echo(run_demo(out, epochs=epochs, tutorial=not no_tutorial))

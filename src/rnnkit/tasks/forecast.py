@@ -334,6 +334,8 @@ class Forecaster:
         self._check_fitted()
         if part not in PARTS:
             raise ValueError(f"part={part!r} is not one of {PARTS}")
+        if data is None and not hasattr(self, "series_"):
+            raise ValueError("a forecaster loaded from a run keeps no data: pass data=")
         series = self.series_ if data is None else self._load(data)
         split = self.split_ if data is None else self._split_like_fit(series)
         levels = series.values[:, : self.n_targets]
@@ -668,7 +670,8 @@ def _dates_after(dates: pd.DatetimeIndex, steps: int) -> pd.DatetimeIndex:
 def format_report(forecaster: Forecaster, part: str = "test", results=None) -> str:
     """The table of model against baselines that a user reads first, and what it means.
 
-    ``results`` defaults to the fitted metrics of ``part``."""
+    ``results`` defaults to the fitted metrics of ``part``; every row that is not a baseline
+    is a model and gets a verdict (the demo adds the tutorial preset's row)."""
     results = results or forecaster.metrics_[part]
     window = forecaster.metrics_.get("windows", {}).get(part)
     steps = "one-step" if forecaster.horizon == 1 else f"{forecaster.horizon}-step"
@@ -679,18 +682,39 @@ def format_report(forecaster: Forecaster, part: str = "test", results=None) -> s
             f"for {window['first_target']} to {window['last_target']} (rolling origin, no "
             "retraining)"
         )
+    lines += _table(results)
+    lines.append("")
+    persistence = results["persistence"]["rmse"]
+    for name, scores in results.items():
+        if name in forecaster.baselines_:
+            continue
+        subject = "The model" if name == "model" else name
+        lines += _wrap(f"{subject}'s {_verdict(scores['rmse'], persistence)}")
+        if "interval_coverage" in scores:
+            lines += _wrap(
+                f"{subject}'s {forecaster.interval:.0%} interval (from its validation errors) "
+                f"holds {scores['interval_coverage']:.1%} of the actual values; mean width "
+                f"{scores['interval_width']:.4g}."
+            )
+    lines += _wrap(WHAT_THE_NUMBERS_MEAN)
+    return "\n".join(lines)
+
+
+def _table(results: dict) -> list[str]:
     columns = [("rmse", "RMSE", "{:.4g}"), ("mae", "MAE", "{:.4g}"), ("mape", "MAPE", "{:.2f}%"),
                ("smape", "sMAPE", "{:.2f}%"), ("mase", "MASE", "{:.3f}"),
                ("directional_accuracy", "direction", "{:.1%}")]  # fmt: skip
     width = max(map(len, results)) + 2
-    lines.append(" " * width + "".join(f"{title:>10}" for _, title, _ in columns))
+    lines = [" " * width + "".join(f"{title:>10}" for _, title, _ in columns)]
     best = min(results, key=lambda name: results[name]["rmse"])
     for name, scores in results.items():
         cells = "".join(f"{form.format(scores[key]):>10}" for key, _, form in columns)
         lines.append(f"{name:<{width}}{cells}" + ("   <- lowest RMSE" if name == best else ""))
-    lines.append("")
-    model, persistence = results["model"]["rmse"], results["persistence"]["rmse"]
-    change = (model - persistence) / persistence
+    return lines
+
+
+def _verdict(rmse: float, persistence: float) -> str:
+    change = (rmse - persistence) / persistence
     if change >= 0:
         verdict = 'it does not beat "tomorrow = today".'
     elif change > -0.01:
@@ -698,23 +722,7 @@ def format_report(forecaster: Forecaster, part: str = "test", results=None) -> s
     else:
         verdict = 'it beats "tomorrow = today".'
     where = "below" if change < 0 else "above"
-    lines += textwrap.wrap(
-        f"The model's RMSE is {abs(change):.1%} {where} persistence's: {verdict}", 92
-    )
-    others = [
-        n for n in results if n not in ("model", "persistence") and results[n]["rmse"] < model
-    ]
-    if others:
-        lines.append(f"Baselines with a lower RMSE than the model: {', '.join(others)}.")
-    if "interval_coverage" in results["model"]:
-        lines += textwrap.wrap(
-            f"The model's {forecaster.interval:.0%} interval (from its validation errors) holds "
-            f"{results['model']['interval_coverage']:.1%} of the actual values; mean width "
-            f"{results['model']['interval_width']:.4g}.",
-            92,
-        )
-    lines += textwrap.wrap(WHAT_THE_NUMBERS_MEAN, 92)
-    return "\n".join(lines)
+    return f"RMSE is {abs(change):.1%} {where} persistence's: {verdict}"
 
 
 def train_run(forecaster: Forecaster, data, out, *, overwrite=False, resume=False) -> str:
@@ -745,20 +753,71 @@ def evaluate_run(run, data, part: str = "test") -> str:
 
 
 DEMO_INTRO = """\
-rnnkit demo: forecast Google's daily closing price one day ahead.
-Data: GOOG 2004-08-19 to 2013-03-01, bundled with rnnkit (public domain). A network of two
-LSTM layers (64 units) reads 60 days of price changes; it trains on 2004-2011, keeps the
-epoch that does best on the last tenth of that, and is tested on 2012-01-03 to 2013-03-01
-beside four baselines, all in US dollars.
+rnnkit demo: forecast Google's daily closing price one day ahead, two ways, beside four
+baselines. Data: GOOG 2004-08-19 to 2013-03-01, bundled with rnnkit (public domain); test
+period 2012-01-03 to 2013-03-01; every number in US dollars.
+1. rnnkit's default: two LSTM layers (64 units) read 60 days of price changes; trained on
+   2004-2011, keeping the epoch that does best on the last tenth of that.
+2. The tutorials' recipe (--preset tutorial): four LSTM(50) layers with dropout read 60 days
+   of min-max-scaled prices; 100 epochs, about two minutes.
 """
 
 
-def demo(out="runs/demo", *, epochs: int | None = None) -> str:
-    """The main job on the bundled data: GOOG's daily close, the year 2012 onward as test."""
+def demo(out="runs/demo", *, epochs: int | None = None, tutorial: bool = True) -> str:
+    """The main job on the bundled data: GOOG's daily close, 2012-01-03 onward as test.
+
+    Trains rnnkit's default forecaster into ``out/default`` and, with ``tutorial``, the
+    tutorials' recipe into ``out/tutorial``, and returns one table of both models beside the
+    baselines (those of the default run, fitted on the same training windows).
+    """
     from ..data.datasets import stocks_path
 
-    settings = {"epochs": epochs} if epochs else {}
-    forecaster = Forecaster(
-        "Close", date_col="Date", where={"Ticker": "GOOG"}, test_start="2012-01-01", **settings
+    data = {"date_col": "Date", "where": {"Ticker": "GOOG"}, "test_start": "2012-01-01"}
+    settings = {**data, **({"epochs": epochs} if epochs else {})}
+    runs = {"rnnkit default": Forecaster("Close", **settings)}
+    if tutorial:
+        runs["tutorial preset"] = Forecaster.from_preset("tutorial", target="Close", **settings)
+    folders = {"rnnkit default": Path(out) / "default", "tutorial preset": Path(out) / "tutorial"}
+    for name, forecaster in runs.items():
+        train_run(forecaster, stocks_path(), folders[name], overwrite=True)
+
+    default = runs["rnnkit default"]
+    results = {name: forecaster.metrics_["test"]["model"] for name, forecaster in runs.items()}
+    results.update({k: v for k, v in default.metrics_["test"].items() if k != "model"})
+    lines = [format_report(default, "test", results), ""]
+    if tutorial:
+        lines += _wrap(_tutorial_diagnosis(runs["tutorial preset"], default))
+        lines.append("")
+    for name in runs:
+        lines.append(f"{name} run: {folders[name]}  (picture: {folders[name] / 'forecast.png'})")
+    return "\n".join(lines)
+
+
+def _tutorial_diagnosis(tutorial: Forecaster, default: Forecaster) -> str:
+    """Where the tutorial recipe's error comes from, measured on this run: its bias, and its
+    error on the test days above the training range against the days within it."""
+    backtest = tutorial.backtest(part="test")
+    actual = backtest.actual[:, 0, 0]
+    error = backtest.forecasts["model"][:, 0, 0] - actual
+    persistence = backtest.forecasts["persistence"][:, 0, 0] - actual
+    series, test_start = default.series_, default.split_.test_start
+    above = actual > series.values[:test_start, 0].max()
+    text = (
+        "Where the tutorial recipe's error comes from: it predicts the price itself from "
+        "min-max-scaled prices, so a small error in the level counts in full, while a model of "
+        "changes starts from today's price. Its forecasts are off by "
+        f"{error.mean():+.2f} on average (persistence: {persistence.mean():+.2f})."
     )
-    return train_run(forecaster, stocks_path(), out, overwrite=True)
+    if above.any() and not above.all():
+        text += (
+            f" On the {int(above.sum())} test days that close above the highest training price "
+            f"its RMSE is {metrics.rmse(actual[above], actual[above] + error[above]):.4g}, on "
+            f"the other {int((~above).sum())} days "
+            f"{metrics.rmse(actual[~above], actual[~above] + error[~above]):.4g}."
+        )
+    return text
+
+
+def _wrap(text: str) -> list[str]:
+    """Report lines of at most 92 characters, never broken inside a hyphenated word."""
+    return textwrap.wrap(text, 92, break_on_hyphens=False)
