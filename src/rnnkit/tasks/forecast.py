@@ -395,11 +395,11 @@ class Forecaster:
 
     # --- run directories -------------------------------------------------------------------
 
-    def save(self, out, *, plots: bool = True) -> Path:
+    def save(self, out, *, overwrite: bool = False, plots: bool = True) -> Path:
         """Write the run directory ``out`` (see DESIGN.md): config, weights, data state,
         metrics, history, test predictions and pictures. Written whole or not at all."""
         self._check_fitted()
-        with staging(out, overwrite=True) as partial:
+        with staging(out, overwrite=overwrite) as partial:
             self._write(partial, plots=plots)
         return Path(out)
 
@@ -431,13 +431,7 @@ class Forecaster:
         forecaster.scaler_ = Scaler.from_dict(state["scaler"])
         forecaster.mase_scale_ = state["mase_scale"]
         interval = state["interval"]
-        if interval is not None:
-            interval = {
-                **interval,
-                "low": np.asarray(interval["low"]),
-                "high": np.asarray(interval["high"]),
-            }
-        forecaster.interval_ = interval
+        forecaster.interval_ = interval and {k: _array_or_value(v) for k, v in interval.items()}
         forecaster.baselines_ = make_baselines(
             season=forecaster.season, ar_order=forecaster.ar_order
         )
@@ -487,6 +481,10 @@ class Forecaster:
         target_x = x[backtest.origins + 1]
         context = slice(max(0, first - 3 * self.lookback), first)
         one_step = {name: f[:, 0, 0] for name, f in backtest.forecasts.items()}
+        band = None
+        if backtest.interval is not None:
+            low, high = (side[:, 0, 0] for side in backtest.interval)
+            band = (low, high, f"{self.interval:.0%} interval")
         plots.plot_forecast(
             directory / "forecast.png",
             target_x,
@@ -496,9 +494,7 @@ class Forecaster:
             train=(x[context], series.values[context, 0]),
             title=f"{self.targets[0]}: one step ahead over the test period",
             ylabel=self.targets[0],
-            band=None
-            if backtest.interval is None
-            else (*(side[:, 0, 0] for side in backtest.interval), f"{self.interval:.0%} interval"),
+            band=band,
         )
         plots.plot_learning_curves(directory / "learning_curves.png", self.history_)
         errors = {
