@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from .. import __version__, metrics
+from ..cells._common import check_sizes
 from ..data.tables import Series, load_series
 from ..data.timeseries import (
     Scaler,
@@ -310,14 +311,17 @@ class Forecaster:
         self.best_epoch_ = trainer.best_epoch
         self.series_ = series
         self.interval_ = None
+        parts = PARTS if has_validation else PARTS[1:]
+        backtests = {part: self.backtest(part=part) for part in parts}
         if has_validation and self.interval:
-            validation = self.backtest(part="validation")
+            validation = backtests["validation"]
             residuals = validation.actual - validation.forecasts["model"]
             low, high = metrics.residual_interval(residuals, self.interval)
             self.interval_ = {"level": self.interval, "low": low, "high": high}
+            for backtest in backtests.values():
+                backtest.interval = self._bounds(backtest.forecasts["model"])
         self.metrics_ = {"data": series.report, "windows": {}}
-        for part in PARTS if has_validation else PARTS[1:]:
-            backtest = self.backtest(part=part)
+        for part, backtest in backtests.items():
             self.metrics_[part] = backtest.metrics(self.mase_scale_)
             self.metrics_["windows"][part] = backtest.describe()
         return self
@@ -519,10 +523,8 @@ class Forecaster:
             raise ValueError(
                 f"a column is named twice among target, covariates and known_future: {columns}"
             )
-        for name in ("lookback", "horizon", "epochs", "batch_size", "hidden_size", "num_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
+        sizes = ("lookback", "horizon", "epochs", "batch_size", "hidden_size", "num_layers")
+        check_sizes(**{name: getattr(self, name) for name in sizes})
         if self.model not in FORECASTERS:
             raise ValueError(f"model={self.model!r} is not one of {tuple(FORECASTERS)}")
 
