@@ -149,7 +149,9 @@ def test_tutorial_preset_is_the_tutorials_keras_model():
         ({"model": "arima"}, "model='arima' is not one of"),
         ({"transform": "log"}, "transform='log' is not one of"),
         ({"target": "Close", "covariates": ["Close"]}, "a column is named twice"),
-        ({"test_start": "2020-01-01"}, "the test part"),
+        ({"test_start": "2020-01-01"}, "train and test must not be empty"),
+        ({"lookback": 4, "season": 5}, "lookback=4 is shorter than the baselines need (season"),
+        ({"interval": 1.5}, "interval=1.5 must be a level in (0, 1), or None"),
     ],
 )
 def test_bad_settings_are_refused_before_training(goog, settings, message):
@@ -244,3 +246,40 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path):
     for run in ("default", "tutorial"):
         picture = tmp_path / "demo" / run / "forecast.png"
         assert f"(picture: {picture})" in words and picture.stat().st_size > 10_000
+
+
+def test_evaluate_on_newer_data_alone_uses_the_fitted_test_start(goog, fitted):
+    newer = goog[goog["Date"] >= "2012-07-01"]  # starts after the fitted validation start
+    results = fitted.evaluate(newer)
+    assert results == fitted.metrics_["test"]  # the same test days, history from the new rows
+
+
+@pytest.mark.parametrize(
+    "freq, expected",
+    [("W-FRI", ["2024-03-15", "2024-03-22"]), ("ME", ["2024-11-30", "2024-12-31"])],
+)
+def test_predicted_dates_follow_the_data_spacing(freq, expected):
+    dates = pd.date_range(end="2024-10-31" if freq == "ME" else "2024-03-08", periods=80, freq=freq)
+    data = pd.DataFrame({"date": dates, "y": np.sin(np.arange(80.0)) + 10})
+    forecaster = small(target="y", test_start=None, horizon=2, epochs=1, season=2).fit(data)
+    assert [str(d.date()) for d in forecaster.predict(data)["date"]] == expected
+
+
+def test_resume_refuses_other_settings(tmp_path, csv):
+    out = tmp_path / "run"
+    partial = tmp_path / "run.partial"
+    partial.mkdir()
+    (partial / "started.json").write_text(json.dumps({
+        "settings": {**small().get_params(), "lookback": 20}, "data": str(csv)
+    }))  # fmt: skip
+    result = invoke("forecast", "train", "--data", csv, *SMALL_CLI, "--out", out, "--resume")
+    assert result.exit_code == 1 and "changed: lookback: 20 -> 10" in result.output
+
+
+def test_a_run_of_another_kind_or_a_loaded_forecaster_is_refused_clearly(tmp_path, fitted):
+    (tmp_path / "config.json").write_text(json.dumps({"task": "classify"}))
+    with pytest.raises(ValueError, match="holds a 'classify' run, not a forecast run"):
+        Forecaster.load(tmp_path)
+    loaded = Forecaster.load(fitted.save(tmp_path / "run"))
+    with pytest.raises(ValueError, match="keeps no training data"):
+        loaded.save(tmp_path / "again")

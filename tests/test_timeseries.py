@@ -58,7 +58,13 @@ def test_gaps_are_measured_in_business_days_for_trading_data():
     "data, kwargs, message",
     [
         (frame([1.0, 2.0]), {"columns": ["Close"]}, "column 'Close' is not in the data; it has"),
-        (frame(["1", "x"]), {"columns": ["y"]}, "column 'y' is not numeric: row 1 holds 'x'"),
+        (frame(["1", "x"]), {"columns": ["y"]}, "column 'y' is not a finite number at row 1: 'x'"),
+        (frame([1.0, np.inf]), {"columns": ["y"]}, "column 'y' is not a finite number at row 1"),
+        (
+            frame([1.0]),
+            {"columns": ["y"], "where": {"Ticker": "X"}},
+            "column 'Ticker' is not in the data (where Ticker='X')",
+        ),
         (
             frame([1.0, 2.0]).assign(date=["2024-01-01", "2024-01-01"]),
             {"columns": ["y"]},
@@ -143,8 +149,13 @@ def test_split_by_fraction_and_by_date():
     assert (by_date.val_start, by_date.test_start) == (31, 60)
     with pytest.raises(ValueError, match="test_start='soon' is not a date"):
         chronological_split(dates, 100, test_start="soon")
-    with pytest.raises(ValueError, match="leaves no training rows"):
+    with pytest.raises(ValueError) as error:
         chronological_split(dates, 100, test_start="2023-01-01")
+    assert str(error.value) == (
+        "val=0.1, test_start='2023-01-01' split the 100 rows (2024-01-01 to 2024-04-09) into "
+        "train [0, 0), validation [0, 0), test [0, 100); train and test must not be empty, and "
+        "validation must come before test"
+    )
 
 
 def test_windows_equal_a_slow_loop_and_never_look_ahead():

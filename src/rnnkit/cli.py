@@ -51,7 +51,7 @@ def _forecast_settings(function):
         click.option(
             "--fill", type=click.Choice(["error", "ffill", "drop"]), help="Missing values."
         ),
-        click.option("--val", type=float, help="Validation fraction (default 0.1)."),
+        click.option("--val", type=float, help="Validation fraction (default 0.1; tutorial: 0)."),
         click.option("--test", type=float, help="Test fraction (default 0.2)."),
         click.option("--val-start", help="First validation date."),
         click.option("--test-start", help="First test date."),
@@ -79,6 +79,7 @@ def _forecast_settings(function):
         click.option("--schedule", type=click.Choice(["cosine", "plateau"])),
         click.option("--clip-norm", type=float),
         click.option("--patience", type=int, help="Early-stopping patience in epochs."),
+        click.option("--interval", type=float, help="Prediction interval level (default 0.9)."),
         click.option("--season", type=int, help="Period of the seasonal naive baseline."),
         click.option("--ar-order", type=int, help="Lags of the linear autoregression."),
         click.option("--seed", type=int),

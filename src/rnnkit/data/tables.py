@@ -59,12 +59,13 @@ def read_frame(source, *, where: Mapping[str, str] | None = None) -> pd.DataFram
         sep = "\t" if stem.endswith((".tsv", ".tab")) else ","
         try:
             frame = pd.read_csv(path, sep=sep)
-        except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as error:
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError,
+                OSError) as error:  # fmt: skip
             raise ValueError(f"data={path!r} could not be read as a table: {error}") from None
     else:
         raise TypeError(f"data must be a path or a pandas DataFrame, got {type(source).__name__}")
     for column, wanted in (where or {}).items():
-        _require_columns(frame, [column], "where")
+        _require_columns(frame, [column], f"the data (where {column}={wanted!r})")
         keep = frame[column].astype(str) == str(wanted)
         if not keep.any():
             seen = sorted(map(str, frame[column].unique()))[:10]
@@ -187,11 +188,11 @@ def _require_columns(frame: pd.DataFrame, wanted: Sequence[str], where: str) -> 
 def _numeric_column(column: pd.Series) -> pd.Series:
     """The column as floats; a value that is not a number is an error that shows it."""
     numbers = pd.to_numeric(column, errors="coerce")
-    bad = numbers.isna() & column.notna()
+    bad = (numbers.isna() & column.notna()) | numbers.isin([np.inf, -np.inf])
     if bad.any():
         row = int(bad.to_numpy().argmax())
         raise ValueError(
-            f"column {column.name!r} is not numeric: row {row} holds {column.iloc[row]!r}"
+            f"column {column.name!r} is not a finite number at row {row}: {column.iloc[row]!r}"
         )
     return numbers.astype(np.float64)
 

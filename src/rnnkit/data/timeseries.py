@@ -168,10 +168,15 @@ def chronological_split(
         val_row = _row_at(dates, val_start, "val_start")
     else:
         val_row = test_row - round(test_row * val)
-    if not 0 < val_row <= test_row <= rows:
+    if not 0 < val_row <= test_row < rows:
+        span = f"{dates[0].date()} to {dates[-1].date()}" if dates is not None else "rows"
+        given = {"val": val} if val_start is None else {"val_start": val_start}
+        given.update({"test": test} if test_start is None else {"test_start": test_start})
+        settings = ", ".join(f"{k}={v!r}" for k, v in given.items())
         raise ValueError(
-            f"the split leaves no training rows or puts validation after test: "
-            f"val_start row {val_row}, test_start row {test_row}, {rows} rows"
+            f"{settings} split the {rows} rows ({span}) into train [0, {val_row}), validation "
+            f"[{val_row}, {test_row}), test [{test_row}, {rows}); train and test must not be "
+            "empty, and validation must come before test"
         )
     return Split(val_row, test_row, rows)
 

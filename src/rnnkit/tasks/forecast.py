@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import os
 import textwrap
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from .. import __version__, metrics
 from ..cells._common import check_sizes
-from ..data.tables import Series, load_series
+from ..data.tables import Series, describe_spacing, load_series
 from ..data.timeseries import (
     Scaler,
     Split,
@@ -42,7 +43,7 @@ from ..data.timeseries import (
 )
 from ..models.baselines import make_baselines
 from ..models.forecaster import FORECASTERS
-from .rundir import read_json, require_run, staging, write_json
+from .rundir import as_json, read_json, require_run, staging, write_json
 
 PRESETS = {
     # The tutorials' Keras model: scaled prices, 60-step windows, four LSTM(50) layers each
@@ -372,7 +373,8 @@ class Forecaster:
 
         ``future`` (a DataFrame with the known-future columns, ``horizon`` rows) is needed
         when the model uses known-future covariates. Returns one row per step ahead, dated
-        when the data has dates (business days for weekday-only data).
+        when the data's dates have a regular spacing (trading days continue as business
+        days), with the interval's bounds as ``<target>_low`` / ``<target>_high``.
         """
         self._check_fitted()
         series = self._load(data)
@@ -393,8 +395,9 @@ class Forecaster:
             for side, values in zip(("low", "high"), bounds, strict=True):
                 for i, target in enumerate(self.targets):
                     frame[f"{target}_{side}"] = values[0, :, i]
-        if series.dates is not None:
-            frame.insert(0, "date", _dates_after(series.dates, self.horizon))
+        dates = None if series.dates is None else _dates_after(series.dates, self.horizon)
+        if dates is not None:
+            frame.insert(0, "date", dates)
         return frame
 
     # --- run directories -------------------------------------------------------------------
@@ -403,6 +406,11 @@ class Forecaster:
         """Write the run directory ``out`` (see DESIGN.md): config, weights, data state,
         metrics, history, test predictions and pictures. Written whole or not at all."""
         self._check_fitted()
+        if not hasattr(self, "series_"):
+            raise ValueError(
+                "a forecaster loaded from a run keeps no training data or history to save; "
+                "copy the run directory instead"
+            )
         with staging(out, overwrite=overwrite) as partial:
             self._write(partial, plots=plots)
         return Path(out)
@@ -428,6 +436,13 @@ class Forecaster:
 
         run = require_run(run)
         config = read_json(run / "config.json")
+        if config.get("task") != "forecast":
+            raise ValueError(
+                f"run={str(run)!r} holds a {config.get('task')!r} run, not a forecast run"
+            )
+        for name in ("model.safetensors", "data_state.json", "metrics.json"):
+            if not (run / name).is_file():
+                raise ValueError(f"run={str(run)!r} is incomplete: {name} is missing")
         forecaster = cls(**config["settings"])
         state = read_json(run / "data_state.json")
         forecaster.split_ = Split(**state["split"])
@@ -525,6 +540,16 @@ class Forecaster:
             )
         sizes = ("lookback", "horizon", "epochs", "batch_size", "hidden_size", "num_layers")
         check_sizes(**{name: getattr(self, name) for name in sizes})
+        # The baselines read the same windows: each needs enough of them.
+        needs = {"season": self.season, "ar_order + 1": self.ar_order + 1, "drift": 2}
+        for name, steps in needs.items():
+            if self.lookback < steps:
+                raise ValueError(
+                    f"lookback={self.lookback} is shorter than the baselines need "
+                    f"({name}: {steps} steps); raise lookback or lower season / ar_order"
+                )
+        if self.interval is not None and not 0 < self.interval < 1:
+            raise ValueError(f"interval={self.interval!r} must be a level in (0, 1), or None")
         if self.model not in FORECASTERS:
             raise ValueError(f"model={self.model!r} is not one of {tuple(FORECASTERS)}")
 
@@ -605,20 +630,18 @@ class Forecaster:
         return self.scaler_.transform(values, columns=slice(-f, None))[None]
 
     def _split_like_fit(self, series: Series) -> Split:
-        labels = self.split_labels_
+        """The fitted part boundaries on new data: the same dates (or row numbers), clipped to
+        the data; rows before a part serve as its windows' history, no training rows needed."""
         if series.dates is None:
-            return chronological_split(
-                None,
-                len(series),
-                val_start=self.split_.val_start,
-                test_start=self.split_.test_start,
+            val_row, test_row = self.split_.val_start, self.split_.test_start
+        else:
+            labels = self.split_labels_
+            val_row, test_row = (
+                int(series.dates.searchsorted(pd.Timestamp(labels[key])))
+                for key in ("val_start", "test_start")
             )
-        return chronological_split(
-            series.dates,
-            len(series),
-            val_start=labels["val_start"],
-            test_start=labels["test_start"],
-        )
+        rows = len(series)
+        return Split(min(val_row, rows), min(test_row, rows), rows)
 
     def _build_model(self):
         k, f = self.n_targets, len(self.known_future)
@@ -656,13 +679,23 @@ def _array_or_value(value):
     return np.asarray(value) if isinstance(value, list) else value
 
 
-def _dates_after(dates: pd.DatetimeIndex, steps: int) -> pd.DatetimeIndex:
-    """The ``steps`` dates after the last one, spaced like the data."""
-    last = dates[-1]
-    if (dates.day_of_week < 5).all():
-        return pd.bdate_range(last + pd.offsets.BDay(1), periods=steps)
-    step = pd.Series(dates).diff().median()
-    return pd.DatetimeIndex([last + step * (i + 1) for i in range(steps)])
+def _dates_after(dates: pd.DatetimeIndex, steps: int) -> pd.DatetimeIndex | None:
+    """The ``steps`` dates after the last one, spaced like the data; None when the spacing has
+    no name (irregular dates).
+
+    The frequency is read from the recent dates (weekly, month-end, daily, …); trading days,
+    whose holidays hide any regular frequency, continue as business days.
+    """
+    recent = dates[-60:]
+    with warnings.catch_warnings():
+        # pandas announces a str -> offset change of the result; date_range takes either.
+        warnings.simplefilter("ignore")
+        frequency = pd.infer_freq(recent) if len(recent) >= 3 else None
+    if frequency is None and describe_spacing(recent).get("spacing") == "1 business days":
+        frequency = "B"
+    if frequency is None:
+        return None
+    return pd.date_range(dates[-1], periods=steps + 1, freq=frequency)[1:]
 
 
 def format_report(forecaster: Forecaster, part: str = "test", results=None) -> str:
@@ -688,11 +721,17 @@ def format_report(forecaster: Forecaster, part: str = "test", results=None) -> s
             continue
         subject = "The model" if name == "model" else name
         lines += _wrap(f"{subject}'s {_verdict(scores['rmse'], persistence)}")
+        better = [b for b in forecaster.baselines_ if results[b]["rmse"] < scores["rmse"]]
+        if better:
+            lines += _wrap(
+                f"Baselines with a lower RMSE than {subject.lower()}: {', '.join(better)}."
+            )
         if "interval_coverage" in scores:
             lines += _wrap(
                 f"{subject}'s {forecaster.interval:.0%} interval (from its validation errors) "
                 f"holds {scores['interval_coverage']:.1%} of the actual values; mean width "
-                f"{scores['interval_width']:.4g}."
+                f"{scores['interval_width']:.4g}. (The validation part also chose the epoch, so "
+                "the interval may be a little narrow.)"
             )
     lines += _wrap(WHAT_THE_NUMBERS_MEAN)
     return "\n".join(lines)
@@ -728,8 +767,14 @@ def train_run(forecaster: Forecaster, data, out, *, overwrite=False, resume=Fals
     prints). The run is written whole or not at all; ``resume`` continues an interrupted one
     from its checkpoint."""
     out = Path(out)
+    run = {"settings": forecaster.get_params(), "data": _source(data)}
     with staging(out, overwrite=overwrite, resume=resume) as partial:
+        started = partial / "started.json"  # what the checkpoint was trained with
+        if resume and started.exists():
+            _check_same_run(read_json(started), as_json(run))
+        write_json(started, run)
         forecaster.fit(data, checkpoint_dir=partial / "checkpoint", resume=resume)
+        started.unlink()
         forecaster._write(partial)
     return f"{format_report(forecaster)}\n\nRun directory: {out}\nPicture: {out / 'forecast.png'}"
 
@@ -742,9 +787,8 @@ def evaluate_run(run, data, part: str = "test") -> str:
     backtest = forecaster.backtest(data, part)
     results = backtest.metrics(forecaster.mase_scale_)
     stored = read_json(run / "metrics.json")
-    source = os.fspath(data) if isinstance(data, (str, os.PathLike)) else "DataFrame"
     stored.setdefault("evaluations", []).append(
-        {"data": source, "part": part, **backtest.describe(), "results": results}
+        {"data": _source(data), "part": part, **backtest.describe(), "results": results}
     )
     write_json(run / "metrics.json", stored)
     return format_report(forecaster, part, results)
@@ -819,3 +863,23 @@ def _tutorial_diagnosis(tutorial: Forecaster, default: Forecaster) -> str:
 def _wrap(text: str) -> list[str]:
     """Report lines of at most 92 characters, never broken inside a hyphenated word."""
     return textwrap.wrap(text, 92, break_on_hyphens=False)
+
+
+def _source(data) -> str:
+    """How a run names its data: the path, or "DataFrame"."""
+    return os.fspath(data) if isinstance(data, (str, os.PathLike)) else "DataFrame"
+
+
+def _check_same_run(before: dict, now: dict) -> None:
+    """Refuse to resume a checkpoint with settings or data other than its own."""
+    changed = (
+        [f"data: {before['data']!r} -> {now['data']!r}"] if before["data"] != now["data"] else []
+    )
+    for name, value in now["settings"].items():
+        if before["settings"].get(name) != value:
+            changed.append(f"{name}: {before['settings'].get(name)!r} -> {value!r}")
+    if changed:
+        raise ValueError(
+            "--resume continues a run with the settings and data it started with; changed: "
+            + "; ".join(changed)
+        )

@@ -42,9 +42,14 @@ def staging(out, *, overwrite: bool = False, resume: bool = False):
             shutil.rmtree(partial, ignore_errors=True)
         raise
     shutil.rmtree(partial / "checkpoint", ignore_errors=True)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(partial, out)
+    if out.exists():  # overwrite: keep the old run until the new one is in place
+        old = out.with_name(out.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        os.replace(partial, out)
+        shutil.rmtree(old)
+    else:
+        os.replace(partial, out)
 
 
 def require_run(run) -> Path:
@@ -68,12 +73,19 @@ def write_json(path, data) -> None:
     os.replace(temporary, path)
 
 
+def as_json(data):
+    """``data`` as it reads back from a JSON file written by ``write_json``."""
+    return json.loads(json.dumps(data, default=_plain))
+
+
 def read_json(path) -> dict:
     return json.loads(Path(path).read_text())
 
 
 def _plain(value):
-    """JSON for numpy scalars and arrays, and for paths."""
+    """JSON for numpy scalars and arrays, paths, and dates (as ISO text)."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
     if hasattr(value, "tolist"):
         return value.tolist()
     if isinstance(value, os.PathLike):
