@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import rnnkit as rk
+from rnnkit import backends
 
 from conftest import MinimalRNN, as_tuple, assert_close
 
@@ -230,15 +231,16 @@ def test_layer_gradcheck_through_lengths(make):
     [
         (lambda: rk.LSTM(3, 4), "vendor", "exactly"),
         (lambda: rk.LSTM(3, 4, proj_size=2, input_dropout=0.2), "vendor", "exactly"),
-        (lambda: rk.LSTM(3, 4, peephole=True), "reference", "peephole connections"),
-        (lambda: rk.LSTM(3, 4, layer_norm=True), "reference", "layer_norm is not in nn.LSTM"),
-        (lambda: rk.LSTM(3, 4, zoneout=0.1), "reference", "zoneout"),
-        (lambda: rk.LSTM(3, 4, recurrent_dropout=0.1), "reference", "recurrent_dropout"),
+        (lambda: rk.LSTM(3, 4, peephole=True), "fused", "peephole connections"),
+        (lambda: rk.LSTM(3, 4, layer_norm=True), "fused", "layer_norm is not in nn.LSTM"),
+        (lambda: rk.LSTM(3, 4, zoneout=0.1), "fused", "zoneout"),
+        (lambda: rk.LSTM(3, 4, recurrent_dropout=0.1), "fused", "recurrent_dropout"),
         (lambda: rk.LSTM(3, 4, recurrent_dropout=0.1).eval(), "vendor", "exactly"),
-        (lambda: rk.GRU(3, 4, reset_after=False), "reference", "reset_after=False"),
-        (lambda: rk.RNN(3, 4, activation="sigmoid"), "reference", "'sigmoid' is not in nn.RNN"),
-        (lambda: rk.RNN(3, 4, activation="relu", output_size=2), "vendor", "exactly"),
-        (lambda: rk.Recurrent(MinimalRNN(3, 4)), "reference", "MinimalRNN is not one of"),
+        (lambda: rk.GRU(3, 4), "fused", "faster"),
+        (lambda: rk.GRU(3, 4, reset_after=False), "fused", "reset_after=False"),
+        (lambda: rk.RNN(3, 4, activation="sigmoid"), "fused", "'sigmoid' is not in nn.RNN"),
+        (lambda: rk.RNN(3, 4, activation="relu", output_size=2), "fused", "faster"),
+        (lambda: rk.Recurrent(MinimalRNN(3, 4)), "reference", "MinimalRNN is not a built-in"),
     ],
 )
 def test_auto_backend_and_its_reason(make, backend, reason):
@@ -250,8 +252,8 @@ def test_auto_backend_and_its_reason(make, backend, reason):
 def test_asking_for_a_backend_that_cannot_serve_says_why():
     with pytest.raises(ValueError, match="backend='vendor' cannot run this layer: peephole"):
         rk.LSTM(3, 4, peephole=True, backend="vendor")
-    with pytest.raises(ValueError, match="backend='fused' is not available"):
-        rk.LSTM(3, 4, backend="fused")
+    with pytest.raises(ValueError, match="backend='fused' cannot run this layer: MinimalRNN"):
+        rk.Recurrent(MinimalRNN(3, 4), backend="fused")
     with pytest.raises(ValueError, match="backend='cudnn' is not known"):
         rk.LSTM(3, 4, backend="cudnn")
     layer = rk.LSTM(3, 4, recurrent_dropout=0.1).eval()
@@ -281,7 +283,7 @@ def test_nan_in_the_padding_does_not_reach_any_gradient(make):
     x = torch.randn(2, 5, 3, dtype=D64)
     x[1, 3:] = float("nan")
     grads = {}
-    for backend in ("vendor" if layer.backend_in_use == "vendor" else "reference", "reference"):
+    for backend in (layer.backend_in_use, "reference"):
         layer.backend = backend
         xb = x.clone().requires_grad_()
         out, state = layer(xb, lengths=[5, 3])
@@ -293,14 +295,20 @@ def test_nan_in_the_padding_does_not_reach_any_gradient(make):
 
 
 def test_vendor_refuses_directions_with_different_kernels():
-    tanh_relu = [rk.ElmanCell(3, 5, "tanh"), rk.ElmanCell(3, 5, "relu")]
-    layer = rk.Recurrent(tanh_relu, bidirectional=True)
-    assert layer.backend_in_use == "reference"
-    assert "directions of layer 0" in layer.backend_reason
+    """One torch kernel call runs both directions of a layer; the fused backend runs each
+    direction with its own cell, so auto moves such layers to it."""
+    vendor_refusal = backends.vendor.unsupported_reason
+    tanh_relu = rk.Recurrent(
+        [rk.ElmanCell(3, 5, "tanh"), rk.ElmanCell(3, 5, "relu")], bidirectional=True
+    )
+    assert "directions of layer 0" in vendor_refusal(tanh_relu, True)
+    assert tanh_relu.backend_in_use == "fused"
     mixed_bias = [rk.LSTMCell(3, 5), rk.LSTMCell(3, 5, bias=False)]
-    assert rk.Recurrent(mixed_bias, bidirectional=True).backend_in_use == "reference"
+    assert "directions of layer 0" in vendor_refusal(
+        rk.Recurrent(mixed_bias, bidirectional=True), True
+    )
     stacked = [rk.ElmanCell(3, 5, "tanh"), rk.ElmanCell(5, 5, "relu")]  # one kernel per layer
-    assert rk.Recurrent(stacked, 2).backend_in_use == "vendor"
+    assert vendor_refusal(rk.Recurrent(stacked, 2), True) is None
 
 
 def test_the_core_contract_of_the_design_runs_as_written():
@@ -318,8 +326,8 @@ def test_the_core_contract_of_the_design_runs_as_written():
     out2, _ = layer(x, state=state)
     assert out2.shape == out.shape
     assert (layer.backend_in_use, layer.backend_reason) == (
-        "reference",
-        "layer_norm is not in nn.LSTM",
+        "fused",
+        "layer_norm is not in nn.LSTM; the fused kernels run it with explicit BPTT",
     )
     gru = rk.GRU(8, 16, reset_after=True)
     assert rk.LSTM.from_torch(torch.nn.LSTM(8, 16)).to_torch().hidden_size == 16

@@ -85,8 +85,16 @@ def backend_status() -> list[tuple[str, str]]:
             f"(oneDNN LSTM on CPU: {'yes' if torch.backends.mkldnn.is_available() else 'no'}; "
             f"cuDNN: {'yes' if torch.cuda.is_available() else 'no GPU here'})",
         ),
-        ("fused", "not in this version: explicit-BPTT kernels for every cell are planned"),
+        ("fused", fused_status()),
     ]
+
+
+def fused_status() -> str:
+    """Whether the fused kernels run here (building them if this is their first use)."""
+    fused = backends.fused
+    if fused.build.extension() is None:
+        return f"not available here: {fused.build.failure()}; layers fall back to the others"
+    return f"available on the CPU: {fused.WHY} (build {fused.build.build_name()})"
 
 
 def markdown_table(rows: list[dict]) -> str:

@@ -1,14 +1,19 @@
 """How a layer runs its cells over time. ``choose`` picks the backend and says why.
 
-Preference for ``backend="auto"``: the fastest backend that computes the configuration exactly.
-Today that is ``vendor`` (PyTorch's fused kernels) where representable, else ``reference``.
-The fused backend (explicit BPTT for every cell) will slot in ahead of both, once it is built.
+- ``fused``: explicit BPTT in compiled kernels, every built-in cell and regulariser (CPU).
+- ``vendor``: PyTorch's own kernels (oneDNN / cuDNN), for what they compute exactly.
+- ``reference``: autograd through a Python loop over ``cell.step``; serves everything.
+
+``backend="auto"`` picks, among the backends that compute the configuration exactly, the one
+measured fastest for it (benchmarks/, README): fused over reference always, and fused over
+vendor where ``fused_beats_vendor`` says the measurements found it faster.
 """
 
-from . import reference, vendor
+from ..cells import ElmanCell, GRUCell
+from . import fused, reference, vendor
 
-BACKENDS = {module.NAME: module for module in (vendor, reference)}  # in order of preference
-KNOWN = ("auto", "fused", *BACKENDS)
+BACKENDS = {module.NAME: module for module in (fused, vendor, reference)}
+KNOWN = ("auto", *BACKENDS)
 
 
 def check_name(backend: str) -> None:
@@ -16,24 +21,47 @@ def check_name(backend: str) -> None:
         raise ValueError(f"backend={backend!r} is not known; expected one of {KNOWN}")
 
 
+def fused_beats_vendor(layer) -> str | None:
+    """Where both can serve: the measured reason to prefer fused, or None to keep vendor."""
+    cell = layer.cells[0]
+    if isinstance(cell, GRUCell):
+        return "the fused GRU trains faster than torch's (measured, benchmarks/)"
+    if isinstance(cell, ElmanCell):
+        return "the fused Elman RNN trains faster than torch's (measured, benchmarks/)"
+    return None
+
+
+def _auto(layer, training: bool):
+    vendor_reason = vendor.unsupported_reason(layer, training)
+    prefer_fused = fused_beats_vendor(layer)
+    if vendor_reason is None and not prefer_fused:
+        return vendor, f"{vendor.WHY}, and measured faster than fused for this cell"
+    fused_reason = fused.unsupported_reason(layer, training)  # may build the kernels
+    if fused_reason is None:
+        return fused, prefer_fused if vendor_reason is None else f"{vendor_reason}; {fused.WHY}"
+    if vendor_reason is None:
+        return vendor, f"{fused_reason}; {vendor.WHY}"
+    return reference, f"{vendor_reason}; {fused_reason}; {reference.WHY}"
+
+
 def choose(layer, requested: str, training: bool):
-    """-> (backend module, one-line reason). Raises ValueError if ``requested`` cannot serve."""
+    """-> (backend module, one-line reason). Raises ValueError if ``requested`` cannot serve.
+
+    A requested ``fused`` that could compute the layer but whose kernels could not be built
+    here falls back as ``auto`` does (the build has warned once); any other refusal of a
+    requested backend is an error.
+    """
     check_name(requested)
-    if requested == "fused":
-        raise ValueError(
-            "backend='fused' is not available in this version of rnnkit; "
-            "use 'auto', 'vendor' or 'reference' (`rnnkit info` shows the dispatch table)"
-        )
-    if requested != "auto":
-        backend = BACKENDS[requested]
+    if requested == "auto":
+        return _auto(layer, training)
+    backend = BACKENDS[requested]
+    if backend is fused:
+        reason = fused.capability_reason(layer)
+        if reason is None and fused.build_reason():
+            chosen, why = _auto(layer, training)
+            return chosen, f"fused requested, but {why}"
+    else:
         reason = backend.unsupported_reason(layer, training)
-        if reason:
-            raise ValueError(f"backend={requested!r} cannot run this layer: {reason}")
-        return backend, f"requested; {backend.WHY}"
-    refusals = []
-    for backend in BACKENDS.values():
-        reason = backend.unsupported_reason(layer, training)
-        if reason is None:
-            return backend, "; ".join(refusals) or backend.WHY
-        refusals.append(reason)
-    raise AssertionError("the reference backend serves every configuration")
+    if reason:
+        raise ValueError(f"backend={requested!r} cannot run this layer: {reason}")
+    return backend, f"requested; {backend.WHY}"

@@ -1,0 +1,76 @@
+"""What the fused cells share on the Python side: the input and state plumbing around a kernel.
+
+Each cell module computes the input projections of all steps with one GEMM (autograd handles
+them and their weight gradients), hands them to its kernel with the regularisers' masks, and
+reads outputs and final states from the state tensor the kernel returns (see csrc/common.h).
+"""
+
+import functools
+
+import torch
+
+from ..noise import Noise
+from ..reference import valid_steps
+
+
+def first_order_only(backward):
+    """Decorates a fused Function's backward. The hand-derived gradients are not themselves
+    differentiable, and ``once_differentiable`` does not catch every second derivative (a
+    gradient penalty through a loss linear in the outputs comes back silently incomplete), so
+    any backward under ``create_graph=True`` (the only time grad mode is on inside it) fails."""
+
+    @functools.wraps(backward)
+    def checked(ctx, *grads):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "rnnkit's fused backend computes first derivatives only; for double backward "
+                "(create_graph=True, gradient penalties) use backend='reference'"
+            )
+        return backward(ctx, *grads)
+
+    return checked
+
+
+def prepare_input(x: torch.Tensor, valid, noise: Noise) -> torch.Tensor:
+    """x with padding zeroed (NaN there would reach the weight gradients through 0 · NaN) and
+    the variational input mask applied."""
+    if valid is not None:
+        x = torch.where(valid[..., None], x, 0)
+    if noise.input_mask is not None:
+        x = x * noise.input_mask
+    return x
+
+
+def zoneout_args(noise: Noise, index: int) -> tuple[torch.Tensor | None, float]:
+    """(0/1 keep mask (T, B, size) or None, keep rate) of state tensor ``index``."""
+    if noise.zoneout_keep is None:
+        return None, 0.0
+    keep = noise.zoneout_keep[index]
+    if isinstance(keep, float):
+        return None, keep
+    return keep.contiguous(), 0.0
+
+
+def contiguous(tensor):
+    return None if tensor is None else tensor.contiguous()
+
+
+def read_states(S: torch.Tensor, valid, reverse: bool):
+    """-> (outputs (T, B, size), final state (B, size)) of a kernel's state tensor S."""
+    if reverse:
+        outputs, final = S[:-1], S[0]
+    else:
+        outputs, final = S[1:], S[-1]
+    if valid is not None:
+        outputs = torch.where(valid[..., None], outputs, 0)
+    return outputs, final
+
+
+__all__ = [
+    "contiguous",
+    "first_order_only",
+    "prepare_input",
+    "read_states",
+    "valid_steps",
+    "zoneout_args",
+]

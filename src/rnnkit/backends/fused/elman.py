@@ -1,0 +1,85 @@
+"""Elman cells on the fused kernel (csrc/elman.cpp)."""
+
+import torch
+import torch.nn.functional as F
+
+from ...cells import ElmanCell
+from . import build
+from .common import (
+    contiguous,
+    first_order_only,
+    prepare_input,
+    read_states,
+    valid_steps,
+    zoneout_args,
+)
+
+ACTIVATIONS = {"tanh": 0, "relu": 1, "sigmoid": 2, "leaky_relu": 3, "identity": 4}
+
+
+def unsupported_reason(cell: ElmanCell) -> str | None:
+    if not isinstance(cell.activation, str):
+        return "a callable activation cannot be compiled into the fused kernel"
+    if cell.activation == "leaky_relu" and cell.negative_slope < 0:
+        return f"leaky_relu with negative_slope={cell.negative_slope} < 0"
+    return None
+
+
+class ElmanFunction(torch.autograd.Function):
+    """(gi, h0, w_hh, b_hh, masks, settings) -> the state tensor S of one direction."""
+
+    @staticmethod
+    def forward(ctx, gi, h0, w_hh, b_hh, recurrent_mask, keep, rate, lengths, reverse, f, slope):
+        S, y = build.extension().elman_forward(
+            gi, h0, w_hh, b_hh, recurrent_mask, keep, rate, lengths, reverse, f, slope
+        )
+        ctx.save_for_backward(S, y, w_hh, recurrent_mask, keep, lengths)
+        ctx.settings = (b_hh is not None, rate, reverse, f, slope)
+        return S
+
+    @staticmethod
+    @first_order_only
+    def backward(ctx, dS):
+        S, y, w_hh, recurrent_mask, keep, lengths = ctx.saved_tensors
+        has_bias, rate, reverse, f, slope = ctx.settings
+        dgi, dh0, dw_hh, db_hh = build.extension().elman_backward(
+            dS.contiguous(),
+            S,
+            y,
+            w_hh,
+            has_bias,
+            recurrent_mask,
+            keep,
+            rate,
+            lengths,
+            reverse,
+            f,
+            slope,
+        )
+        return dgi, dh0, dw_hh, db_hh, *([None] * 7)
+
+
+def run_direction(cell: ElmanCell, x, lengths, state, noise, reverse: bool):
+    valid = valid_steps(x.shape[0], lengths, x.device)
+    gi = F.linear(prepare_input(x, valid, noise), cell.weight_ih, cell.bias_ih)
+    keep, rate = zoneout_args(noise, 0)
+    S = ElmanFunction.apply(
+        gi.contiguous(),
+        state.contiguous(),
+        noise.weights.get("weight_hh", cell.weight_hh),
+        cell.bias_hh,
+        contiguous(noise.recurrent_mask),
+        keep,
+        rate,
+        lengths,
+        reverse,
+        ACTIVATIONS[cell.activation],
+        float(cell.negative_slope),
+    )
+    outputs, final = read_states(S, valid, reverse)
+    if cell.has_output_projection:
+        # y_t = W_ho h_t + b_ho is not fed back, so it is one GEMM over all steps.
+        outputs = cell.output(outputs)
+        if valid is not None:
+            outputs = torch.where(valid[..., None], outputs, 0)
+    return outputs, final

@@ -1,0 +1,91 @@
+"""LSTM cells on the fused kernel (csrc/lstm.cpp): peepholes, projection and layer norm."""
+
+import torch
+import torch.nn.functional as F
+
+from ...cells import LSTMCell
+from . import build
+from .common import (
+    contiguous,
+    first_order_only,
+    prepare_input,
+    read_states,
+    valid_steps,
+    zoneout_args,
+)
+
+
+def unsupported_reason(cell: LSTMCell) -> str | None:
+    return None  # every option of LSTMCell is compiled in
+
+
+class LSTMFunction(torch.autograd.Function):
+    """(gi, h0, c0, weights, masks, settings) -> the state tensors Sh, Sc of one direction."""
+
+    @staticmethod
+    def forward(
+        ctx, gi, h0, c0, w_hh, b_hh, peephole, w_hr, ln_hh_w, ln_c_w, ln_c_b,
+        recurrent_mask, keep_h, rate_h, keep_c, rate_c, lengths, reverse, layer_norm, eps,
+    ):  # fmt: skip
+        Sh, Sc, gates, c_new, xhat, stats = build.extension().lstm_forward(
+            gi, h0, c0, w_hh, b_hh, peephole, w_hr, layer_norm, ln_hh_w, ln_c_w, ln_c_b,
+            eps[0], eps[1], recurrent_mask, keep_h, rate_h, keep_c, rate_c, lengths, reverse,
+        )  # fmt: skip
+        ctx.save_for_backward(
+            Sh, Sc, gates, c_new, xhat, stats, w_hh, peephole, w_hr, ln_hh_w, ln_c_w, ln_c_b,
+            recurrent_mask, keep_h, keep_c, lengths,
+        )  # fmt: skip
+        ctx.settings = (b_hh is not None, layer_norm, rate_h, rate_c, reverse)
+        return Sh, Sc
+
+    @staticmethod
+    @first_order_only
+    def backward(ctx, dSh, dSc):
+        (
+            Sh, Sc, gates, c_new, xhat, stats, w_hh, peephole, w_hr, ln_hh_w, ln_c_w, ln_c_b,
+            recurrent_mask, keep_h, keep_c, lengths,
+        ) = ctx.saved_tensors  # fmt: skip
+        has_bias, layer_norm, rate_h, rate_c, reverse = ctx.settings
+        grads = build.extension().lstm_backward(
+            dSh.contiguous(), dSc.contiguous(), Sh, Sc, gates, c_new, xhat, stats, w_hh,
+            has_bias, peephole, w_hr, layer_norm, ln_hh_w, ln_c_w, ln_c_b, recurrent_mask,
+            keep_h, rate_h, keep_c, rate_c, lengths, reverse,
+        )  # fmt: skip
+        return *grads, *([None] * 9)
+
+
+def run_direction(cell: LSTMCell, x, lengths, state, noise, reverse: bool):
+    valid = valid_steps(x.shape[0], lengths, x.device)
+    x = prepare_input(x, valid, noise)
+    if cell.layer_norm:
+        gi = cell.ln_ih(F.linear(x, cell.weight_ih))
+        ln_hh, ln_c = cell.ln_hh, cell.ln_c
+        norms = (ln_hh.weight, ln_c.weight, ln_c.bias)
+        eps = (float(ln_hh.eps), float(ln_c.eps))
+    else:
+        gi = F.linear(x, cell.weight_ih, cell.bias_ih)
+        norms, eps = (None, None, None), (0.0, 0.0)
+    keep_h, rate_h = zoneout_args(noise, 0)
+    keep_c, rate_c = zoneout_args(noise, 1)
+    h0, c0 = state
+    Sh, Sc = LSTMFunction.apply(
+        gi.contiguous(),
+        h0.contiguous(),
+        c0.contiguous(),
+        noise.weights.get("weight_hh", cell.weight_hh),
+        cell.bias_hh,
+        cell.peephole_weight if cell.peephole else None,
+        cell.weight_hr if cell.proj_size else None,
+        *(contiguous(w) for w in norms),
+        contiguous(noise.recurrent_mask),
+        keep_h,
+        rate_h,
+        keep_c,
+        rate_c,
+        lengths,
+        reverse,
+        cell.layer_norm,
+        eps,
+    )
+    outputs, final_h = read_states(Sh, valid, reverse)
+    return outputs, (final_h, Sc[0] if reverse else Sc[-1])
