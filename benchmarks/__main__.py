@@ -38,8 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=configs,
         default=list(rnn_training.CONFIGS),
         help="comma-separated configurations to run (default: all, "
-        f"{','.join(rnn_training.CONFIGS)}); {rnn_training.VARIANTS_CONFIG} also runs "
-        "the variants that leave the vendor kernel",
+        f"{','.join(rnn_training.CONFIGS)}); {' and '.join(rnn_training.VARIANTS_CONFIGS)} "
+        "also run the variants that leave the vendor kernel",
     )
     parser.add_argument(
         "--repeats",

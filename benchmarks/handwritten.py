@@ -12,8 +12,8 @@ from torch import nn
 
 
 def load_cell_weights(loop: nn.Module, cell: nn.Module) -> None:
-    """Copy the weights of an rnnkit cell into a hand-written loop (or into its nn.LSTMCell)."""
-    target = loop.cell if isinstance(loop, LSTMCellLoop) else loop
+    """Copy the weights of an rnnkit cell into a hand-written loop (or into its torch cell)."""
+    target = getattr(loop, "cell", loop)
     target.load_state_dict(cell.state_dict())
 
 
@@ -37,16 +37,21 @@ class LSTMCellLoop(nn.Module):
         hidden_size: int,
         recurrent_dropout: float = 0.0,
         zoneout: float = 0.0,
+        input_dropout: float = 0.0,
     ):
         super().__init__()
         self.cell = nn.LSTMCell(input_size, hidden_size)
         self.recurrent_dropout = recurrent_dropout
         self.zoneout = zoneout
+        self.input_dropout = input_dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, steps, _ = x.shape
         h = x.new_zeros(batch, self.cell.hidden_size)
         c = x.new_zeros(batch, self.cell.hidden_size)
+        if self.training and self.input_dropout:
+            p = self.input_dropout
+            x = x * (torch.bernoulli(torch.full_like(x[:, 0], 1 - p)) / (1 - p))[:, None]
         mask = None
         if self.training and self.recurrent_dropout:
             p = self.recurrent_dropout
@@ -63,6 +68,30 @@ class LSTMCellLoop(nn.Module):
             h, c = h_new, c_new
             outputs.append(h)
         return torch.stack(outputs, dim=1)
+
+
+class TorchCellLoop(nn.Module):
+    """A loop over ``nn.GRUCell`` or ``nn.RNNCell``: the plain autograd loop of those cells."""
+
+    def __init__(self, cell: nn.Module):
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.new_zeros(x.shape[0], self.cell.hidden_size)
+        outputs = []
+        for t in range(x.shape[1]):
+            h = self.cell(x[:, t], h)
+            outputs.append(h)
+        return torch.stack(outputs, dim=1)
+
+
+def gru_cell_loop(input_size: int, hidden_size: int) -> TorchCellLoop:
+    return TorchCellLoop(nn.GRUCell(input_size, hidden_size))
+
+
+def rnn_cell_loop(input_size: int, hidden_size: int) -> TorchCellLoop:
+    return TorchCellLoop(nn.RNNCell(input_size, hidden_size))
 
 
 class LayerNormLSTMLoop(nn.Module):

@@ -1,10 +1,12 @@
 """Training time of rnnkit's recurrent layers against the peers a user would otherwise pick.
 
-Configurations C1–C4 of BENCHMARKS.md, on the CPU. For each configuration and cell, rnnkit
-with ``backend="auto"`` runs beside torch.nn's layer holding the same weights. For C3 the
-variants that leave torch's fused kernels (layer norm, recurrent dropout, zoneout, Cho's GRU,
-sigmoid Elman) also run beside ``nn.LSTM`` of the same size (the "cliff") and beside a
-hand-written autograd loop of the same cell (``handwritten.py``).
+Configurations C1–C4 of BENCHMARKS.md, on the CPU. For each configuration and cell, rnnkit's
+fused backend runs beside torch.nn's layer holding the same weights, the hand-written autograd
+loop of the same cell (``handwritten.py``; single-layer configurations), rnnkit's reference
+backend, and rnnkit with ``backend="auto"`` where auto picks another backend. For C3 and C4 the
+variants that leave torch's fused kernels (layer norm, variational dropout, zoneout, Cho's GRU,
+sigmoid Elman) run beside their hand-written loop, the reference backend and ``nn.LSTM`` of the
+same size (the "cliff").
 
 One measurement is one training step: forward, then backward of a fixed random output gradient
 w.r.t. the input (``x.requires_grad_()``) and every weight, starting with no gradients (as after
@@ -46,11 +48,11 @@ MIN_RUNS, MAX_RUNS = 5, 50
 WARMUP_RUNS = 2
 CHECK_TOLERANCE = 1e-4  # max |rnnkit - peer| of the eval-mode outputs before a row is flagged
 
-# Family: (torch.nn layer, rnnkit layer, gates G in the FLOP formula).
+# Family: (torch.nn layer, rnnkit layer, gates G in the FLOP formula, the user's own loop).
 FAMILIES = {
-    "LSTM": (nn.LSTM, rk.LSTM, 4),
-    "GRU": (nn.GRU, rk.GRU, 3),
-    "Elman": (nn.RNN, rk.RNN, 1),
+    "LSTM": (nn.LSTM, rk.LSTM, 4, hw.LSTMCellLoop),
+    "GRU": (nn.GRU, rk.GRU, 3, hw.gru_cell_loop),
+    "Elman": (nn.RNN, rk.RNN, 1, hw.rnn_cell_loop),
 }
 
 
@@ -89,12 +91,12 @@ CONFIGS = {
         Config("C4", ("LSTM", "GRU"), 64, 100, 512, 512),
     )
 }
-VARIANTS_CONFIG = "C3"
+VARIANTS_CONFIGS = ("C3", "C4")
 
 
 @dataclass(frozen=True)
 class Variant:
-    """A C3 variant: rnnkit options, the family whose FLOP formula applies, the user's loop."""
+    """A variant (C3, C4): rnnkit options, the FLOP formula's family, the user's own loop."""
 
     name: str
     family: str
@@ -107,11 +109,11 @@ VARIANTS = (
     Variant("LSTM", "LSTM", {}, hw.LSTMCellLoop, "nn.LSTMCell loop"),
     Variant("LN-LSTM", "LSTM", {"layer_norm": True}, hw.LayerNormLSTMLoop, "LayerNorm loop"),
     Variant(
-        "LSTM recurrent_dropout=0.25",
+        "LSTM variational dropout 0.25",
         "LSTM",
-        {"recurrent_dropout": 0.25},
-        partial(hw.LSTMCellLoop, recurrent_dropout=0.25),
-        "nn.LSTMCell loop, h*mask",
+        {"input_dropout": 0.25, "recurrent_dropout": 0.25},
+        partial(hw.LSTMCellLoop, input_dropout=0.25, recurrent_dropout=0.25),
+        "nn.LSTMCell loop, x*mask, h*mask",
     ),
     Variant(
         "LSTM zoneout=0.1",
@@ -271,11 +273,11 @@ def max_output_difference(a: Runner, b: Runner, x: torch.Tensor) -> float:
 
 
 def compare(runners, check_against, x, args) -> dict:
-    """Check, time and measure ``runners`` (the first is rnnkit); -> one result row."""
-    rnnkit_runner = runners[0]
-    difference = max_output_difference(rnnkit_runner, check_against, x)
+    """Check, time and measure ``runners`` (the first is rnnkit fused); -> one result row."""
+    fused = runners[0]
+    difference = max(max_output_difference(fused, peer, x) for peer in check_against)
     with torch.no_grad():
-        grad_out = torch.randn_like(rnnkit_runner.forward(x))
+        grad_out = torch.randn_like(fused.forward(x))
     x.requires_grad_()
     rounds = run_interleaved(runners, x, grad_out, args.warmup, args.repeats)
     row = {"max_abs_diff": difference, "rounds": rounds, "runners": {}}
@@ -297,9 +299,22 @@ def input_for(config: Config) -> torch.Tensor:
     return torch.randn(config.batch, config.steps, config.input_size)
 
 
+def rnnkit_runners(make_layer, flops: int, with_auto: bool) -> tuple[list[Runner], dict]:
+    """Runners for rnnkit's fused and reference backends (and auto, where it picks another)."""
+    fused = make_layer("fused")
+    runners = [Runner("fused", fused, first_output(fused), flops)]
+    auto = make_layer("auto")
+    info = {"auto_backend": auto.backend_in_use, "auto_reason": auto.backend_reason}
+    if with_auto and auto.backend_in_use != "fused":
+        runners.append(Runner("auto", auto, first_output(auto), flops))
+    reference = make_layer("reference")
+    runners.append(Runner("reference", reference, first_output(reference), flops))
+    return runners, info
+
+
 def compare_with_torch(config: Config, family: str, args) -> dict:
-    """rnnkit (backend auto) against torch.nn's layer with the same weights."""
-    torch_class, rnnkit_class, gates = FAMILIES[family]
+    """rnnkit fused (and auto) against torch.nn's layer and the user's loop, same weights."""
+    torch_class, rnnkit_class, gates, hand_loop = FAMILIES[family]
     torch.manual_seed(0)
     peer = torch_class(
         config.input_size,
@@ -308,36 +323,43 @@ def compare_with_torch(config: Config, family: str, args) -> dict:
         batch_first=True,
         bidirectional=config.bidirectional,
     )
-    layer = rnnkit_class.from_torch(peer, backend="auto")
     flops = training_flops(config, gates)
-    runners = [
-        Runner("rnnkit", layer, first_output(layer), flops),
-        Runner("torch", peer, first_output(peer), flops),
-    ]
+    runners, info = rnnkit_runners(
+        lambda backend: rnnkit_class.from_torch(peer, backend=backend), flops, with_auto=True
+    )
+    runners.append(Runner("torch", peer, first_output(peer), flops))
+    if config.num_layers == 1 and not config.bidirectional:
+        hand = hand_loop(config.input_size, config.hidden_size)
+        hw.load_cell_weights(hand, runners[0].module.cells[0])
+        runners.append(Runner("hand", hand, hand, flops))
     row = {
         "kind": "vs_torch",
         "config": config.name,
         "cell": family,
         "shape": config.shape(),
         "peer": f"nn.{torch_class.__name__}",
-        "backend": layer.backend_in_use,
-        "backend_reason": layer.backend_reason,
+        **info,
     }
-    row.update(compare(runners, runners[1], input_for(config), args))
+    row.update(compare(runners, runners[1:], input_for(config), args))
     return row
 
 
 def compare_variant(config: Config, variant: Variant, args) -> dict:
-    """rnnkit (backend auto) against nn.LSTM of the same size and the user's own loop."""
-    _, rnnkit_class, gates = FAMILIES[variant.family]
-    torch.manual_seed(0)
-    layer = rnnkit_class(config.input_size, config.hidden_size, backend="auto", **variant.options)
-    hand = variant.hand(config.input_size, config.hidden_size)
-    hw.load_cell_weights(hand, layer.cells[0])
-    lstm = nn.LSTM(config.input_size, config.hidden_size, batch_first=True)
+    """rnnkit fused against the user's own loop and nn.LSTM of the same size (the cliff)."""
+    _, rnnkit_class, gates, _ = FAMILIES[variant.family]
     flops = training_flops(config, gates)
-    runners = [
-        Runner("rnnkit", layer, first_output(layer), flops),
+
+    def make_layer(backend):
+        torch.manual_seed(0)
+        return rnnkit_class(
+            config.input_size, config.hidden_size, backend=backend, **variant.options
+        )
+
+    runners, info = rnnkit_runners(make_layer, flops, with_auto=False)
+    hand = variant.hand(config.input_size, config.hidden_size)
+    hw.load_cell_weights(hand, runners[0].module.cells[0])
+    lstm = nn.LSTM(config.input_size, config.hidden_size, batch_first=True)
+    runners += [
         Runner("hand", hand, hand, flops),
         Runner("nn.LSTM", lstm, first_output(lstm), training_flops(config, 4)),
     ]
@@ -347,10 +369,9 @@ def compare_variant(config: Config, variant: Variant, args) -> dict:
         "variant": variant.name,
         "shape": config.shape(),
         "hand_loop": variant.hand_name,
-        "backend": layer.backend_in_use,
-        "backend_reason": layer.backend_reason,
+        **info,
     }
-    row.update(compare(runners, runners[1], input_for(config), args))
+    row.update(compare(runners, runners[1:3], input_for(config), args))
     return row
 
 
@@ -413,6 +434,19 @@ def markdown_row(cells) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def ratio(row: dict, numerator: str, denominator: str) -> str:
+    """time of ``numerator`` / time of ``denominator``, or n/a if either did not run."""
+    runners = row["runners"]
+    if numerator not in runners or denominator not in runners:
+        return "n/a"
+    return f"{runners[numerator]['median_ms'] / runners[denominator]['median_ms']:.2f}"
+
+
+def runner_value(row: dict, label: str, key: str, digits: int = 1) -> str:
+    runner = row["runners"].get(label)
+    return "n/a" if runner is None else fmt(runner[key], digits)
+
+
 def markdown(meta: dict, rows: list[dict]) -> str:
     lines = [
         "## rnnkit training step (forward + backward w.r.t. x and weights), CPU",
@@ -424,54 +458,60 @@ def markdown(meta: dict, rows: list[dict]) -> str:
         f"1-min load average after it: {fmt(meta['load_average_after'], 2)}"
         + (", **--quick: toy shapes, not a measurement**" if meta["quick"] else ""),
         "",
-        "Median of interleaved runs; ratio = rnnkit time / peer time (below 1: rnnkit faster). "
-        "GFLOP/s = 3·2·N·T·G·H·(I+H) per layer and direction / median time. "
-        "Peak MiB = peak of the bytes allocated through PyTorch's CPU allocator during one "
-        "step, above the weights and x (profiler allocation events; memory a library allocates "
-        "on its own is not seen). Runs = timed runs of each contestant; spread = the largest "
-        "interquartile range among them / its median (the machine is shared and noisy).",
+        "Medians of interleaved runs. Speed-up columns are peer time ÷ fused time (above 1: "
+        "fused is faster); `auto ÷ torch` is the time of rnnkit with backend='auto' over "
+        "torch's. GFLOP/s = 3·2·N·T·G·H·(I+H) per layer and direction / median time. Peak MiB "
+        "= peak of the bytes allocated through PyTorch's CPU allocator during one step, above "
+        "the weights and x (profiler allocation events; memory a library allocates on its own "
+        "is not seen). Spread = the largest interquartile range among the contestants / its "
+        "median (the machine is shared and noisy).",
     ]
     plain = [r for r in rows if r["kind"] == "vs_torch"]
     if plain:
         lines += [
             "",
-            "### rnnkit (backend=auto) vs torch.nn, same weights",
+            "### Every cell: fused against torch.nn, the hand-written loop, and reference",
             "",
             markdown_row(
                 (
                     "config",
                     "cell",
                     "shape",
-                    "backend",
-                    "rnnkit ms",
-                    "torch ms",
-                    "rnnkit/torch",
-                    "rnnkit GFLOP/s",
+                    "fused ms",
+                    "torch ÷ fused",
+                    "hand ÷ fused",
+                    "reference ÷ fused",
+                    "auto picks",
+                    "auto ÷ torch",
+                    "fused GFLOP/s",
                     "torch GFLOP/s",
-                    "rnnkit MiB",
-                    "torch MiB",
+                    "MiB fused / reference / torch",
                     "runs",
                     "spread",
                 )
             ),
-            "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+            "|---|---|---|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|",
         ]
         for row in plain:
-            a, b = row["runners"]["rnnkit"], row["runners"]["torch"]
+            auto = "fused" if row["auto_backend"] == "fused" else "auto"
+            memory = " / ".join(
+                runner_value(row, label, "peak_mib") for label in ("fused", "reference", "torch")
+            )
             lines.append(
                 markdown_row(
                     (
                         row["config"],
                         f"{row['cell']} vs {row['peer']}",
                         row["shape"],
-                        row["backend"],
-                        fmt_ms(a["median_ms"]),
-                        fmt_ms(b["median_ms"]),
-                        flagged(row, f"{a['median_ms'] / b['median_ms']:.2f}"),
-                        fmt(a["gflops"]),
-                        fmt(b["gflops"]),
-                        fmt(a["peak_mib"]),
-                        fmt(b["peak_mib"]),
+                        fmt_ms(row["runners"]["fused"]["median_ms"]),
+                        flagged(row, ratio(row, "torch", "fused")),
+                        ratio(row, "hand", "fused"),
+                        ratio(row, "reference", "fused"),
+                        row["auto_backend"],
+                        ratio(row, auto, "torch"),
+                        runner_value(row, "fused", "gflops"),
+                        runner_value(row, "torch", "gflops"),
+                        memory,
                         str(row["rounds"]),
                         spread(row),
                     )
@@ -481,53 +521,46 @@ def markdown(meta: dict, rows: list[dict]) -> str:
     if variants:
         lines += [
             "",
-            f"### {variants[0]['config']} ({variants[0]['shape']}): leaving the vendor kernel",
+            "### Leaving the vendor kernel: the variants torch.nn has no fused layer for",
             "",
-            "rnnkit (backend=auto) against a hand-written autograd loop of the same cell and "
-            "weights, and against plain nn.LSTM of the same size (the cliff). GFLOP/s counts "
-            "the gate GEMMs of the cell's family only (no LayerNorm or elementwise work).",
+            "Fused against a hand-written autograd loop of the same cell and weights, and its "
+            "time against plain nn.LSTM of the same size (the cliff: `fused ÷ nn.LSTM` is a "
+            "time ratio, below 1.5 is the target). GFLOP/s counts the gate GEMMs of the cell's "
+            "family only (no LayerNorm or elementwise work).",
             "",
             markdown_row(
                 (
+                    "config",
                     "variant",
-                    "backend",
                     "hand loop",
-                    "rnnkit ms",
-                    "hand ms",
-                    "nn.LSTM ms",
-                    "rnnkit/hand",
-                    "rnnkit/nn.LSTM",
-                    "rnnkit GFLOP/s",
-                    "hand GFLOP/s",
-                    "nn.LSTM GFLOP/s",
-                    "rnnkit MiB",
-                    "hand MiB",
-                    "nn.LSTM MiB",
+                    "fused ms",
+                    "hand ÷ fused",
+                    "reference ÷ fused",
+                    "fused ÷ nn.LSTM",
+                    "fused GFLOP/s",
+                    "MiB fused / reference / hand",
                     "runs",
                     "spread",
                 )
             ),
-            "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+            "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
         ]
         for row in variants:
-            a, h, p = (row["runners"][k] for k in ("rnnkit", "hand", "nn.LSTM"))
+            memory = " / ".join(
+                runner_value(row, label, "peak_mib") for label in ("fused", "reference", "hand")
+            )
             lines.append(
                 markdown_row(
                     (
+                        row["config"],
                         row["variant"],
-                        row["backend"],
                         row["hand_loop"],
-                        fmt_ms(a["median_ms"]),
-                        fmt_ms(h["median_ms"]),
-                        fmt_ms(p["median_ms"]),
-                        flagged(row, f"{a['median_ms'] / h['median_ms']:.2f}"),
-                        f"{a['median_ms'] / p['median_ms']:.2f}",
-                        fmt(a["gflops"]),
-                        fmt(h["gflops"]),
-                        fmt(p["gflops"]),
-                        fmt(a["peak_mib"]),
-                        fmt(h["peak_mib"]),
-                        fmt(p["peak_mib"]),
+                        fmt_ms(row["runners"]["fused"]["median_ms"]),
+                        flagged(row, ratio(row, "hand", "fused")),
+                        ratio(row, "reference", "fused"),
+                        ratio(row, "fused", "nn.LSTM"),
+                        runner_value(row, "fused", "gflops"),
+                        memory,
                         str(row["rounds"]),
                         spread(row),
                     )
@@ -536,8 +569,8 @@ def markdown(meta: dict, rows: list[dict]) -> str:
     if any(r["max_abs_diff"] > CHECK_TOLERANCE for r in rows):
         lines += [
             "",
-            f"⚠ rnnkit's eval-mode output differs from the peer's by more than "
-            f"{CHECK_TOLERANCE:g}: the two do not compute the same function (see max_abs_diff "
+            f"⚠ fused's eval-mode output differs from a peer's by more than "
+            f"{CHECK_TOLERANCE:g}: they do not compute the same function (see max_abs_diff "
             "in the JSON).",
         ]
     return "\n".join(lines) + "\n"
@@ -588,7 +621,7 @@ def run(args) -> dict:
         for family in config.cells:
             log(f"{config.name} {family} vs torch ({config.shape()}) …")
             rows.append(compare_with_torch(config, family, args))
-        if config.name == VARIANTS_CONFIG:
+        if config.name in VARIANTS_CONFIGS:
             for variant in VARIANTS:
                 log(f"{config.name} {variant.name} vs hand loop and nn.LSTM …")
                 rows.append(compare_variant(config, variant, args))

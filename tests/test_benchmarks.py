@@ -1,0 +1,28 @@
+"""The benchmark runs end to end at toy sizes (a smoke check: its numbers are not looked at)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_benchmark_prints_both_tables_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--configs", "C3", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "### Every cell: fused against torch.nn" in done.stdout
+    assert "### Leaving the vendor kernel" in done.stdout
+    assert "⚠" not in done.stdout, "fused and a peer computed different functions"
+    report = json.loads(out.read_text())
+    rows = report["results"]
+    assert {r["cell"] for r in rows if r["kind"] == "vs_torch"} == {"LSTM", "GRU", "Elman"}
+    for row in rows:
+        assert {"fused", "reference", "hand"} <= set(row["runners"])
+        assert all(r["median_ms"] > 0 for r in row["runners"].values())
