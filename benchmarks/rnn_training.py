@@ -46,7 +46,9 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGET_SECONDS = 4.0  # timed seconds per comparison when the number of runs is automatic
 MIN_RUNS, MAX_RUNS = 5, 50
 WARMUP_RUNS = 2
-CHECK_TOLERANCE = 1e-4  # max |rnnkit - peer| of the eval-mode outputs before a row is flagged
+CHECK_TOLERANCE = 1e-3  # max |fused - peer| of the eval-mode outputs before a row is flagged;
+# float32 drifts about 2e-4 from float64 over 100 steps of a layer-normalised LSTM, in fused and
+# reference alike (measured), while a wrong function is off by far more.
 
 # Family: (torch.nn layer, rnnkit layer, gates G in the FLOP formula, the user's own loop).
 FAMILIES = {

@@ -17,7 +17,7 @@ from .noise import Noise
 from .reference import valid_steps
 
 NAME = "vendor"
-WHY = "torch's fused kernel computes this configuration exactly"
+WHY = "torch's own kernel computes this configuration exactly"
 
 
 def _cell_reason(cell) -> str | None:

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import os
 import platform
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -62,6 +63,18 @@ def build_name() -> str:
     return f"rnnkit_fused_{digest.hexdigest()[:12]}"
 
 
+def find_ninja() -> None:
+    """Put pip's ninja on PATH if none is there: torch's builder runs ``ninja`` by name, and a
+    virtual environment that is not activated has its ninja outside PATH."""
+    if shutil.which("ninja"):
+        return
+    try:
+        import ninja
+    except ImportError:
+        return
+    os.environ["PATH"] = os.pathsep.join([ninja.BIN_DIR, os.environ.get("PATH", "")])
+
+
 @functools.cache
 def extension():
     """The compiled module, or None (after one warning) if it cannot be built here."""
@@ -69,6 +82,7 @@ def extension():
     try:
         from torch.utils import cpp_extension
 
+        find_ninja()
         name = build_name()
         root = os.environ.get("TORCH_EXTENSIONS_DIR") or cpp_extension._get_build_directory(
             "", verbose=False
