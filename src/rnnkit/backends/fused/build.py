@@ -103,7 +103,7 @@ def extension():
     except Exception as error:  # any failure to build means: use another backend
         lines = str(error).strip().splitlines() or [""]
         # A failed compile ends with ninja's "build stopped"; the compiler's line says why.
-        cause = next((line for line in lines if "error" in line.lower()), lines[-1])
+        cause = next((line for line in lines if "error:" in line), lines[0])
         _failure = f"{type(error).__name__}: {cause.strip()}"
         warnings.warn(
             f"rnnkit could not build its fused kernels ({_failure}); layers run on the vendor "

@@ -267,8 +267,14 @@ std::vector<Tensor> gru_backward(const Tensor& dS, const Tensor& S, const Tensor
   const auto opt = S.options();
   auto dgi = at::empty({T, B, G}, opt);
   // Gradients of the products' raw outputs (before any norm): dgi itself where they coincide
-  // (reset before without norm), else their own buffer.
-  Tensor dgh = (!reset_after && !layer_norm) ? dgi : at::empty({T, B, G}, opt);
+  // (reset before without norm), else their own buffer. Reset after without norm differs from
+  // dgi in the n block only (r ⊙ dgi_n), so only that block is kept for dW_hh, in dgh_n, and a
+  // step's full row passes through a one-step dgh for the carry's GEMM: T·B·2H fewer values
+  // held than a second full buffer.
+  const bool n_block_only = reset_after && !layer_norm;
+  Tensor dgh = (!reset_after && !layer_norm) ? dgi : at::empty({n_block_only ? 1 : T, B, G}, opt);
+  Tensor dgh_n = n_block_only ? at::empty({T, B, H}, opt) : Tensor();
+  const int64_t dgh_step = n_block_only ? 0 : 1;  // dgh's slice of step t is t * dgh_step
   // d loss / d h_{t} carried back: the part that skips the products (interpolation, zoneout,
   // copies past a sequence's end), and the products' part, still to be multiplied by m.
   auto carry_direct = at::zeros({B, H}, opt);
@@ -294,7 +300,8 @@ std::vector<Tensor> gru_backward(const Tensor& dS, const Tensor& S, const Tensor
       const scalar_t* xh_t = xhat ? xhat->data_ptr<scalar_t>() + t * B * G : nullptr;
       const scalar_t* rs_t = rstd ? rstd->data_ptr<scalar_t>() + t * B * 2 : nullptr;
       scalar_t* dgi_t = dgi.data_ptr<scalar_t>() + t * B * G;
-      scalar_t* dgh_t = dgh.data_ptr<scalar_t>() + t * B * G;
+      scalar_t* dgh_t = dgh.data_ptr<scalar_t>() + t * dgh_step * B * G;
+      scalar_t* dghn_t = n_block_only ? dgh_n.data_ptr<scalar_t>() + t * B * H : nullptr;
 
       // dh_t; keeps what reaches h_{t-1} directly and sets d pre-activations of n and z.
       auto carry = [&](int64_t b, int64_t j, scalar_t z, scalar_t n, scalar_t& dpre_n,
@@ -314,6 +321,7 @@ std::vector<Tensor> gru_backward(const Tensor& dS, const Tensor& S, const Tensor
         }
         std::fill_n(dgi_t + b * G, G, scalar_t(0));
         if (dgh.data_ptr() != dgi.data_ptr()) std::fill_n(dgh_t + b * G, G, scalar_t(0));
+        if (dghn_t) std::fill_n(dghn_t + b * H, H, scalar_t(0));
       };
 
       if (reset_after) {
@@ -340,11 +348,12 @@ std::vector<Tensor> gru_backward(const Tensor& dS, const Tensor& S, const Tensor
               di[H + j] = dh[H + j] = dpz;
               di[2 * H + j] = dpn;
               dh[2 * H + j] = dpn * r;
+              if (dghn_t) dghn_t[b * H + j] = dpn * r;
             }
             if (layer_norm) normalise_row_backward(dh, dh, xr, lw1, rs_t[b * 2], G);
           }
         });
-        at::mm_out(carry_product, dgh.select(0, t), w_hh);
+        at::mm_out(carry_product, dgh.select(0, t * dgh_step), w_hh);
       } else {
         // z and n, and the raw gradient of the second product.
         for_rows(B, H, [&](int64_t b0, int64_t b1_) {
@@ -393,9 +402,19 @@ std::vector<Tensor> gru_backward(const Tensor& dS, const Tensor& S, const Tensor
   });
 
   auto dh0 = carry_direct + masked(carry_product, recurrent_mask) + dS.select(0, steps.initial());
-  auto dgh_2d = dgh.view({T * B, G});
   auto h_in = masked(steps.previous_states(S), recurrent_mask).reshape({T * B, H});
-  Tensor dw_hh;
+  Tensor dw_hh, db_hh;
+  if (n_block_only) {
+    auto dgi_rz = dgi.view({T * B, G}).narrow(1, 0, 2 * H);
+    auto dgh_n_2d = dgh_n.view({T * B, H});
+    dw_hh = at::empty({G, H}, opt);
+    auto dw_rz = dw_hh.narrow(0, 0, 2 * H), dw_n = dw_hh.narrow(0, 2 * H, H);
+    at::mm_out(dw_rz, dgi_rz.t(), h_in);
+    at::mm_out(dw_n, dgh_n_2d.t(), h_in);
+    if (has_bias) db_hh = at::cat({dgi_rz.sum(0), dgh_n_2d.sum(0)});
+    return {dgi, dh0, dw_hh, db_hh, Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+  auto dgh_2d = dgh.view({T * B, G});
   if (reset_after) {
     dw_hh = at::mm(dgh_2d.t(), h_in);
   } else {
@@ -405,7 +424,7 @@ std::vector<Tensor> gru_backward(const Tensor& dS, const Tensor& S, const Tensor
     auto rh = gates.view({T * B, G}).narrow(1, 0, H) * h_in;
     at::mm_out(dw_n, dgh_2d.narrow(1, 2 * H, H).t(), rh);
   }
-  Tensor db_hh = (has_bias && !layer_norm) ? dgh_2d.sum(0) : Tensor();
+  if (has_bias && !layer_norm) db_hh = dgh_2d.sum(0);
   Tensor dlw1, dlb1, dlw2, dlb2;
   if (layer_norm) {
     // Gradients of the norms' outputs: dgi, except r ⊙ dgi_n for the n part of reset after.
