@@ -55,22 +55,24 @@ def contiguous(tensor):
     return None if tensor is None else tensor.contiguous()
 
 
-def read_states(S: torch.Tensor, valid, reverse: bool):
-    """-> (outputs (T, B, size), final state (B, size)) of a kernel's state tensor S."""
+def split_states(S: torch.Tensor, reverse: bool):
+    """-> (outputs (T, B, size): a view of the kernel's state tensor S, final state: a copy)."""
     if reverse:
-        outputs, final = S[:-1], S[0]
-    else:
-        outputs, final = S[1:], S[-1]
-    if valid is not None:
-        outputs = torch.where(valid[..., None], outputs, 0)
-    return outputs, final
+        return S[:-1], S[0].clone()
+    return S[1:], S[-1].clone()
+
+
+def zero_padding(outputs: torch.Tensor, valid) -> torch.Tensor:
+    """Outputs past each sequence's length are exactly 0."""
+    return outputs if valid is None else torch.where(valid[..., None], outputs, 0)
 
 
 __all__ = [
     "contiguous",
     "first_order_only",
     "prepare_input",
-    "read_states",
+    "split_states",
     "valid_steps",
+    "zero_padding",
     "zoneout_args",
 ]

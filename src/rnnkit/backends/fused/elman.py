@@ -9,8 +9,9 @@ from .common import (
     contiguous,
     first_order_only,
     prepare_input,
-    read_states,
+    split_states,
     valid_steps,
+    zero_padding,
     zoneout_args,
 )
 
@@ -35,15 +36,16 @@ class ElmanFunction(torch.autograd.Function):
         )
         ctx.save_for_backward(S, y, w_hh, recurrent_mask, keep, lengths)
         ctx.settings = (b_hh is not None, rate, reverse, f, slope)
-        return S
+        return split_states(S, reverse)
 
     @staticmethod
     @first_order_only
-    def backward(ctx, dS):
+    def backward(ctx, d_out, d_final):
         S, y, w_hh, recurrent_mask, keep, lengths = ctx.saved_tensors
         has_bias, rate, reverse, f, slope = ctx.settings
         dgi, dh0, dw_hh, db_hh = build.extension().elman_backward(
-            dS.contiguous(),
+            d_out.contiguous(),
+            d_final.contiguous(),
             S,
             y,
             w_hh,
@@ -63,7 +65,7 @@ def run_direction(cell: ElmanCell, x, lengths, state, noise, reverse: bool):
     valid = valid_steps(x.shape[0], lengths, x.device)
     gi = F.linear(prepare_input(x, valid, noise), cell.weight_ih, cell.bias_ih)
     keep, rate = zoneout_args(noise, 0)
-    S = ElmanFunction.apply(
+    outputs, final = ElmanFunction.apply(
         gi.contiguous(),
         state.contiguous(),
         noise.weights.get("weight_hh", cell.weight_hh),
@@ -76,7 +78,7 @@ def run_direction(cell: ElmanCell, x, lengths, state, noise, reverse: bool):
         ACTIVATIONS[cell.activation],
         float(cell.negative_slope),
     )
-    outputs, final = read_states(S, valid, reverse)
+    outputs = zero_padding(outputs, valid)
     if cell.has_output_projection:
         # y_t = W_ho h_t + b_ho is not fed back, so it is one GEMM over all steps.
         outputs = cell.output(outputs)

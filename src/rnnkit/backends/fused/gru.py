@@ -9,8 +9,9 @@ from .common import (
     contiguous,
     first_order_only,
     prepare_input,
-    read_states,
+    split_states,
     valid_steps,
+    zero_padding,
     zoneout_args,
 )
 
@@ -79,15 +80,16 @@ class GRUFunction(torch.autograd.Function):
             S, gates, ghn, xhat, rstd, w_hh, lw1, lb1, lw2, lb2, recurrent_mask, keep, lengths
         )
         ctx.settings = (b_hh is not None, layer_norm, rate, reverse, reset_after)
-        return S
+        return split_states(S, reverse)
 
     @staticmethod
     @first_order_only
-    def backward(ctx, dS):
+    def backward(ctx, d_out, d_final):
         S, gates, ghn, xhat, rstd, w_hh, lw1, lb1, lw2, lb2, mask, keep, lengths = ctx.saved_tensors
         has_bias, layer_norm, rate, reverse, reset_after = ctx.settings
         dgi, dh0, dw_hh, db_hh, dlw1, dlb1, dlw2, dlb2 = build.extension().gru_backward(
-            dS.contiguous(),
+            d_out.contiguous(),
+            d_final.contiguous(),
             S,
             gates,
             ghn,
@@ -119,7 +121,7 @@ def run_direction(cell: GRUCell, x, lengths, state, noise, reverse: bool):
         gi = F.linear(x, cell.weight_ih, cell.bias_ih)
     keep, rate = zoneout_args(noise, 0)
     lw1, lb1, lw2, lb2, eps = _norm_params(cell)
-    S = GRUFunction.apply(
+    outputs, final = GRUFunction.apply(
         gi.contiguous(),
         state.contiguous(),
         noise.weights.get("weight_hh", cell.weight_hh),
@@ -137,4 +139,4 @@ def run_direction(cell: GRUCell, x, lengths, state, noise, reverse: bool):
         cell.reset_after,
         cell.layer_norm,
     )
-    return read_states(S, valid, reverse)
+    return zero_padding(outputs, valid), final

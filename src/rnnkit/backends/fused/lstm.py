@@ -9,8 +9,9 @@ from .common import (
     contiguous,
     first_order_only,
     prepare_input,
-    read_states,
+    split_states,
     valid_steps,
+    zero_padding,
     zoneout_args,
 )
 
@@ -36,20 +37,21 @@ class LSTMFunction(torch.autograd.Function):
             recurrent_mask, keep_h, keep_c, lengths,
         )  # fmt: skip
         ctx.settings = (b_hh is not None, layer_norm, rate_h, rate_c, reverse)
-        return Sh, Sc
+        outputs, final_h = split_states(Sh, reverse)
+        return outputs, final_h, (Sc[0] if reverse else Sc[-1]).clone()
 
     @staticmethod
     @first_order_only
-    def backward(ctx, dSh, dSc):
+    def backward(ctx, d_out, d_final_h, d_final_c):
         (
             Sh, Sc, gates, c_new, xhat, stats, w_hh, peephole, w_hr, ln_hh_w, ln_c_w, ln_c_b,
             recurrent_mask, keep_h, keep_c, lengths,
         ) = ctx.saved_tensors  # fmt: skip
         has_bias, layer_norm, rate_h, rate_c, reverse = ctx.settings
         grads = build.extension().lstm_backward(
-            dSh.contiguous(), dSc.contiguous(), Sh, Sc, gates, c_new, xhat, stats, w_hh,
-            has_bias, peephole, w_hr, layer_norm, ln_hh_w, ln_c_w, ln_c_b, recurrent_mask,
-            keep_h, rate_h, keep_c, rate_c, lengths, reverse,
+            d_out.contiguous(), d_final_h.contiguous(), d_final_c.contiguous(), Sh, Sc, gates,
+            c_new, xhat, stats, w_hh, has_bias, peephole, w_hr, layer_norm, ln_hh_w, ln_c_w,
+            ln_c_b, recurrent_mask, keep_h, rate_h, keep_c, rate_c, lengths, reverse,
         )  # fmt: skip
         return *grads, *([None] * 9)
 
@@ -68,7 +70,7 @@ def run_direction(cell: LSTMCell, x, lengths, state, noise, reverse: bool):
     keep_h, rate_h = zoneout_args(noise, 0)
     keep_c, rate_c = zoneout_args(noise, 1)
     h0, c0 = state
-    Sh, Sc = LSTMFunction.apply(
+    outputs, final_h, final_c = LSTMFunction.apply(
         gi.contiguous(),
         h0.contiguous(),
         c0.contiguous(),
@@ -87,5 +89,4 @@ def run_direction(cell: LSTMCell, x, lengths, state, noise, reverse: bool):
         cell.layer_norm,
         eps,
     )
-    outputs, final_h = read_states(Sh, valid, reverse)
-    return outputs, (final_h, Sc[0] if reverse else Sc[-1])
+    return zero_padding(outputs, valid), (final_h, final_c)

@@ -6,8 +6,10 @@
 // step t. The final state is then S[T] (forward) or S[0] (backward) in every case, because a
 // step past a sequence's length copies its state unchanged.
 //
-// Backward receives dS, the gradient of everything the caller read from S (outputs and final
-// state), and walks the steps in reverse order with one carried gradient per state tensor.
+// The autograd Function returns the outputs (a view of S) and the final state (a copy); backward
+// receives their gradients, d_out (T, B, size) by time and d_final, and walks the steps in
+// reverse order with one carried gradient per state tensor, which starts as d_final. (Taking
+// the gradient of S itself would have autograd build it from zeros for each slice read.)
 #pragma once
 
 #include <ATen/Parallel.h>

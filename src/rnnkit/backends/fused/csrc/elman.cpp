@@ -95,18 +95,18 @@ std::vector<Tensor> elman_forward(const Tensor& gi, const Tensor& h0, const Tens
 }
 
 // -> {dgi (T, B, H), dh0 (B, H), dw_hh (H, H), db_hh (H) or undefined}
-std::vector<Tensor> elman_backward(const Tensor& dS, const Tensor& S, const OptTensor& y,
+std::vector<Tensor> elman_backward(const Tensor& d_out, const Tensor& d_final, const Tensor& S, const OptTensor& y,
                                    const Tensor& w_hh, bool has_bias,
                                    const OptTensor& recurrent_mask, const OptTensor& keep,
                                    double keep_rate, const OptTensor& lengths, bool reverse,
                                    int64_t activation, double negative_slope) {
-  check_contiguous({{"dS", dS}, {"S", S}, {"y", y}});
+  check_contiguous({{"d_out", d_out}, {"S", S}, {"y", y}});
   const int64_t T = S.size(0) - 1, B = S.size(1), H = S.size(2);
   const Steps steps{T, reverse};
   auto dgi = at::empty({T, B, H}, S.options());
   // d loss / d h_{t} carried back: the part that skips the recurrent product (zoneout, copies
   // past a sequence's end), and the product's own part, d pre_{t+1} W_hh, still to be masked.
-  auto carry_direct = at::zeros({B, H}, S.options());
+  auto carry_direct = d_final.clone();
   auto carry_product = at::zeros({B, H}, S.options());
   const Lengths valid(lengths);
   AT_DISPATCH_FLOATING_TYPES(S.scalar_type(), "elman_backward", [&] {
@@ -117,7 +117,7 @@ std::vector<Tensor> elman_backward(const Tensor& dS, const Tensor& S, const OptT
     const scalar_t* product = carry_product.data_ptr<scalar_t>();
     for (int64_t n = T - 1; n >= 0; --n) {
       const int64_t t = steps.time(n);
-      const scalar_t* dS_t = dS.data_ptr<scalar_t>() + steps.next(t) * B * H;
+      const scalar_t* dS_t = d_out.data_ptr<scalar_t>() + t * B * H;
       const scalar_t* out = y ? y->data_ptr<scalar_t>() + t * B * H
                               : S.data_ptr<scalar_t>() + steps.next(t) * B * H;
       scalar_t* dpre = dgi.data_ptr<scalar_t>() + t * B * H;
@@ -141,7 +141,7 @@ std::vector<Tensor> elman_backward(const Tensor& dS, const Tensor& S, const OptT
       at::mm_out(carry_product, dgi.select(0, t), w_hh);
     }
   });
-  auto dh0 = carry_direct + masked(carry_product, recurrent_mask) + dS.select(0, steps.initial());
+  auto dh0 = carry_direct + masked(carry_product, recurrent_mask);
   auto dgi_2d = dgi.view({T * B, H});
   auto h_in = masked(steps.previous_states(S), recurrent_mask).reshape({T * B, H});
   auto dw_hh = at::mm(dgi_2d.t(), h_in);

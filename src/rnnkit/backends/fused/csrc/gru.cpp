@@ -252,7 +252,7 @@ std::vector<Tensor> gru_forward(const Tensor& gi, const Tensor& h0, const Tensor
 
 // -> {dgi (T, B, 3H), dh0 (B, H), dw_hh (3H, H), db_hh (3H) or undefined,
 //     d ln_w1, d ln_b1, d ln_w2, d ln_b2 (each undefined where the parameter is absent)}
-std::vector<Tensor> gru_backward(const Tensor& dS, const Tensor& S, const Tensor& gates,
+std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_final, const Tensor& S, const Tensor& gates,
                                  const OptTensor& ghn, const OptTensor& xhat,
                                  const OptTensor& rstd, const Tensor& w_hh, bool has_bias,
                                  bool layer_norm, const OptTensor& ln_w1, const OptTensor& ln_b1,
@@ -260,7 +260,7 @@ std::vector<Tensor> gru_backward(const Tensor& dS, const Tensor& S, const Tensor
                                  const OptTensor& recurrent_mask, const OptTensor& keep,
                                  double keep_rate, const OptTensor& lengths, bool reverse,
                                  bool reset_after) {
-  check_contiguous({{"dS", dS}, {"S", S}, {"gates", gates}, {"ghn", ghn}, {"xhat", xhat},
+  check_contiguous({{"d_out", d_out}, {"S", S}, {"gates", gates}, {"ghn", ghn}, {"xhat", xhat},
                     {"rstd", rstd}});
   const int64_t T = S.size(0) - 1, B = S.size(1), H = S.size(2), G = 3 * H;
   const Steps steps{T, reverse};
@@ -277,7 +277,7 @@ std::vector<Tensor> gru_backward(const Tensor& dS, const Tensor& S, const Tensor
   const int64_t dgh_step = n_block_only ? 0 : 1;  // dgh's slice of step t is t * dgh_step
   // d loss / d h_{t} carried back: the part that skips the products (interpolation, zoneout,
   // copies past a sequence's end), and the products' part, still to be multiplied by m.
-  auto carry_direct = at::zeros({B, H}, opt);
+  auto carry_direct = d_final.clone();
   auto carry_product = at::zeros({B, H}, opt);
   const Lengths valid(lengths);
   const Tensor w_rz = w_hh.narrow(0, 0, 2 * H), w_n = w_hh.narrow(0, 2 * H, H);
@@ -293,7 +293,7 @@ std::vector<Tensor> gru_backward(const Tensor& dS, const Tensor& S, const Tensor
     scalar_t* product = carry_product.data_ptr<scalar_t>();
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t t = steps.time(s);
-      const scalar_t* dS_t = dS.data_ptr<scalar_t>() + steps.next(t) * B * H;
+      const scalar_t* dS_t = d_out.data_ptr<scalar_t>() + t * B * H;
       const scalar_t* h_prev = S.data_ptr<scalar_t>() + steps.prev(t) * B * H;
       const scalar_t* g_t = gates.data_ptr<scalar_t>() + t * B * G;
       const scalar_t* ghn_t = ghn ? ghn->data_ptr<scalar_t>() + t * B * H : nullptr;
@@ -401,7 +401,7 @@ std::vector<Tensor> gru_backward(const Tensor& dS, const Tensor& S, const Tensor
     }
   });
 
-  auto dh0 = carry_direct + masked(carry_product, recurrent_mask) + dS.select(0, steps.initial());
+  auto dh0 = carry_direct + masked(carry_product, recurrent_mask);
   auto h_in = masked(steps.previous_states(S), recurrent_mask).reshape({T * B, H});
   Tensor dw_hh, db_hh;
   if (n_block_only) {

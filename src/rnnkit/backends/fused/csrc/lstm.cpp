@@ -336,13 +336,14 @@ std::vector<Tensor> lstm_forward(const Tensor& gi, const Tensor& h0, const Tenso
 // -> {dgi (T, B, 4H), dh0 (B, R), dc0 (B, H), dw_hh (4H, R), db_hh (4H), dpeephole (3, H),
 //     dw_hr (R, H), dln_hh_w (4H), dln_c_w (H), dln_c_b (H)}, undefined where not wanted.
 std::vector<Tensor> lstm_backward(
-    const Tensor& dSh, const Tensor& dSc, const Tensor& Sh, const Tensor& Sc,
+    const Tensor& d_out, const Tensor& d_final_h, const Tensor& d_final_c, const Tensor& Sh,
+    const Tensor& Sc,
     const Tensor& gates, const OptTensor& c_new, const OptTensor& xhat, const OptTensor& stats,
     const Tensor& w_hh, bool has_bias, const OptTensor& peephole, const OptTensor& w_hr,
     bool layer_norm, const OptTensor& ln_hh_w, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
     const OptTensor& recurrent_mask, const OptTensor& keep_h, double rate_h,
     const OptTensor& keep_c, double rate_c, const OptTensor& lengths, bool reverse) {
-  check_contiguous({{"dSh", dSh}, {"dSc", dSc}, {"Sh", Sh}, {"Sc", Sc}, {"gates", gates},
+  check_contiguous({{"d_out", d_out}, {"Sh", Sh}, {"Sc", Sc}, {"gates", gates},
                     {"c_new", c_new}, {"xhat", xhat}, {"stats", stats}, {"peephole", peephole},
                     {"ln_hh_w", ln_hh_w}, {"ln_c_w", ln_c_w}, {"ln_c_b", ln_c_b},
                     {"recurrent_mask", recurrent_mask}, {"keep_h", keep_h}, {"keep_c", keep_c}});
@@ -355,9 +356,10 @@ std::vector<Tensor> lstm_backward(
   Tensor dgh = layer_norm ? at::empty({T, B, G}, opts) : dgi;
   // d loss / d h_{t-1} carried back: the part that skips the recurrent product (zoneout,
   // copies past a sequence's end) and the product's part, dgh_t W_hh, still to be masked.
-  auto carry_direct = at::zeros({B, R}, opts);
+  auto carry_direct = d_final_h.clone();
   auto carry_product = at::zeros({B, R}, opts);
-  auto carry_c = at::zeros({B, H}, opts);
+  auto carry_c = d_final_c.clone();
+  const auto no_dc = at::zeros({B, H}, opts);  // c is no output: only its final state has a grad
   Tensor dhp = proj ? at::empty({T, B, R}, opts) : Tensor();  // d h̃ (before zoneout)
   // o ⊙ tanh(·) recomputed: all steps with projection (for dW_hr), else a scratch step.
   Tensor hh = at::empty({proj ? T : 1, B, H}, opts);
@@ -382,8 +384,8 @@ std::vector<Tensor> lstm_backward(
     T_* ab = layer_norm ? acc_b.data_ptr<T_>() : nullptr;
     for (int64_t n = T - 1; n >= 0; --n) {
       const int64_t t = steps.time(n);
-      const T_* dSh_t = dSh.data_ptr<T_>() + steps.next(t) * B * R;
-      const T_* dSc_t = dSc.data_ptr<T_>() + steps.next(t) * B * H;
+      const T_* dSh_t = d_out.data_ptr<T_>() + t * B * R;
+      const T_* dSc_t = no_dc.data_ptr<T_>();
       const T_* c_prev = Sc.data_ptr<T_>() + steps.prev(t) * B * H;
       const T_* c_t = c_new ? c_new->data_ptr<T_>() + t * B * H
                             : Sc.data_ptr<T_>() + steps.next(t) * B * H;
@@ -463,8 +465,8 @@ std::vector<Tensor> lstm_backward(
       at::mm_out(carry_product, dgh.select(0, t), w_b);
     }
   });
-  auto dh0 = carry_direct + masked(carry_product, recurrent_mask) + dSh.select(0, steps.initial());
-  auto dc0 = carry_c + dSc.select(0, steps.initial());
+  auto dh0 = carry_direct + masked(carry_product, recurrent_mask);
+  auto dc0 = carry_c;
   auto dgh_2d = dgh.view({T * B, G});
   auto h_in = masked(steps.previous_states(Sh), recurrent_mask).reshape({T * B, R});
   auto dw_hh = at::mm(dgh_2d.t(), h_in);
