@@ -13,8 +13,10 @@ forward, so both backends receive the same dropout and zoneout masks.
 import copy
 import functools
 import math
+import os
 import random
 import re
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -626,3 +628,37 @@ def test_double_backward_is_refused(make, loss):
     first = (out * loss_weight(out, 0)).sum() if loss == "linear" else out.pow(2).sum()
     with pytest.raises(RuntimeError, match="first derivatives only"):
         torch.autograd.grad(first, x, create_graph=True)
+
+
+# ---------------------------------------------------------------- 7. inputs found in review
+
+
+@pytest.mark.parametrize("make", FAMILIES.values(), ids=list(FAMILIES))
+def test_lengths_that_are_a_strided_view_are_read_correctly(make):
+    layer = make(3, 4, backend="fused").double()
+    x = torch.randn(3, 6, 3, dtype=D64)
+    lengths = torch.tensor([[6, 2], [2, 6], [3, 1]])[:, 0]  # a column: stride 2
+    fused_out = layer(x, lengths=lengths)[0]
+    layer.backend = "reference"
+    torch.testing.assert_close(fused_out, layer(x, lengths=lengths)[0], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_is_left_to_the_other_backends(dtype):
+    layer = rk.GRU(3, 4).to(dtype)
+    assert layer.backend_in_use == "vendor"
+    assert "float32 and float64 only" in layer.backend_reason
+    with pytest.raises(ValueError, match="float32 and float64 only"):
+        rk.RNN(3, 4, activation="sigmoid", backend="fused").to(dtype).backend_in_use  # noqa: B018
+
+
+def test_a_lock_left_by_a_killed_build_is_removed(tmp_path, capsys):
+    lock = tmp_path / "lock"
+    lock.touch()
+    build.clear_stale_lock(tmp_path)
+    assert lock.exists(), "a fresh lock belongs to a build in progress"
+    old = time.time() - build.STALE_LOCK_SECONDS - 60
+    os.utime(lock, (old, old))
+    build.clear_stale_lock(tmp_path)
+    assert not lock.exists()
+    assert "stale build lock" in capsys.readouterr().err

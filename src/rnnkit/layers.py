@@ -338,7 +338,8 @@ class Recurrent(nn.Module):
             )
         if shortest == steps:
             return None
-        return lengths.to(device=device, dtype=torch.int64)
+        # Contiguous: a backend may read it as a plain array (a column slice would not be).
+        return lengths.to(device=device, dtype=torch.int64).contiguous()
 
     def _mask_to_lengths(self, mask, batch: int, steps: int) -> torch.Tensor:
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:

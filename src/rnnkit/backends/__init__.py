@@ -24,10 +24,12 @@ def check_name(backend: str) -> None:
 def fused_beats_vendor(layer) -> str | None:
     """Where both can serve: the measured reason to prefer fused, or None to keep vendor.
 
-    Measured on a 2-core CPU (README, "Speed"; benchmarks/): torch's GRU and Elman kernels run
-    at 6–100 GFLOP/s, the fused ones at 30–150, from 5x faster (one sequence) to a tie within
-    the noise (0.97–1.07 at hidden size 512–1024, where both are GEMM-bound). torch's LSTM
-    runs on oneDNN and beat the fused LSTM at every size measured (fused 0.75–0.89x).
+    Measured on a 2-core CPU, training step, torch time / fused time (README "Speed",
+    benchmarks/): GRU 3.8 (C1, one sequence), 2.1 (C2, 3 x 2 layers of 128), 1.4 (C3, N=32
+    H=256), 0.97 (C4, N=64 H=512), and 0.99-1.06 at N=64-128 with H=512-1024; Elman 4.9 (C1),
+    1.3 (C3) and 1.07 at H=512 and 1024. So fused wins by up to 5x where torch's per-step
+    overhead dominates and ties within a few percent where both are GEMM-bound. torch's LSTM
+    runs on oneDNN and beat the fused LSTM at every size measured (0.75-0.89).
     """
     cell = layer.cells[0]
     if isinstance(cell, GRUCell):
@@ -65,9 +67,11 @@ def choose(layer, requested: str, training: bool):
     backend = BACKENDS[requested]
     if backend is fused:
         reason = fused.capability_reason(layer)
-        if reason is None and fused.build_reason():
+        unbuilt = None if reason else fused.build_reason()
+        if unbuilt:
             chosen, why = _auto(layer, training)
-            return chosen, f"fused requested, but {why}"
+            why = why.replace(f"{unbuilt}; ", "")  # said once, first
+            return chosen, f"fused requested, but {unbuilt}; {why}"
     else:
         reason = backend.unsupported_reason(layer, training)
     if reason:

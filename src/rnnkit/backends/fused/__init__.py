@@ -26,9 +26,8 @@ WHY = "the fused kernels run it with explicit BPTT"
 MODULES = {ElmanCell: elman, LSTMCell: lstm, GRUCell: gru}
 
 
-def _device(layer):
-    param = next(layer.parameters(), None)
-    return None if param is None else param.device
+def _first_parameter(layer):
+    return next(layer.parameters(), None)
 
 
 def capability_reason(layer) -> str | None:
@@ -40,9 +39,14 @@ def capability_reason(layer) -> str | None:
         reason = module.unsupported_reason(cell)
         if reason:
             return reason
-    device = _device(layer)
-    if device is not None and device.type != "cpu":
-        return f"the fused kernels run on the CPU only in this version (the layer is on {device})"
+    param = _first_parameter(layer)
+    if param is not None and param.device.type != "cpu":
+        return (
+            f"the fused kernels run on the CPU only in this version (the layer is on "
+            f"{param.device})"
+        )
+    if param is not None and param.dtype not in (torch.float32, torch.float64):
+        return f"the fused kernels compute in float32 and float64 only (the layer is {param.dtype})"
     return None
 
 

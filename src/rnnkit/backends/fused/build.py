@@ -17,6 +17,7 @@ import os
 import platform
 import shutil
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -59,7 +60,9 @@ def build_name() -> str:
     digest = hashlib.sha256()
     for path in sorted(SOURCES.iterdir()):
         digest.update(path.name.encode() + path.read_bytes())
-    digest.update(" ".join([*cflags(), torch.__version__, cpu_model()]).encode())
+    # The path too: torch's build files name the sources by path, so two checkouts sharing a
+    # name would rebuild over each other in turn.
+    digest.update(" ".join([str(SOURCES), *cflags(), torch.__version__, cpu_model()]).encode())
     return f"rnnkit_fused_{digest.hexdigest()[:12]}"
 
 
@@ -75,6 +78,26 @@ def find_ninja() -> None:
     os.environ["PATH"] = os.pathsep.join([ninja.BIN_DIR, os.environ.get("PATH", "")])
 
 
+STALE_LOCK_SECONDS = 15 * 60  # a build takes 1-2 minutes; a lock this old lost its builder
+
+
+def clear_stale_lock(directory: Path) -> None:
+    """Remove the lock a killed build left behind: torch's builder would wait for it forever."""
+    lock = directory / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except OSError:
+        return
+    if age > STALE_LOCK_SECONDS:
+        print(
+            f"rnnkit: removing a stale build lock ({age / 60:.0f} min old) left by a killed "
+            f"build: {lock}",
+            file=sys.stderr,
+            flush=True,
+        )
+        lock.unlink(missing_ok=True)
+
+
 @functools.cache
 def extension():
     """The compiled module, or None (after one warning) if it cannot be built here."""
@@ -87,6 +110,7 @@ def extension():
         root = os.environ.get("TORCH_EXTENSIONS_DIR") or cpp_extension._get_build_directory(
             "", verbose=False
         )
+        clear_stale_lock(Path(root) / name)
         if not (Path(root) / name / f"{name}.so").exists():
             print(
                 "rnnkit: compiling the fused RNN kernels; once per machine, about a minute",

@@ -46,8 +46,12 @@ struct Steps {
 // Sequence lengths as a plain pointer: step t of row b is valid when t < lengths[b].
 struct Lengths {
   const int64_t* data = nullptr;
-  explicit Lengths(const OptTensor& lengths) {
-    if (lengths) data = lengths->data_ptr<int64_t>();
+  Lengths(const OptTensor& lengths, int64_t B) {
+    if (!lengths) return;
+    TORCH_CHECK(lengths->scalar_type() == at::kLong && lengths->is_contiguous() &&
+                    lengths->numel() == B,
+                "rnnkit fused: lengths must be ", B, " contiguous int64 values");
+    data = lengths->data_ptr<int64_t>();
   }
   bool valid(int64_t b, int64_t t) const { return data == nullptr || t < data[b]; }
 };

@@ -57,7 +57,7 @@ std::vector<Tensor> elman_forward(const Tensor& gi, const Tensor& h0, const Tens
   Tensor y = zoned ? at::empty({T, B, H}, gi.options()) : Tensor();
   auto gh = at::empty({B, H}, gi.options());
   const Tensor w_t = w_hh.t();
-  const Lengths valid(lengths);
+  const Lengths valid(lengths, B);
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "elman_forward", [&] {
     const Keep<scalar_t> k(keep, keep_rate, B, H);
     const scalar_t slope = static_cast<scalar_t>(negative_slope);
@@ -108,7 +108,7 @@ std::vector<Tensor> elman_backward(const Tensor& d_out, const Tensor& d_final, c
   // past a sequence's end), and the product's own part, d pre_{t+1} W_hh, still to be masked.
   auto carry_direct = d_final.clone();
   auto carry_product = at::zeros({B, H}, S.options());
-  const Lengths valid(lengths);
+  const Lengths valid(lengths, B);
   AT_DISPATCH_FLOATING_TYPES(S.scalar_type(), "elman_backward", [&] {
     const Keep<scalar_t> k(keep, keep_rate, B, H);
     const RowMask<scalar_t> m(recurrent_mask, H);

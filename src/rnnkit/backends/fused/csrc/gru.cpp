@@ -98,7 +98,7 @@ std::vector<Tensor> gru_forward(const Tensor& gi, const Tensor& h0, const Tensor
   // fills for the next step.
   const bool has_mask = recurrent_mask.has_value();
   Tensor hin = has_mask ? masked(h0, recurrent_mask).contiguous() : Tensor();
-  const Lengths valid(lengths);
+  const Lengths valid(lengths, B);
 
   // Recurrent weights and biases of the one or two products.
   const Tensor w1_t = reset_after ? w_hh.t() : w_hh.narrow(0, 0, 2 * H).t();
@@ -279,7 +279,7 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_final, con
   // copies past a sequence's end), and the products' part, still to be multiplied by m.
   auto carry_direct = d_final.clone();
   auto carry_product = at::zeros({B, H}, opt);
-  const Lengths valid(lengths);
+  const Lengths valid(lengths, B);
   const Tensor w_rz = w_hh.narrow(0, 0, 2 * H), w_n = w_hh.narrow(0, 2 * H, H);
 
   AT_DISPATCH_FLOATING_TYPES(S.scalar_type(), "gru_backward", [&] {

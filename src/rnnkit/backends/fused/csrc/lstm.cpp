@@ -239,7 +239,7 @@ std::vector<Tensor> lstm_forward(const Tensor& gi, const Tensor& h0, const Tenso
   Tensor hh = proj ? at::empty({B, H}, opts) : Tensor();
   const Tensor w_t = gemv_layout(w_hh, B).t();
   const Tensor w_hr_t = proj ? gemv_layout(*w_hr, B).t() : Tensor();
-  const Lengths valid(lengths);
+  const Lengths valid(lengths, B);
   const Constants k(opts, G, R, H, rate_h, rate_c);
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "lstm_forward", [&] {
     using T_ = scalar_t;
@@ -367,7 +367,7 @@ std::vector<Tensor> lstm_backward(
   // LN_c's weight and bias gradients, per batch row (each row has one thread), summed after.
   Tensor acc_w = layer_norm ? at::zeros({B, H}, opts) : Tensor();
   Tensor acc_b = layer_norm ? at::zeros({B, H}, opts) : Tensor();
-  const Lengths valid(lengths);
+  const Lengths valid(lengths, B);
   const Constants k(opts, G, R, H, rate_h, rate_c);
   const Tensor w_b = gemv_layout(w_hh, B);
   const Tensor w_hr_b = proj ? gemv_layout(*w_hr, B) : Tensor();
