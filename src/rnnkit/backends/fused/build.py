@@ -113,7 +113,7 @@ def extension():
         clear_stale_lock(Path(root) / name)
         if not (Path(root) / name / f"{name}.so").exists():
             print(
-                "rnnkit: compiling the fused RNN kernels; once per machine, about a minute",
+                "rnnkit: compiling the fused RNN kernels, once per machine and install (~1 min)",
                 file=sys.stderr,
                 flush=True,
             )
