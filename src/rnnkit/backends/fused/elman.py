@@ -27,7 +27,7 @@ def unsupported_reason(cell: ElmanCell) -> str | None:
 
 
 class ElmanFunction(torch.autograd.Function):
-    """(gi, h0, w_hh, b_hh, masks, settings) -> the state tensor S of one direction."""
+    """(gi, h0, w_hh, b_hh, masks, settings) -> (outputs, final state) of one direction."""
 
     @staticmethod
     def forward(ctx, gi, h0, w_hh, b_hh, recurrent_mask, keep, rate, lengths, reverse, f, slope):

@@ -36,7 +36,7 @@ def _norm_params(cell: GRUCell):
 
 
 class GRUFunction(torch.autograd.Function):
-    """(gi, h0, w_hh, b_hh, norm parameters, masks, settings) -> the state tensor S."""
+    """(gi, h0, w_hh, b_hh, norm parameters, masks, settings) -> (outputs, final state)."""
 
     @staticmethod
     def forward(

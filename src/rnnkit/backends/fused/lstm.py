@@ -21,7 +21,7 @@ def unsupported_reason(cell: LSTMCell) -> str | None:
 
 
 class LSTMFunction(torch.autograd.Function):
-    """(gi, h0, c0, weights, masks, settings) -> the state tensors Sh, Sc of one direction."""
+    """(gi, h0, c0, weights, masks, settings) -> (outputs, final h, final c), one direction."""
 
     @staticmethod
     def forward(
