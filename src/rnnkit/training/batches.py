@@ -21,8 +21,15 @@ from torch.utils.data import Subset, TensorDataset, default_collate
 from .reproducibility import epoch_generator
 
 
-def epoch_batches(size: int, batch_size: int, seed: int, epoch: int, shuffle: bool) -> list:
-    """The global batches of one epoch: index tensors, all of ``batch_size`` but the last."""
+def epoch_batches(dataset, batch_size: int, seed: int, epoch: int, shuffle: bool) -> list:
+    """The global batches of one epoch: index tensors, all of ``batch_size`` but the last.
+
+    A dataset with its own ``epoch_batches`` (same arguments but the dataset) draws them
+    itself: ``rnnkit.data.SequenceDataset`` batches sequences of similar length together.
+    """
+    if _orders_itself(dataset):
+        return dataset.epoch_batches(batch_size, seed, epoch, shuffle)
+    size = len(dataset)
     if shuffle:
         order = torch.randperm(size, generator=epoch_generator(seed, epoch))
     else:
@@ -66,10 +73,20 @@ def fetch(dataset, indices: torch.Tensor):
         dataset = dataset.dataset
     if isinstance(dataset, TensorDataset):
         return tuple(t[indices.to(t.device)] for t in dataset.tensors)
+    if _orders_itself(dataset):  # and collates its own batches (padding, e.g. SequenceDataset)
+        return dataset.batch(indices)
     positions = indices.tolist()
     if hasattr(dataset, "__getitems__"):
         return default_collate(dataset.__getitems__(positions))
     return default_collate([dataset[i] for i in positions])
+
+
+def _orders_itself(dataset) -> bool:
+    """Whether ``dataset`` draws and collates its own batches: both methods, as
+    ``rnnkit.data.SequenceDataset`` has them (a lone ``batch`` may mean something else)."""
+    return callable(getattr(dataset, "epoch_batches", None)) and callable(
+        getattr(dataset, "batch", None)
+    )
 
 
 def to_device(data, device):

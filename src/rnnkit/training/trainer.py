@@ -180,6 +180,11 @@ class Trainer:
         monitor: the history column that early stopping, the plateau schedule and
             ``best_epoch`` follow: "val_loss", "loss" or a name of ``val_metrics``.
         mode: "min" or "max": which way ``monitor`` improves.
+        tie_break: a second history column, lower is better (e.g. "val_loss"), that decides
+            between an epoch and the best so far when their ``monitor`` values are equal.
+            Accuracy and F1 on small validation sets tie often (a tagger's entity F1 is 0
+            for its first epochs); without it the earliest of tied epochs stays the best
+            and patience runs out while the model is still improving.
         restore_best: with ``early_stopping``, end with the best epoch's weights.
         val_metrics: ``{name: callable(model) -> float}``, called after each epoch with the
             model in eval mode and gradients off; each becomes a history column of that name.
@@ -200,7 +205,9 @@ class Trainer:
     Data: ``train`` and ``val`` are map-style datasets whose items are ``(inputs, target)``,
     ``(inputs, target, lengths)`` or ``(inputs, target, lengths, reset)``; ``inputs`` is a
     tensor or a tuple of tensors passed to the model positionally. A ``TensorDataset`` is
-    indexed a whole batch at a time; other datasets are collated with ``default_collate``.
+    indexed a whole batch at a time; a dataset with ``batch(indices)`` and
+    ``epoch_batches(batch_size, seed, epoch, shuffle)`` (``rnnkit.data.SequenceDataset``)
+    orders and pads its own batches; others are collated with ``default_collate``.
     The model is called as ``model(*inputs)``, or ``model(*inputs, lengths=lengths)`` when
     the batch has lengths; a tuple output such as a layer's ``(output, state)`` counts by its
     first element. When the target has the inputs' time axis (batch first, ``target.shape[1]
@@ -261,6 +268,7 @@ class Trainer:
         early_stopping: int | None = None,
         monitor: str = "val_loss",
         mode: str = "min",
+        tie_break: str | None = None,
         restore_best: bool = True,
         val_metrics: dict | None = None,
         checkpoint_dir: str | os.PathLike | None = None,
@@ -338,6 +346,7 @@ class Trainer:
         self.early_stopping = early_stopping
         self.monitor = monitor
         self.mode = mode
+        self.tie_break = tie_break
         self.restore_best = restore_best
         self.val_metrics = val_metrics
         self.checkpoint_dir = checkpoint_dir
@@ -446,6 +455,11 @@ class Trainer:
     def _check_monitor(self, val) -> bool:
         """Whether ``monitor`` names a metric of this run; an error if something needs it."""
         available = ["loss", *(["val_loss"] if val is not None else []), *self.val_metrics]
+        if self.tie_break is not None and self.tie_break not in available:
+            raise ValueError(
+                f"tie_break={self.tie_break!r} is not a metric of this run; the metrics are "
+                f"{available}"
+            )
         if self.monitor in available:
             return True
         users = [
@@ -536,7 +550,7 @@ class Trainer:
 
     def _train_epoch(self, run: _Run, number: int) -> _Epoch:
         epoch = _Epoch(number)
-        batches = epoch_batches(len(run.train), self.batch_size, self.seed, number, self.shuffle)
+        batches = epoch_batches(run.train, self.batch_size, self.seed, number, self.shuffle)
         planned = run.steps_per_epoch
         if self.max_steps is not None:
             planned = min(planned, self.max_steps - len(self.steps))
@@ -657,7 +671,7 @@ class Trainer:
         """
         totals = torch.zeros(2, dtype=torch.float64, device=run.device)
         state = None
-        for indices in epoch_batches(len(run.val), self.batch_size, self.seed, 0, shuffle=False):
+        for indices in epoch_batches(run.val, self.batch_size, self.seed, 0, shuffle=False):
             batch = fetch_share(run.val, indices, run.ctx.rank, run.ctx.world, run.device)
             if self.compute_loss is not None:
                 loss = self.compute_loss(run.model, batch.data)
@@ -691,6 +705,9 @@ class Trainer:
             better = not math.isnan(score)
         else:
             better = score < self.best_score if self.mode == "min" else score > self.best_score
+            if score == self.best_score and self.tie_break is not None:
+                best_row = next(r for r in self.history if r["epoch"] == self.best_epoch)
+                better = row[self.tie_break] < best_row[self.tie_break]
         if better:
             self.best_score, self.best_epoch, self._bad_epochs = score, row["epoch"], 0
             if run.keep_best:
