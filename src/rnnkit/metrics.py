@@ -1,4 +1,5 @@
-"""Point-forecast accuracy measures: numpy in, Python floats out.
+"""Scores: point-forecast accuracy measures, and (further down) classification and
+entity-level tagging scores. Numpy in, Python floats out.
 
 Every function takes array-likes (lists, numpy arrays, CPU tensors) of any shape, as long as
 ``actual`` and ``predicted`` have the *same* shape; both are flattened, so a (N, horizon, k) block
@@ -233,3 +234,282 @@ def interval_coverage(actual: ArrayLike, low: ArrayLike, high: ArrayLike) -> flo
     actual_values, low_values = _paired(actual, low)
     _, high_values = _paired(actual, high)
     return float(np.mean((low_values <= actual_values) & (actual_values <= high_values)))
+
+
+# -- Labels: classification and sequence tagging -------------------------------------------------
+#
+# Labels are any hashable values (strings, ints); array-likes (lists, numpy arrays, CPU tensors)
+# are read as flat lists. Fractions are 0..1. A quantity with nothing to count (precision of a
+# class never predicted, recall of a class never present) is 0, not NaN, so reports stay valid
+# JSON; the macro average leaves out classes that are neither present nor predicted.
+
+
+def _label_list(name: str, values: ArrayLike) -> list:
+    """``values`` as a flat Python list of labels (tolist() for numpy arrays and tensors)."""
+    if isinstance(values, str):
+        raise ValueError(f"{name} must be a sequence of labels, got the string {values!r}")
+    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    for index, item in enumerate(items):
+        if isinstance(item, list | tuple | np.ndarray):
+            raise ValueError(
+                f"{name} must be a flat sequence of labels, but {name}[{index}] is a "
+                f"{type(item).__name__}; flatten it first (per-token tags: concatenate them)"
+            )
+    return items
+
+
+def _paired_labels(actual: ArrayLike, predicted: ArrayLike, empty_ok: bool = False):
+    actual_list, predicted_list = _label_list("actual", actual), _label_list("predicted", predicted)
+    if len(actual_list) != len(predicted_list):
+        raise ValueError(
+            f"actual and predicted must have the same length, got {len(actual_list)} "
+            f"and {len(predicted_list)}"
+        )
+    if not actual_list and not empty_ok:
+        raise ValueError("actual and predicted are empty; a metric needs at least one label")
+    return actual_list, predicted_list
+
+
+def _sorted_labels(*label_lists: list) -> list:
+    """The union of the labels, sorted (by first appearance when they do not compare)."""
+    union = list(dict.fromkeys(label for labels in label_lists for label in labels))
+    try:
+        return sorted(union)
+    except TypeError:
+        return union
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator else 0.0
+
+
+def _f1(precision: float, recall: float) -> float:
+    return _ratio(2 * precision * recall, precision + recall)
+
+
+def accuracy(actual: ArrayLike, predicted: ArrayLike) -> float:
+    """Fraction (0..1) of positions where ``predicted`` equals ``actual``."""
+    actual_list, predicted_list = _paired_labels(actual, predicted)
+    return sum(a == p for a, p in zip(actual_list, predicted_list, strict=True)) / len(actual_list)
+
+
+def confusion_matrix(actual: ArrayLike, predicted: ArrayLike, labels: ArrayLike) -> np.ndarray:
+    """Counts ``(n, n)`` int64: entry ``[i, j]`` counts items of class ``labels[i]`` (actual,
+    rows) predicted as ``labels[j]`` (columns). Empty inputs give a matrix of zeros.
+
+    Raises:
+        ValueError: when ``labels`` has duplicates, or a value of ``actual`` or ``predicted``
+            is not in ``labels``.
+    """
+    actual_list, predicted_list = _paired_labels(actual, predicted, empty_ok=True)
+    label_list = _label_list("labels", labels)
+    index = {label: i for i, label in enumerate(label_list)}
+    if len(index) != len(label_list):
+        duplicates = sorted({str(x) for x in label_list if label_list.count(x) > 1})
+        raise ValueError(f"labels must be distinct, got duplicates {duplicates}")
+    positions = []
+    for name, values in (("actual", actual_list), ("predicted", predicted_list)):
+        for position, value in enumerate(values):
+            if value not in index:
+                shown = ", ".join(repr(label) for label in label_list[:10])
+                more = f", … ({len(label_list)} in all)" if len(label_list) > 10 else ""
+                raise ValueError(
+                    f"{name}[{position}] = {value!r} is not one of the labels [{shown}{more}]"
+                )
+        positions.append(np.fromiter((index[v] for v in values), np.int64, len(values)))
+    matrix = np.zeros((len(label_list), len(label_list)), dtype=np.int64)
+    np.add.at(matrix, (positions[0], positions[1]), 1)
+    return matrix
+
+
+def classification_report(
+    actual: ArrayLike, predicted: ArrayLike, labels: ArrayLike | None = None
+) -> dict:
+    """Accuracy, macro-F1 and per-class precision, recall, F1 and support.
+
+    Precision of class c = (items predicted c that are c) / (items predicted c), 0 when nothing
+    is predicted c; recall = (same) / (items that are c), 0 when none are; F1 their harmonic
+    mean (0 when both are 0); support = items that are c. Macro-F1 is the plain mean of the
+    per-class F1 over the classes of ``labels`` that occur in ``actual`` or ``predicted``: a
+    class with no items and no predictions has no F1 and is left out, one that is predicted
+    but never present counts with F1 = 0.
+
+    Args:
+        actual: true labels, flat.
+        predicted: predicted labels, same length.
+        labels: the classes, in report order (e.g. the label vocabulary); default: the sorted
+            union of ``actual`` and ``predicted``. Every value must be one of them.
+
+    Returns:
+        ``{"accuracy", "macro_f1", "per_class": {label: {"precision", "recall", "f1",
+        "support"}}}``, floats except ``support`` (int).
+    """
+    actual_list, predicted_list = _paired_labels(actual, predicted)
+    label_list = (
+        _sorted_labels(actual_list, predicted_list)
+        if labels is None
+        else _label_list("labels", labels)
+    )
+    matrix = confusion_matrix(actual_list, predicted_list, label_list)
+    correct = np.diag(matrix)
+    support = matrix.sum(axis=1)
+    predicted_counts = matrix.sum(axis=0)
+    per_class = {}
+    scored = []
+    for i, label in enumerate(label_list):
+        precision = _ratio(correct[i], predicted_counts[i])
+        recall = _ratio(correct[i], support[i])
+        f1 = _f1(precision, recall)
+        per_class[label] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": int(support[i]),
+        }
+        if support[i] or predicted_counts[i]:
+            scored.append(f1)
+    return {
+        "accuracy": float(correct.sum() / len(actual_list)),
+        "macro_f1": float(np.mean(scored)),
+        "per_class": per_class,
+    }
+
+
+def macro_f1(actual: ArrayLike, predicted: ArrayLike, labels: ArrayLike | None = None) -> float:
+    """Mean per-class F1 over the classes present or predicted; see
+    :func:`classification_report` (``labels`` default: the sorted union of both)."""
+    return classification_report(actual, predicted, labels)["macro_f1"]
+
+
+def _split_tag(tag: Any, position: int) -> tuple[str, str]:
+    """``"B-PER"`` -> ``("B", "PER")``, ``"O"`` -> ``("O", "")``, else a ValueError."""
+    if tag == "O":
+        return "O", ""
+    if isinstance(tag, str) and len(tag) > 2 and tag[0] in "BIES" and tag[1] == "-":
+        return tag[0], tag[2:]
+    raise ValueError(
+        f"tag {tag!r} at position {position} is not a BIO/BIOES tag; expected 'O' or "
+        "'B-TYPE', 'I-TYPE', 'E-TYPE', 'S-TYPE'"
+    )
+
+
+def _chunk_ends(previous: str, previous_type: str, prefix: str, type_: str) -> bool:
+    """conlleval's endOfChunk: does an entity end between the previous tag and this one?"""
+    return (
+        previous in "ES"
+        or (previous in "BI" and prefix in "BSO")
+        or (previous != "O" and previous_type != type_)
+    )
+
+
+def _chunk_starts(previous: str, previous_type: str, prefix: str, type_: str) -> bool:
+    """conlleval's startOfChunk: does an entity start at this tag?"""
+    return (
+        prefix in "BS"
+        or (previous in "ESO" and prefix in "IE")
+        or (prefix != "O" and previous_type != type_)
+    )
+
+
+def entity_spans(tags: ArrayLike) -> list[tuple[str, int, int]]:
+    """The entities of one tagged sentence as ``(type, start, end)``, ``end`` exclusive.
+
+    Follows conlleval (the CoNLL-2000 scorer) exactly, for BIO, IOB1, BIOES or a mix:
+
+    - an entity starts at ``B-``/``S-``; at ``I-``/``E-`` after ``O``, ``E-`` or ``S-``; and at
+      any tag whose type differs from the previous tag's (so ``O I-PER`` and ``B-PER I-LOC``
+      start entities rather than being dropped);
+    - it ends before ``O``, ``B-``, ``S-`` or a type change, and after ``E-``/``S-``.
+
+    Example: ``["B-PER", "I-PER", "O", "I-LOC", "B-LOC", "B-LOC"]`` gives
+    ``[("PER", 0, 2), ("LOC", 3, 4), ("LOC", 4, 5), ("LOC", 5, 6)]``.
+    """
+    tag_list = _label_list("tags", tags)
+    spans: list[tuple[str, int, int]] = []
+    previous, previous_type, start = "O", "", None
+    for position, tag in enumerate(tag_list):
+        prefix, type_ = _split_tag(tag, position)
+        if start is not None and _chunk_ends(previous, previous_type, prefix, type_):
+            spans.append((previous_type, start, position))
+            start = None
+        if _chunk_starts(previous, previous_type, prefix, type_):
+            start = position
+        previous, previous_type = prefix, type_
+    if start is not None:
+        spans.append((previous_type, start, len(tag_list)))
+    return spans
+
+
+def entity_scores(actual: ArrayLike, predicted: ArrayLike) -> dict:
+    """Entity-level precision, recall and F1 over sentences, as conlleval computes them.
+
+    Entities come from :func:`entity_spans`; a predicted entity is correct when an actual one
+    has the same type, start and end. Precision = correct / predicted entities, recall =
+    correct / actual entities, each 0 when its denominator is; F1 their harmonic mean.
+
+    Args:
+        actual: the true tags, one list per sentence.
+        predicted: the predicted tags, one list per sentence, each as long as its ``actual``.
+
+    Returns:
+        ``{"precision", "recall", "f1", "true_entities", "predicted_entities", "correct",
+        "per_type": {type: {"precision", "recall", "f1", "support"}}}``; ``per_type`` covers
+        every type present or predicted, sorted; ``support`` counts its actual entities.
+
+    Raises:
+        ValueError: when the sentence counts or a pair of sentence lengths differ (naming the
+            sentence), or a tag is not BIO/BIOES.
+    """
+    actual_sentences = _sentences("actual", actual)
+    predicted_sentences = _sentences("predicted", predicted)
+    if len(actual_sentences) != len(predicted_sentences):
+        raise ValueError(
+            f"actual has {len(actual_sentences)} sentences but predicted has "
+            f"{len(predicted_sentences)}; they must match one to one"
+        )
+    true_entities: set[tuple[int, str, int, int]] = set()
+    predicted_entities: set[tuple[int, str, int, int]] = set()
+    for index, (truth, guess) in enumerate(zip(actual_sentences, predicted_sentences, strict=True)):
+        if len(truth) != len(guess):
+            raise ValueError(
+                f"sentence {index} has {len(truth)} actual tags but {len(guess)} predicted "
+                "tags; each pair must have the same length"
+            )
+        true_entities.update((index, *span) for span in entity_spans(truth))
+        predicted_entities.update((index, *span) for span in entity_spans(guess))
+    correct = true_entities & predicted_entities
+
+    def scores(truth: set, guess: set, hits: set) -> dict:
+        precision, recall = _ratio(len(hits), len(guess)), _ratio(len(hits), len(truth))
+        return {"precision": precision, "recall": recall, "f1": _f1(precision, recall)}
+
+    per_type = {}
+    for type_ in sorted({entity[1] for entity in true_entities | predicted_entities}):
+        truth_of_type = {entity for entity in true_entities if entity[1] == type_}
+        guess_of_type = {entity for entity in predicted_entities if entity[1] == type_}
+        per_type[type_] = {
+            **scores(truth_of_type, guess_of_type, truth_of_type & guess_of_type),
+            "support": len(truth_of_type),
+        }
+    return {
+        **scores(true_entities, predicted_entities, correct),
+        "true_entities": len(true_entities),
+        "predicted_entities": len(predicted_entities),
+        "correct": len(correct),
+        "per_type": per_type,
+    }
+
+
+def _sentences(name: str, sentences: ArrayLike) -> list[list]:
+    """A list of sentences, each a flat list of tags; a flat list of tags is refused."""
+    if isinstance(sentences, str):
+        raise ValueError(f"{name} must be a list of sentences (lists of tags), got a string")
+    result = []
+    for index, sentence in enumerate(sentences):
+        if isinstance(sentence, str):
+            raise ValueError(
+                f"{name} must be a list of sentences (lists of tags), but {name}[{index}] is "
+                f"the string {sentence!r}; wrap a single sentence in a list"
+            )
+        result.append(_label_list(f"{name}[{index}]", sentence))
+    return result

@@ -285,3 +285,79 @@ def plot_backtest_error(
     axes.grid(alpha=0.3)
     axes.legend(loc="best", fontsize="small")
     return _save(figure, path)
+
+
+def plot_confusion_matrix(
+    path: str | Path,
+    matrix: ArrayLike,
+    labels: Sequence[Any],
+    title: str | None = None,
+) -> Path:
+    """A confusion matrix as a heat map: counts in the cells, colour the fraction of the row.
+
+    Rows are the actual classes, columns the predicted ones (as
+    :func:`rnnkit.metrics.confusion_matrix` returns them). Each cell is coloured by its share
+    of its row, i.e. the recall of the diagonal and the confusions of each class, so a rare
+    class reads as clearly as a frequent one; the count itself is written in the cell. Tick
+    labels are rotated, and cell text shrinks with the number of classes, so it stays
+    readable up to about 20 classes (beyond about 40 the counts are left out).
+
+    Args:
+        path: the PNG to write.
+        matrix: ``(n, n)`` non-negative counts.
+        labels: the ``n`` class names, in row (and column) order.
+        title: figure title; default "confusion matrix (N items)".
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    counts = np.asarray(matrix, dtype=np.float64)
+    names = [str(label) for label in labels]
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
+        raise ValueError(f"matrix must be square (n, n), got shape {counts.shape}")
+    if counts.shape[0] == 0:
+        raise ValueError("matrix is empty (0 classes); there is nothing to plot")
+    if len(names) != counts.shape[0]:
+        raise ValueError(
+            f"labels has {len(names)} names but matrix is {counts.shape}; "
+            "give one name per row (and column)"
+        )
+    if not np.isfinite(counts).all() or (counts < 0).any():
+        raise ValueError("matrix must hold finite, non-negative counts")
+
+    n = counts.shape[0]
+    row_totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, row_totals, out=np.zeros_like(counts), where=row_totals > 0)
+
+    figure, (axes,) = _new_figure()
+    side = min(14.0, 4.0 + 0.45 * n)
+    figure.set_size_inches(side + 1.5, side)
+    image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, aspect="equal")
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="fraction of the actual row")
+
+    if n <= 40:
+        integral = bool(np.all(counts == np.round(counts)))
+        font_size = max(5.0, min(10.0, 160.0 / n))
+        for i in range(n):
+            for j in range(n):
+                text = f"{int(counts[i, j])}" if integral else f"{counts[i, j]:.3g}"
+                axes.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=font_size,
+                    color="white" if shares[i, j] > 0.5 else "black",
+                )
+
+    ticks = np.arange(n)
+    axes.set_xticks(
+        ticks, names, rotation=45 if n <= 10 else 90, ha="right" if n <= 10 else "center"
+    )
+    axes.set_yticks(ticks, names)
+    axes.tick_params(labelsize=max(6.0, min(10.0, 200.0 / n)))
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("actual")
+    axes.set_title(title or f"confusion matrix ({int(counts.sum())} items)")
+    return _save(figure, path)

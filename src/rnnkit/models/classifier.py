@@ -1,0 +1,269 @@
+"""Sequence classifiers (many-to-one) and the one-to-one baseline they are compared with.
+
+``SequenceClassifier``: tokens (embedded) or raw features -> stacked (bi)RNN of any cell ->
+pooling over time -> MLP head -> class logits. ``BagClassifier``: the same input and head with
+no recurrence, so a run can show what reading the sequence in order adds.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .forecaster import recurrent_layer
+
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+def valid_steps(lengths: torch.Tensor | None, batch: int, steps: int, device) -> torch.Tensor:
+    """(B, T) bool: True on each sequence's first ``lengths[b]`` steps."""
+    if lengths is None:
+        return torch.ones(batch, steps, dtype=torch.bool, device=device)
+    return torch.arange(steps, device=device) < lengths.to(device)[:, None]
+
+
+class AttentionPooling(nn.Module):
+    r"""Additive attention pooling over time (Bahdanau et al. 2015; Yang et al. 2016).
+
+    .. math::
+        e_t = v^\top \tanh(W h_t + b), \qquad
+        \alpha_t = \frac{\exp e_t}{\sum_{s < L} \exp e_s} \ (t < L), \quad \alpha_t = 0 \ (t \ge L),
+        \qquad c = \sum_t \alpha_t h_t
+
+    where ``L`` is the sequence's length: the weights sum to 1 over the valid steps and are
+    exactly 0 on padding.
+    """
+
+    def __init__(self, size: int, attention_size: int | None = None):
+        super().__init__()
+        attention_size = attention_size or size
+        self.project = nn.Linear(size, attention_size)
+        self.score = nn.Linear(attention_size, 1, bias=False)
+
+    def forward(self, h: torch.Tensor, valid: torch.Tensor):
+        """h (B, T, F), valid (B, T) -> (context (B, F), weights (B, T))."""
+        energy = self.score(torch.tanh(self.project(h))).squeeze(-1)
+        weights = torch.softmax(energy.masked_fill(~valid, float("-inf")), dim=1)
+        return torch.einsum("bt,btf->bf", weights, h), weights
+
+
+def pool(h: torch.Tensor, valid: torch.Tensor, how: str) -> torch.Tensor:
+    """Mean or max of ``h`` (B, T, F) over each sequence's valid steps."""
+    if how == "mean":
+        mask = valid.unsqueeze(-1)
+        return torch.where(mask, h, 0).sum(1) / valid.sum(1, keepdim=True).to(h.dtype)
+    if how == "max":
+        return h.masked_fill(~valid.unsqueeze(-1), float("-inf")).amax(1)
+    raise ValueError(f"pooling={how!r} is not one of ('mean', 'max')")
+
+
+class _Head(nn.Module):
+    """What classifier and baseline share: the input (embedding or features) and the MLP head."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        vocab_size: int | None,
+        input_size: int | None,
+        embedding_dim: int,
+        head_hidden: int,
+        dropout: float,
+        embedding_dropout: float,
+    ):
+        super().__init__()
+        if (vocab_size is None) == (input_size is None):
+            raise ValueError(
+                f"give vocab_size (token ids in) or input_size (features in), not both or "
+                f"neither; got vocab_size={vocab_size!r}, input_size={input_size!r}"
+            )
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes={num_classes!r} must be an integer >= 2")
+        self.num_classes = num_classes
+        self.embedding = None
+        if vocab_size is not None:
+            self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.features = embedding_dim if vocab_size is not None else input_size
+        self.embedding_dropout = embedding_dropout
+        self.dropout = nn.Dropout(dropout)
+        self.head_hidden = head_hidden
+
+    def build_head(self, pooled_size: int) -> None:
+        if self.head_hidden:
+            self.head = nn.Sequential(
+                nn.Linear(pooled_size, self.head_hidden),
+                nn.ReLU(),
+                nn.Dropout(self.dropout.p),
+                nn.Linear(self.head_hidden, self.num_classes),
+            )
+        else:
+            self.head = nn.Linear(pooled_size, self.num_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, T) -> (B, T, E) with whole-word dropout in training; features pass."""
+        if self.embedding is None:
+            if not x.is_floating_point() or x.dim() != 3:
+                raise ValueError(
+                    f"this classifier reads features (B, T, {self.features}); got "
+                    f"{tuple(x.shape)} of dtype {x.dtype}"
+                )
+            return x
+        if x.is_floating_point() or x.dim() != 2:
+            raise ValueError(
+                f"this classifier reads token ids (B, T) as integers; got {tuple(x.shape)} of "
+                f"dtype {x.dtype}"
+            )
+        if self.training and self.embedding_dropout:
+            # Drop whole word types (Gal & Ghahramani 2016): every occurrence in the batch.
+            keep = torch.rand(self.embedding.num_embeddings, device=x.device)
+            keep = (keep >= self.embedding_dropout).to(self.embedding.weight.dtype)
+            weight = self.embedding.weight * (keep / (1 - self.embedding_dropout))[:, None]
+            return F.embedding(x, weight, padding_idx=0)
+        return self.embedding(x)
+
+
+class SequenceClassifier(_Head):
+    """Tokens or features -> stacked (bi)RNN -> pooling over time -> MLP -> class logits.
+
+    Args:
+        num_classes: classes to tell apart.
+        vocab_size: read token ids (B, T) through an embedding of this many rows (id 0 is
+            padding); or
+        input_size: read features (B, T, input_size) as they are.
+        embedding_dim: size of the embedding.
+        cell: "lstm", "gru" or "rnn" (Elman; pass ``activation=``).
+        hidden_size, num_layers, bidirectional: the recurrent stack (outputs concatenated).
+        pooling: how the sequence becomes one vector: "last" (the final state of each
+            direction: forward after the last valid step, backward after the first), "mean"
+            or "max" over the valid steps, or "attention" (``AttentionPooling``; its weights
+            come back from ``forward(..., return_attention=True)``).
+        head_hidden: width of the MLP's hidden layer; 0 for a single linear layer.
+        dropout: dropout before the head and inside it (and between stacked layers).
+        embedding_dropout: drop whole word types from the embedding in training.
+        **rnn_options: passed to the layer (``recurrent_dropout``, ``layer_norm``,
+            ``zoneout``, ``activation``, ``backend``, …).
+
+    ``forward(x, lengths=None)`` -> logits (B, num_classes).
+
+    Example::
+
+        >>> model = SequenceClassifier(2, vocab_size=5000, cell="gru", pooling="attention")
+        >>> logits, weights = model(ids, lengths=lengths, return_attention=True)
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        vocab_size: int | None = None,
+        input_size: int | None = None,
+        embedding_dim: int = 128,
+        cell: str = "lstm",
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        pooling: str = "last",
+        head_hidden: int = 0,
+        dropout: float = 0.0,
+        embedding_dropout: float = 0.0,
+        **rnn_options,
+    ):
+        super().__init__(
+            num_classes,
+            vocab_size,
+            input_size,
+            embedding_dim,
+            head_hidden,
+            dropout,
+            embedding_dropout,
+        )
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS}")
+        self.pooling = pooling
+        self.rnn = recurrent_layer(
+            cell,
+            self.features,
+            hidden_size,
+            num_layers,
+            bidirectional=bidirectional,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+            # "last" needs only each direction's last output, which the layer picks and merges.
+            return_sequences=pooling != "last",
+            user=rnn_options,
+        )
+        size = self.rnn.output_size
+        self.attention = AttentionPooling(size) if pooling == "attention" else None
+        self.build_head(size)
+
+    def forward(self, x, lengths=None, return_attention: bool = False):
+        """x: ids (B, T) or features (B, T, F) -> logits (B, C) [, attention (B, T)]."""
+        if return_attention and self.attention is None:
+            raise ValueError(
+                f"return_attention=True needs pooling='attention'; this model pools by "
+                f"{self.pooling!r}"
+            )
+        embedded = self.embed(x)
+        outputs, _ = self.rnn(embedded, lengths=lengths)
+        weights = None
+        if self.pooling == "last":  # forward after the last valid step, backward after t = 0
+            pooled = outputs
+        elif self.pooling == "attention":
+            valid = valid_steps(lengths, *outputs.shape[:2], outputs.device)
+            pooled, weights = self.attention(outputs, valid)
+        else:
+            valid = valid_steps(lengths, *outputs.shape[:2], outputs.device)
+            pooled = pool(outputs, valid, self.pooling)
+        logits = self.head(self.dropout(pooled))
+        return (logits, weights) if return_attention else logits
+
+
+class BagClassifier(_Head):
+    """The one-to-one baseline: the classifier's input and head with no recurrence.
+
+    Fixed-length inputs (``steps`` given: an image read row by row) are flattened into one
+    vector, the plain network of image classification. Variable-length ones (text, signals)
+    become a bag: the mean and the max of the (embedded) steps over each sequence's valid
+    steps, order ignored (fastText's idea). Either way an MLP head with a hidden layer of
+    ``hidden_size`` reads the result, so the gap to ``SequenceClassifier`` is what reading the
+    steps in order adds.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        vocab_size: int | None = None,
+        input_size: int | None = None,
+        embedding_dim: int = 128,
+        hidden_size: int = 128,
+        steps: int | None = None,
+        head_hidden: int = 0,
+        dropout: float = 0.0,
+        embedding_dropout: float = 0.0,
+    ):
+        super().__init__(
+            num_classes,
+            vocab_size,
+            input_size,
+            embedding_dim,
+            head_hidden or hidden_size,
+            dropout,
+            embedding_dropout,
+        )
+        self.steps = steps
+        self.build_head(steps * self.features if steps is not None else 2 * self.features)
+
+    def forward(self, x, lengths=None):
+        """x: ids (B, T) or features (B, T, F) -> logits (B, C)."""
+        embedded = self.embed(x)
+        if self.steps is not None:
+            if embedded.shape[1] != self.steps:
+                raise ValueError(
+                    f"this baseline reads sequences of exactly {self.steps} steps; got "
+                    f"{embedded.shape[1]}"
+                )
+            return self.head(self.dropout(embedded.flatten(1)))
+        valid = valid_steps(lengths, *embedded.shape[:2], embedded.device)
+        pooled = torch.cat([pool(embedded, valid, "mean"), pool(embedded, valid, "max")], dim=-1)
+        return self.head(self.dropout(pooled))
