@@ -78,6 +78,7 @@ def _forecast_settings(function):
         click.option("--weight-decay", type=float),
         click.option("--schedule", type=click.Choice(["cosine", "plateau"])),
         click.option("--clip-norm", type=float),
+        click.option("--schedule", type=click.Choice(["cosine", "plateau"])),
         click.option("--patience", type=int, help="Early-stopping patience in epochs."),
         click.option("--interval", type=float, help="Prediction interval level (default 0.9)."),
         click.option("--season", type=int, help="Period of the seasonal naive baseline."),
@@ -139,6 +140,151 @@ def forecast_predict(run, data, future):
     from .tasks.forecast import Forecaster
 
     click.echo(Forecaster.load(run).predict(data, future=future).to_csv(), nl=False)
+
+
+# --- classify and tag ------------------------------------------------------------------------
+
+FORMATS = ["table", "ts", "idx", "numpy", "text"]
+
+
+def _settings(given: dict, options) -> dict:
+    """The options the user gave (others keep the API's defaults), ``--option`` parsed."""
+    settings = {name: value for name, value in given.items() if value is not None}
+    if options:
+        settings["rnn_options"] = parse_assignments(options, "--option", parse=parse_value)
+    return settings
+
+
+def _training_options(function):
+    """Options that classify and tag share: the recurrent stack and the training loop."""
+    options = [
+        click.option("--cell", type=click.Choice(["lstm", "gru", "rnn"])),
+        click.option("--hidden-size", type=int),
+        click.option("--num-layers", type=int),
+        click.option("--embedding-dim", type=int),
+        click.option("--dropout", type=float),
+        click.option(
+            "--option",
+            "rnn_options",
+            multiple=True,
+            help="Layer option KEY=VALUE, e.g. recurrent_dropout=0.2, layer_norm=true.",
+        ),
+        click.option("--epochs", type=int),
+        click.option("--batch-size", type=int),
+        click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"])),
+        click.option("--lr", type=float),
+        click.option("--weight-decay", type=float),
+        click.option("--clip-norm", type=float),
+        click.option("--val", type=float, help="Fraction held out for early stopping."),
+        click.option("--patience", type=int, help="Early-stopping patience in epochs."),
+        click.option("--seed", type=int),
+        click.option("--out", required=True, help="Run directory to write."),
+        click.option("--overwrite", is_flag=True, help="Replace an existing run directory."),
+        click.option("--resume", is_flag=True, help="Continue an interrupted run."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@main.group()
+def classify():
+    """Classify sequences (many-to-one): text, signals, images row by row."""
+
+
+@classify.command("train")
+@click.option("--data", required=True, help="Training data: .csv/.tsv, .ts, idx images, .npz.")
+@click.option("--test", help="Test data in the same format, scored after training.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Override the extension.")
+@click.option("--text-col", default="text", show_default=True, help="Text column (tables).")
+@click.option("--label-col", default="label", show_default=True, help="Label column (tables).")
+@click.option("--pooling", type=click.Choice(["last", "mean", "max", "attention"]))
+@click.option("--tokenizer", type=click.Choice(["word", "char", "bpe"]))
+@click.option("--min-freq", type=int, help="Rarer tokens become <unk>.")
+@click.option("--max-length", type=int, help="Keep the first this many steps.")
+@click.option("--no-baseline", is_flag=True, help="Skip the one-to-one baseline.")
+@_training_options
+def classify_train(data, test, fmt, text_col, label_col, out, overwrite, resume, no_baseline,
+                   rnn_options, **given):  # fmt: skip
+    """Train a classifier; report it beside the one-to-one and majority baselines."""
+    from .tasks.classify import Classifier, read_examples
+    from .tasks.supervised import train_run
+
+    read = {"fmt": fmt, "text_col": text_col, "label_col": label_col}
+    classifier = Classifier(**_settings(given, rnn_options), baseline=not no_baseline)
+    train = read_examples(data, **read)
+    test = read_examples(test, **read) if test else None
+    click.echo(train_run(classifier, train, out, test=test, overwrite=overwrite, resume=resume))
+
+
+@classify.command("evaluate")
+@click.option("--run", required=True, help="Run directory written by `classify train`.")
+@click.option("--data", required=True, help="Labelled data in a format the run reads.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Override the extension.")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--label-col", default="label", show_default=True)
+def classify_evaluate(run, data, fmt, text_col, label_col):
+    """Score a run on DATA; print and store accuracy and macro-F1 in its metrics.json."""
+    from .tasks.classify import evaluate_run, read_examples
+
+    examples = read_examples(data, fmt=fmt, text_col=text_col, label_col=label_col)
+    click.echo(evaluate_run(run, examples))
+
+
+@classify.command("predict")
+@click.option("--run", required=True, help="Run directory written by `classify train`.")
+@click.argument("source", default="-")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Override the extension.")
+@click.option("--text-col", default="text", show_default=True)
+@click.option("--explain", is_flag=True, help="Print each token's attention weight.")
+def classify_predict(run, source, fmt, text_col, explain):
+    """Label each example of SOURCE (a file, or - for stdin: one text per line)."""
+    from .tasks.classify import predict_lines
+
+    click.echo(predict_lines(run, source, explain=explain, fmt=fmt, text_col=text_col))
+
+
+@main.group()
+def tag():
+    """Tag every token (many-to-many): named entities in BIO/CoNLL data."""
+
+
+@tag.command("train")
+@click.option("--data", required=True, help="Training data: token<TAB>tag lines (.bio, .conll).")
+@click.option("--test", help="Test data in the same format, scored after training.")
+@click.option("--crf/--no-crf", default=None, help="Decode with a CRF (default) or softmax.")
+@click.option("--chars/--no-chars", default=None, help="Character-level BiRNN features.")
+@_training_options
+def tag_train(data, test, out, overwrite, resume, rnn_options, **given):
+    """Train a tagger; report entity-level scores beside the most-frequent-tag baseline."""
+    from .tasks.supervised import train_run
+    from .tasks.tag import Tagger, read_sentences
+
+    tagger = Tagger(**_settings(given, rnn_options))
+    if test is not None:  # read now: a bad test file should not wait for training
+        tokens, tags, _ = read_sentences(test)
+        test = list(zip(tokens, tags, strict=True))
+    click.echo(train_run(tagger, data, out, test=test, overwrite=overwrite, resume=resume))
+
+
+@tag.command("evaluate")
+@click.option("--run", required=True, help="Run directory written by `tag train`.")
+@click.option("--data", required=True, help="Tagged data (.bio, .conll).")
+def tag_evaluate(run, data):
+    """Score a run on DATA; print and store entity precision, recall and F1."""
+    from .tasks.tag import evaluate_run
+
+    click.echo(evaluate_run(run, data))
+
+
+@tag.command("predict")
+@click.option("--run", required=True, help="Run directory written by `tag train`.")
+@click.argument("source", default="-")
+def tag_predict(run, source):
+    """Tag SOURCE: raw text, one sentence per line (a file or - for stdin), or a CoNLL file."""
+    from .tasks.tag import predict_lines
+
+    click.echo(predict_lines(run, source))
 
 
 @main.command()

@@ -1,0 +1,356 @@
+"""Sequence tagging (many-to-many, aligned): a tag for every token, as in named-entity
+recognition.
+
+``Tagger`` reads token-per-line BIO/BIOES files (CoNLL style), trains a ``SequenceTagger``
+(word embeddings, a character BiRNN, a BiRNN over the words, softmax or CRF) with early
+stopping on held-out entity F1, and reports entity-level precision, recall and F1 with
+conlleval's rules beside the classic baseline: each word's most frequent tag in the
+training data ("O" for words it never saw).
+
+    >>> tagger = Tagger(crf=True, epochs=20).fit("train.bio")
+    >>> tagger.predict([["Obama", "visited", "Paris"]])
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import torch
+
+from .. import metrics
+from ..data import readers
+from ..data.batching import SequenceDataset
+from ..data.text import Vocabulary
+from ..models.tagger import SequenceTagger
+from . import supervised
+from .supervised import SupervisedTask, label_vocabulary, run_batches
+
+MAX_WORD_CHARS = 30  # longer words (URLs) keep their first characters
+
+
+def read_sentences(data, *, tagged=True) -> tuple[list[list[str]], list[list[str]] | None, str]:
+    """(token lists, tag lists or None, source) from a CoNLL/BIO path, pairs of lists, or
+    (``tagged=False``) raw text: a path to a plain-text file (or ``-``, standard input) or a
+    list of strings, one sentence each, split into tokens at whitespace. BIO tags come back
+    in IOB2 form (see ``to_iob2``)."""
+    if data == "-" and not tagged:
+        data = readers.read_lines("-")
+    elif isinstance(data, str | Path):
+        path = Path(data)
+        kind = readers.detect_format(path, None)
+        if kind == "conll":
+            sentences = readers.read_conll(path, tags=tagged)
+            tokens = [s[0] for s in sentences]
+            tags = [to_iob2(s[1]) for s in sentences] if tagged else None
+            return tokens, tags, str(path)
+        if tagged or kind != "text":
+            raise ValueError(
+                f"{path}: tagging reads token-per-line BIO/CoNLL files (.bio, .conll, .iob, "
+                f".bioes){'' if tagged else ' or plain text, one sentence per line (.txt)'}"
+            )
+        data = readers.read_lines(path)
+    items = list(data)
+    if not items:
+        raise ValueError("data is empty: no sentences to read")
+    if tagged:
+        tokens, tags = [list(t) for t, _ in items], [list(g) for _, g in items]
+        for i, (words, labels) in enumerate(zip(tokens, tags, strict=True)):
+            if len(words) != len(labels):
+                raise ValueError(f"sentence {i + 1} has {len(words)} tokens but {len(labels)} tags")
+        return tokens, [to_iob2(t) for t in tags], "<memory>"
+    # Tagged corpora (CoNLL, WNUT) are tokens split at whitespace: raw text is read the same
+    # way, so "@user", "It's" and URLs reach the model in the shapes it was trained on.
+    tokens = [s.split() if isinstance(s, str) else list(s) for s in items]
+    for i, words in enumerate(tokens):
+        if not words:
+            raise ValueError(f"sentence {i + 1} is empty: nothing to tag")
+    return tokens, None, "<memory>"
+
+
+class Tagger(SupervisedTask):
+    """Train, evaluate and use a sequence tagger; see the module docstring.
+
+    Model (see ``rnnkit.models.SequenceTagger``): cell, hidden_size, num_layers,
+    embedding_dim, chars (the character BiRNN on or off), char_embedding_dim,
+    char_hidden_size, dropout, crf, ``rnn_options`` for the word BiRNN.
+    Words: lowercase (the word embedding's view; the characters keep the case), min_freq.
+    Training: epochs, batch_size, optimizer, lr, weight_decay, clip_norm, schedule
+        (None, "cosine" or "plateau"); val, the fraction of
+    sentences held out for early stopping with ``patience`` epochs on entity F1, unless
+    ``fit`` is given ``val_data``; seed; progress.
+
+    Fitted: ``model_``, ``tags_``, ``words_``, ``chars_``, ``frequent_tag_`` (the baseline),
+    ``history_``, ``best_epoch_``, ``metrics_``.
+    """
+
+    task = "tag"
+    model_class = SequenceTagger
+    headline = ("precision", "recall", "f1")
+    unit = "sentences"
+
+    def __init__(
+        self,
+        *,
+        cell: str = "lstm",
+        hidden_size: int = 100,
+        num_layers: int = 1,
+        embedding_dim: int = 100,
+        chars: bool = True,
+        char_embedding_dim: int = 25,
+        char_hidden_size: int = 25,
+        dropout: float = 0.5,
+        crf: bool = True,
+        rnn_options: dict | None = None,
+        lowercase: bool = True,
+        min_freq: int = 1,
+        epochs: int = 30,
+        batch_size: int = 16,
+        optimizer: str = "adam",
+        lr: float = 2e-3,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = 5.0,
+        schedule: str | None = None,
+        val: float = 0.1,
+        patience: int | None = 5,
+        seed: int = 0,
+        progress: str = "auto",
+    ):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.embedding_dim = embedding_dim
+        self.chars = chars
+        self.char_embedding_dim = char_embedding_dim
+        self.char_hidden_size = char_hidden_size
+        self.dropout = dropout
+        self.crf = crf
+        self.rnn_options = dict(rnn_options or {})
+        self.lowercase = lowercase
+        self.min_freq = min_freq
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.clip_norm = clip_norm
+        self.schedule = schedule
+        self.val = val
+        self.patience = patience
+        self.seed = seed
+        self.progress = progress
+
+    # --- learning --------------------------------------------------------------------------
+
+    def fit(self, data, *, val_data=None, checkpoint_dir=None, resume=False):
+        """Learn from ``data`` (a BIO/CoNLL path or (tokens, tags) pairs); hold out ``val`` of
+        the sentences for early stopping unless ``val_data`` is given."""
+        from ..training import set_seed
+
+        self._check_settings()
+        tokens, tags, _ = read_sentences(data)
+        if val_data is not None:
+            train = (tokens, tags)
+            held = read_sentences(val_data)[:2]
+        elif self.val:
+            keep, hold = self._split(len(tokens))
+            train = ([tokens[i] for i in keep], [tags[i] for i in keep])
+            held = ([tokens[i] for i in hold], [tags[i] for i in hold])
+        else:
+            train, held = (tokens, tags), None
+        # The tags are a closed set: those of the validation data count too.
+        labelled = train[1] + (held[1] if held is not None else [])
+        self.tags_ = label_vocabulary(t for s in labelled for t in s)
+        self.words_ = Vocabulary(min_freq=self.min_freq).fit(
+            [[self._word(w) for w in sentence] for sentence in train[0]]
+        )
+        spellings = (list(w) for s in train[0] for w in s)
+        self.chars_ = Vocabulary().fit(spellings) if self.chars else None
+        self.frequent_tag_ = _most_frequent_tags(
+            [[self._word(w) for w in s] for s in train[0]], train[1]
+        )
+        train_set = self._dataset(*train)
+        held_set = self._dataset(*held) if held is not None else None
+
+        def val_f1(model) -> float:
+            return metrics.entity_scores(held[1], self._tag(model, held_set))["f1"]
+
+        set_seed(self.seed)
+        self.model_ = self._build_model()
+        val_metrics = {"val_f1": val_f1} if held is not None else None
+        trainer = self._trainer(
+            checkpoint_dir=checkpoint_dir,
+            val_metrics=val_metrics,
+            monitor="val_f1",
+            compute_loss=_mean_loss,
+        )
+        trainer.fit(self.model_, train_set, val=held_set, resume=resume)
+        self.model_.eval()
+        self.history_, self.best_epoch_ = trainer.history, trainer.best_epoch
+        self.metrics_ = {
+            "data": {"train": len(train[0]), "validation": len(held[0]) if held else 0},
+            "tags": self.tags_.tokens,
+        }
+        if held is not None:
+            self.metrics_["validation"] = self.score(list(zip(*held, strict=True)))
+        return self
+
+    def score(self, data) -> dict:
+        """Entity-level precision, recall and F1 (conlleval rules) and token accuracy of the
+        model and of the most-frequent-tag baseline on tagged ``data``."""
+        self._check_fitted()
+        tokens, tags, source = read_sentences(data)
+        unknown = sorted({t for s in tags for t in s} - set(self.tags_.tokens))
+        if unknown:
+            raise ValueError(
+                f"data={source!r} has tags the model never saw: {unknown[:10]}; it knows "
+                f"{self.tags_.tokens}"
+            )
+        predictions = {
+            "model": self._tag(self.model_, self._dataset(tokens)),
+            "most_frequent_tag": self._baseline(tokens),
+        }
+        scores = {}
+        for name, predicted in predictions.items():
+            flat_true = [t for s in tags for t in s]
+            flat_pred = [t for s in predicted for t in s]
+            scores[name] = metrics.entity_scores(tags, predicted)
+            scores[name]["token_accuracy"] = metrics.accuracy(flat_true, flat_pred)
+        return {
+            "precision": scores["model"]["precision"],
+            "recall": scores["model"]["recall"],
+            "f1": scores["model"]["f1"],
+            "sentences": len(tokens),
+            **scores,
+        }
+
+    # --- using -----------------------------------------------------------------------------
+
+    def predict(self, data) -> list[list[tuple[str, str]]]:
+        """Each sentence's (token, tag) pairs. ``data``: a list of token lists or of raw
+        sentences (tokenised by the word tokenizer), a BIO/CoNLL file (tags ignored) or a
+        plain-text file with one sentence per line."""
+        self._check_fitted()
+        tokens, _, _ = read_sentences(data, tagged=False)
+        tags = self._tag(self.model_, self._dataset(tokens))
+        return [list(zip(s, t, strict=True)) for s, t in zip(tokens, tags, strict=True)]
+
+    def table(self, scores: dict) -> list[str]:
+        decoder = "CRF" if self.crf else "softmax"
+        names = {
+            "model": f"Bi{self.cell.upper()}-{decoder}",
+            "most_frequent_tag": "most frequent tag",
+        }
+        columns = {"precision": "entity P", "recall": "entity R", "f1": "entity F1"}
+        return supervised.score_table(scores, columns, names)
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _word(self, word: str) -> str:
+        return word.lower() if self.lowercase else word
+
+    def _dataset(self, tokens, tags=None) -> SequenceDataset:
+        words = [torch.tensor(self.words_.encode([self._word(w) for w in s])) for s in tokens]
+        inputs = words
+        if self.chars_ is not None:
+            spellings = [
+                _spellings([self.chars_.encode(list(w[:MAX_WORD_CHARS])) for w in s])
+                for s in tokens
+            ]
+            inputs = (words, spellings)
+        target = None if tags is None else [torch.tensor(self.tags_.encode(s)) for s in tags]
+        return SequenceDataset(inputs, target)
+
+    def _build_model(self) -> SequenceTagger:
+        return SequenceTagger(
+            len(self.words_), len(self.tags_), embedding_dim=self.embedding_dim,
+            char_vocab_size=len(self.chars_) if self.chars_ is not None else None,
+            char_embedding_dim=self.char_embedding_dim, char_hidden_size=self.char_hidden_size,
+            cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
+            dropout=self.dropout, crf=self.crf, tags=self.tags_.tokens, **self.rnn_options,
+        )  # fmt: skip
+
+    def _tag(self, model, dataset) -> list[list[str]]:
+        model.eval()
+        rows = run_batches(dataset, lambda *x, lengths: model.decode(*x, lengths=lengths))
+        lengths = dataset.lengths.tolist()
+        return [self.tags_.decode(row[:n].tolist()) for row, n in zip(rows, lengths, strict=True)]
+
+    def _baseline(self, tokens) -> list[list[str]]:
+        return [[self.frequent_tag_.get(self._word(w), "O") for w in s] for s in tokens]
+
+    def _models(self) -> dict:
+        return {"model": self.model_}
+
+    def _data_state(self) -> dict:
+        return {
+            "tags": self.tags_.to_dict(),
+            "words": self.words_.to_dict(),
+            "chars": self.chars_.to_dict() if self.chars_ is not None else None,
+            "most_frequent_tag": self.frequent_tag_,
+        }
+
+    def _restore(self, state: dict) -> None:
+        self.tags_ = Vocabulary.from_dict(state["tags"])
+        self.words_ = Vocabulary.from_dict(state["words"])
+        self.chars_ = Vocabulary.from_dict(state["chars"]) if state["chars"] else None
+        self.frequent_tag_ = state["most_frequent_tag"]
+        self.model_ = self._build_model()
+
+    def _write_pictures(self, directory: Path) -> None:
+        pass  # the learning curves are all; entity scores are in metrics.json
+
+
+def _spellings(ids: list[list[int]]) -> torch.Tensor:
+    """A sentence's spellings (one id list per word) as (words, longest) with 0 padding."""
+    longest = max(len(w) for w in ids)
+    out = torch.zeros(len(ids), max(longest, 1), dtype=torch.long)
+    for row, word in enumerate(ids):
+        out[row, : len(word)] = torch.tensor(word, dtype=torch.long)
+    return out
+
+
+def to_iob2(tags: list[str]) -> list[str]:
+    """BIO tags with every entity opened by ``B-``: an ``I-X`` that starts an entity (after
+    ``O`` or another type, as IOB1 writes it) becomes ``B-X``. conlleval reads the same
+    entities from both, and the CRF's constraints accept only this form. BIOES tags pass."""
+    if any(t[:2] in ("E-", "S-") for t in tags):
+        return list(tags)
+    out, previous = [], "O"
+    for t in tags:
+        if t.startswith("I-") and previous[2:] != t[2:]:
+            t = "B-" + t[2:]
+        out.append(t)
+        previous = t
+    return out
+
+
+def _mean_loss(model, batch) -> torch.Tensor:
+    inputs, tags, lengths = batch
+    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+    return model(*inputs, lengths=lengths, tags=tags).mean()
+
+
+def _most_frequent_tags(tokens, tags) -> dict[str, str]:
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for words, labels in zip(tokens, tags, strict=True):
+        for word, label in zip(words, labels, strict=True):
+            counts[word][label] += 1
+    return {word: c.most_common(1)[0][0] for word, c in counts.items()}
+
+
+# --- what the command line runs and prints ----------------------------------------------------
+
+
+def evaluate_run(run, data) -> str:
+    """Score a saved run on tagged ``data``; its metrics.json's ``precision``, ``recall`` and
+    ``f1`` become this evaluation's. Returns what ``tag evaluate`` prints."""
+    return supervised.evaluate_run(Tagger, run, data, str(data))
+
+
+def predict_lines(run, source: str) -> str:
+    """What ``tag predict`` prints: ``token<TAB>tag`` lines, a blank line between sentences.
+    ``source``: raw text, one sentence per line (a .txt file, or ``-`` for standard input),
+    or a token-per-line BIO/CoNLL file."""
+    sentences = Tagger.load(run).predict(source)
+    return "\n\n".join("\n".join(f"{t}\t{g}" for t, g in s) for s in sentences)
