@@ -30,15 +30,24 @@ CORPUS = [
 def test_word_tokenizer_splits_words_numbers_and_each_punctuation_mark():
     tokens = WordTokenizer()("Don't stop: 3.14, 1,000 state-of-the-art café!! 'quoted' x_1 42nd")
     assert tokens == [
-        "don't", "stop", ":", "3.14", ",", "1,000", "state-of-the-art", "café", "!", "!",
+        "do", "n't", "stop", ":", "3.14", ",", "1,000", "state-of-the-art", "café", "!", "!",
         "'", "quoted", "'", "x_1", "42nd",
     ]  # fmt: skip
+
+
+def test_word_tokenizer_splits_clitics_like_the_penn_treebank():
+    tokenize = WordTokenizer(lowercase=False)
+    assert tokenize("It's Hitchcock's; I'm sure they'll say WON'T, can’t") == [  # noqa: RUF001
+        "It", "'s", "Hitchcock", "'s", ";", "I", "'m", "sure", "they", "'ll", "say",
+        "WO", "N'T", ",", "ca", "n’t",  # noqa: RUF001
+    ]  # fmt: skip
+    assert tokenize("'Signs' is o'clock") == ["'", "Signs", "'", "is", "o", "'", "clock"]
 
 
 def test_word_tokenizer_keeps_case_when_asked_and_drops_all_whitespace():
     assert WordTokenizer(lowercase=False)("  The\tCat\n sat ") == ["The", "Cat", "sat"]
     assert WordTokenizer()("") == []
-    assert WordTokenizer()("Don’t") == ["don’t"]  # noqa: RUF001 (the typographic apostrophe)
+    assert WordTokenizer()("Don’t") == ["do", "n’t"]  # noqa: RUF001 (the typographic apostrophe)
 
 
 def test_char_tokenizer_keeps_every_character_and_case_by_default():
