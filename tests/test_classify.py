@@ -30,15 +30,15 @@ def run(*args, input=None):
 
 @pytest.fixture(scope="module")
 def mr_run(tmp_path_factory):
-    """A text classifier trained on 480 MR sentences, tested on the other 120."""
+    """A text classifier trained on 2,000 MR sentences, tested on the other 400."""
     folder = tmp_path_factory.mktemp("mr")
     lines = MR.read_text().splitlines()
-    (folder / "train.tsv").write_text("\n".join(lines[:481]) + "\n")
-    (folder / "test.tsv").write_text("\n".join([lines[0], *lines[481:]]) + "\n")
+    (folder / "train.tsv").write_text("\n".join(lines[:2001]) + "\n")
+    (folder / "test.tsv").write_text("\n".join([lines[0], *lines[2001:]]) + "\n")
     out = folder / "run"
     result = run(
         "classify", "train", "--data", folder / "train.tsv", "--test", folder / "test.tsv",
-        "--epochs", 4, "--hidden-size", 32, "--embedding-dim", 32, "--out", out,
+        "--epochs", 5, "--hidden-size", 32, "--embedding-dim", 32, "--out", out,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return folder, out, result.output
@@ -61,10 +61,10 @@ def test_train_writes_a_complete_run_with_baselines(mr_run):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["scored_on"] == "test"
     test = metrics["test"]
-    assert test["examples"] == 120
+    assert test["examples"] == 400
     assert metrics["accuracy"] == test["accuracy"] == test["model"]["accuracy"]
     assert {"model", "one_to_one", "majority"} <= set(test)
-    assert np.array(test["confusion_matrix"]).sum() == 120
+    assert np.array(test["confusion_matrix"]).sum() == 400
     for line in ("LSTM (attention pooling)", "one-to-one (no recurrence)", "majority class"):
         assert line in printed
 
@@ -72,8 +72,8 @@ def test_train_writes_a_complete_run_with_baselines(mr_run):
 def test_the_text_model_beats_chance(mr_run):
     _, out, _ = mr_run
     test = json.loads((out / "metrics.json").read_text())["test"]
-    # 120 balanced sentences: chance is 50 %; 4 epochs on 480 sentences is a weak model, but
-    # one that learnt something.
+    # 400 balanced sentences: chance is 50 % (one standard error 2.5 %); 5 epochs on 2,000
+    # sentences make a weak model (59-65 % over seeds), but one that learnt something.
     assert test["accuracy"] > 0.55
     assert test["majority"]["accuracy"] <= 0.6
 

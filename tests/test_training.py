@@ -841,3 +841,26 @@ def test_resume_needs_a_checkpoint_dir():
         ValueError, match=r"resume=True continues from checkpoint_dir, which is None"
     ):
         Trainer(progress="none").fit(tagger(), sequences(), resume=True)
+
+
+def test_tie_break_decides_between_epochs_whose_monitor_ties():
+    """A metric stuck at one value (entity F1 of 0, say) ties every epoch: with tie_break the
+    lower val_loss wins, so the best epoch moves on and patience does not run out."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    data = TensorDataset(x, x @ torch.tensor([[1.0], [-2.0], [0.5]]))
+
+    def fit(**options):
+        trainer = Trainer(
+            epochs=6, batch_size=16, lr=0.05, early_stopping=2, monitor="flat", mode="max",
+            val_metrics={"flat": lambda model: 0.0}, progress="none", **options,
+        )  # fmt: skip
+        trainer.fit(nn.Linear(3, 1), data, val=data)
+        return trainer
+
+    plain, broken = fit(), fit(tie_break="val_loss")
+    assert plain.best_epoch == 1 and plain.stopped_early and len(plain.history) == 3
+    losses = [row["val_loss"] for row in broken.history]
+    assert broken.best_epoch == 1 + losses.index(min(losses)) > 1
+    with pytest.raises(ValueError, match="tie_break='nope' is not a metric of this run"):
+        fit(tie_break="nope")

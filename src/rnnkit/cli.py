@@ -76,7 +76,6 @@ def _forecast_settings(function):
         click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"])),
         click.option("--lr", type=float),
         click.option("--weight-decay", type=float),
-        click.option("--schedule", type=click.Choice(["cosine", "plateau"])),
         click.option("--clip-norm", type=float),
         click.option("--schedule", type=click.Choice(["cosine", "plateau"])),
         click.option("--patience", type=int, help="Early-stopping patience in epochs."),
@@ -175,6 +174,7 @@ def _training_options(function):
         click.option("--lr", type=float),
         click.option("--weight-decay", type=float),
         click.option("--clip-norm", type=float),
+        click.option("--schedule", type=click.Choice(["cosine", "plateau"])),
         click.option("--val", type=float, help="Fraction held out for early stopping."),
         click.option("--patience", type=int, help="Early-stopping patience in epochs."),
         click.option("--seed", type=int),
@@ -202,6 +202,7 @@ def classify():
 @click.option("--tokenizer", type=click.Choice(["word", "char", "bpe"]))
 @click.option("--min-freq", type=int, help="Rarer tokens become <unk>.")
 @click.option("--max-length", type=int, help="Keep the first this many steps.")
+@click.option("--ensemble", type=int, help="Models from consecutive seeds, averaged.")
 @click.option("--no-baseline", is_flag=True, help="Skip the one-to-one baseline.")
 @_training_options
 def classify_train(data, test, fmt, text_col, label_col, out, overwrite, resume, no_baseline,

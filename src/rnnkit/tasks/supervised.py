@@ -53,7 +53,7 @@ class SupervisedTask:
 
     # --- training --------------------------------------------------------------------------
 
-    def _trainer(self, *, checkpoint_dir, val_metrics, monitor, **loss):
+    def _trainer(self, *, checkpoint_dir, val_metrics, monitor, seed=None, **loss):
         from ..training import Trainer
 
         return Trainer(
@@ -72,7 +72,7 @@ class SupervisedTask:
             schedule=self.schedule,
             val_metrics=val_metrics,
             checkpoint_dir=checkpoint_dir,
-            seed=self.seed,
+            seed=self.seed if seed is None else seed,
             progress=self.progress,
             **loss,
         )
