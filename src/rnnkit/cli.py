@@ -37,6 +37,27 @@ def forecast():
     """Forecast time series: train, predict, evaluate (see `rnnkit demo`)."""
 
 
+def _training_loop() -> list:
+    """The options of the training loop that every task's ``train`` has."""
+    return [
+        click.option("--epochs", type=int),
+        click.option("--batch-size", type=int),
+        click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"])),
+        click.option("--lr", type=float),
+        click.option("--weight-decay", type=float),
+        click.option("--clip-norm", type=float),
+        click.option("--schedule", type=click.Choice(["cosine", "plateau"])),
+        click.option("--patience", type=int, help="Early-stopping patience in epochs."),
+    ]
+
+
+def _with_options(function, options: list):
+    """``function`` decorated with ``options``, in the order listed (as ``--help`` shows)."""
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 def _forecast_settings(function):
     """The settings of ``Forecaster``, as options that default to the preset's or the API's."""
     options = [
@@ -71,23 +92,14 @@ def _forecast_settings(function):
             multiple=True,
             help="Layer option KEY=VALUE, e.g. layer_norm=true, zoneout=0.1 (repeatable).",
         ),
-        click.option("--epochs", type=int),
-        click.option("--batch-size", type=int),
-        click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"])),
-        click.option("--lr", type=float),
-        click.option("--weight-decay", type=float),
-        click.option("--clip-norm", type=float),
-        click.option("--schedule", type=click.Choice(["cosine", "plateau"])),
-        click.option("--patience", type=int, help="Early-stopping patience in epochs."),
+        *_training_loop(),
         click.option("--interval", type=float, help="Prediction interval level (default 0.9)."),
         click.option("--season", type=int, help="Period of the seasonal naive baseline."),
         click.option("--ar-order", type=int, help="Lags of the linear autoregression."),
         click.option("--seed", type=int),
         click.option("--preset", type=click.Choice(["tutorial"]), help="Start from a preset."),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return _with_options(function, options)
 
 
 def _make_forecaster(preset, target, where, no_dates, cell_options, **settings):
@@ -168,23 +180,14 @@ def _training_options(function):
             multiple=True,
             help="Layer option KEY=VALUE, e.g. recurrent_dropout=0.2, layer_norm=true.",
         ),
-        click.option("--epochs", type=int),
-        click.option("--batch-size", type=int),
-        click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"])),
-        click.option("--lr", type=float),
-        click.option("--weight-decay", type=float),
-        click.option("--clip-norm", type=float),
-        click.option("--schedule", type=click.Choice(["cosine", "plateau"])),
+        *_training_loop(),
         click.option("--val", type=float, help="Fraction held out for early stopping."),
-        click.option("--patience", type=int, help="Early-stopping patience in epochs."),
         click.option("--seed", type=int),
         click.option("--out", required=True, help="Run directory to write."),
         click.option("--overwrite", is_flag=True, help="Replace an existing run directory."),
         click.option("--resume", is_flag=True, help="Continue an interrupted run."),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    return _with_options(function, options)
 
 
 @main.group()
