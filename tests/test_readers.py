@@ -347,6 +347,15 @@ def test_read_ts_without_data_section(tmp_path):
         read_ts(path)
 
 
+def test_read_ts_japanese_vowels_extract():
+    """The extract in tests/data (the first 12 utterances of each speaker): always in CI."""
+    series, labels = read_ts(Path(__file__).parent / "data" / "JapaneseVowels_sample_TRAIN.ts")
+    assert len(series) == 108 and {s.shape[1] for s in series} == {12}
+    assert [labels.count(str(i)) for i in range(1, 10)] == [12] * 9
+    assert all(7 <= len(s) <= 29 for s in series)
+    np.testing.assert_allclose(series[0][0, :2], [1.860936, -0.207383], rtol=1e-6)
+
+
 @pytest.mark.skipif(not (VOWELS / "JapaneseVowels_TRAIN.ts").exists(), reason="no UEA data")
 def test_read_ts_japanese_vowels():
     series, labels = read_ts(VOWELS / "JapaneseVowels_TRAIN.ts")
