@@ -5,6 +5,7 @@ from experiments/ (see the README)."""
 
 import gzip
 import json
+import shutil
 import struct
 from pathlib import Path
 
@@ -80,10 +81,7 @@ def test_the_text_model_beats_chance(mr_run):
 
 def test_evaluate_records_accuracy_and_macro_f1(mr_run, tmp_path):
     folder, out, _ = mr_run
-    copy = tmp_path / "run"
-    copy.mkdir()
-    for path in out.iterdir():
-        (copy / path.name).write_bytes(path.read_bytes())
+    copy = shutil.copytree(out, tmp_path / "run")  # evaluate writes into the run
     result = run("classify", "evaluate", "--run", copy, "--data", folder / "test.tsv")
     assert result.exit_code == 0, result.output
     metrics = json.loads((copy / "metrics.json").read_text())

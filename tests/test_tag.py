@@ -3,6 +3,7 @@ runs prove the pipeline (better than chance, save/load identical, the CLI verbs)
 numbers come from experiments/wnut_ner.py (see the README)."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -91,10 +92,7 @@ def test_predict_and_evaluate_through_the_cli(tag_run, split, tmp_path):
     assert [token for token, _ in first] == ["Obama", "visited", "Paris", "today"]
     assert all(tag == "O" or tag[:2] in ("B-", "I-") for _, tag in first)
 
-    copy = tmp_path / "run"
-    copy.mkdir()
-    for path in out.iterdir():
-        (copy / path.name).write_bytes(path.read_bytes())
+    copy = shutil.copytree(out, tmp_path / "run")  # evaluate writes into the run
     result = run("tag", "evaluate", "--run", copy, "--data", split / "test.bio")
     assert result.exit_code == 0, result.output
     metrics = json.loads((copy / "metrics.json").read_text())

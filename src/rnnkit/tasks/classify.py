@@ -27,8 +27,6 @@ from ..models.classifier import BagClassifier, SequenceClassifier
 from . import supervised
 from .supervised import SupervisedTask, label_vocabulary, run_batches
 
-KINDS = ("text", "features")
-
 
 @dataclass
 class Examples:
