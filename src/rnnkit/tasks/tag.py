@@ -161,14 +161,11 @@ class Tagger(SupervisedTask):
         # The tags are a closed set: those of the validation data count too.
         labelled = train[1] + (held[1] if held is not None else [])
         self.tags_ = label_vocabulary(t for s in labelled for t in s)
-        self.words_ = Vocabulary(min_freq=self.min_freq).fit(
-            [[self._word(w) for w in sentence] for sentence in train[0]]
-        )
+        words = [[self._word(w) for w in sentence] for sentence in train[0]]
+        self.words_ = Vocabulary(min_freq=self.min_freq).fit(words)
         spellings = (list(w) for s in train[0] for w in s)
         self.chars_ = Vocabulary().fit(spellings) if self.chars else None
-        self.frequent_tag_ = _most_frequent_tags(
-            [[self._word(w) for w in s] for s in train[0]], train[1]
-        )
+        self.frequent_tag_ = _most_frequent_tags(words, train[1])
         train_set = self._dataset(*train)
         held_set = self._dataset(*held) if held is not None else None
 
