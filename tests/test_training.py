@@ -649,7 +649,7 @@ def test_importing_training_leaves_pandas_and_safetensors_unloaded():
         (
             {"epochs": None},
             ValueError,
-            r"epochs=None and max_steps=None: give at least one of them",
+            r"epochs, max_steps and time_limit are all None: give at least one of them",
         ),
         ({"max_steps": 2.5}, ValueError, r"max_steps=2.5 must be an integer >= 1 or None"),
         ({"batch_size": 0}, ValueError, r"batch_size=0 must be an integer >= 1"),
@@ -864,3 +864,13 @@ def test_tie_break_decides_between_epochs_whose_monitor_ties():
     assert broken.best_epoch == 1 + losses.index(min(losses)) > 1
     with pytest.raises(ValueError, match="tie_break='nope' is not a metric of this run"):
         fit(tie_break="nope")
+
+
+def test_time_limit_stops_after_the_step_that_reaches_it():
+    trainer = fit(tagger(), sequences(), epochs=None, time_limit=1e-9, batch_size=4)
+    assert len(trainer.steps) == 1 and len(trainer.history) == 1
+
+
+def test_time_limit_alone_cannot_plan_a_cosine_schedule():
+    with pytest.raises(ValueError, match="time_limit alone"):
+        fit(tagger(), sequences(), epochs=None, time_limit=60, schedule="cosine")

@@ -149,6 +149,10 @@ class Trainer:
         max_steps: optimizer steps after which training stops, mid-epoch if need be (that
             epoch still gets its history row, validation and checkpoint; a resumed run
             continues at the next epoch).
+        time_limit: seconds of training after which it stops like ``max_steps`` does: after
+            the step that reaches it. The time counts everything ``fit`` does, validation
+            included, and the ``seconds`` of epochs restored from a checkpoint. A limit by
+            time ends at a step that depends on the machine's speed; ``max_steps`` does not.
         batch_size: the global batch size, split across processes under DDP.
         shuffle: a new order every epoch, from a generator seeded with (seed, epoch), so
             the order is the same in resumed and distributed runs.
@@ -250,6 +254,7 @@ class Trainer:
         *,
         epochs: int | None = 10,
         max_steps: int | None = None,
+        time_limit: float | None = None,
         batch_size: int = 32,
         shuffle: bool = True,
         optimizer: str = "adam",
@@ -279,8 +284,11 @@ class Trainer:
     ):
         _check_int("epochs", epochs, 1, optional=True)
         _check_int("max_steps", max_steps, 1, optional=True)
-        if epochs is None and max_steps is None:
-            raise ValueError("epochs=None and max_steps=None: give at least one of them")
+        _check_number("time_limit", time_limit, optional=True)
+        if epochs is None and max_steps is None and time_limit is None:
+            raise ValueError(
+                "epochs, max_steps and time_limit are all None: give at least one of them"
+            )
         _check_int("batch_size", batch_size, 1)
         _check_choice("optimizer", optimizer, OPTIMIZERS)
         _check_number("lr", lr)
@@ -328,6 +336,7 @@ class Trainer:
         _check_choice("distributed", distributed, ("auto", False))
         self.epochs = epochs
         self.max_steps = max_steps
+        self.time_limit = time_limit
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.optimizer = optimizer
@@ -398,6 +407,11 @@ class Trainer:
         return self.history
 
     def _fit(self, ctx, model, train, val, resume) -> None:
+        if self.time_limit is not None and ctx.world > 1:
+            raise ValueError(
+                "time_limit stops each process at a step its own clock picks, which would "
+                "part the processes of a distributed run: use max_steps"
+            )
         if self.batch_size % ctx.world:
             raise ValueError(
                 f"batch_size={self.batch_size} is the global batch, split evenly across the "
@@ -429,8 +443,10 @@ class Trainer:
             steps_per_epoch=steps_per_epoch,
         )
         epoch = 0
+        self._started = time.perf_counter()
         if resume:
             epoch = self._resume(run)
+            self._started -= sum(row["seconds"] for row in self.history)
         elif self.checkpoint_dir is not None and ctx.is_main:
             checkpoint.clear(self.checkpoint_dir)
         run.net = ctx.wrap(model)
@@ -447,10 +463,15 @@ class Trainer:
     def _finished(self, epoch: int) -> bool:
         """Whether training ends after ``epoch`` epochs."""
         epochs_done = self.epochs is not None and epoch >= self.epochs
-        return self.stopped_early or epochs_done or self._steps_done()
+        # A fresh run takes at least one step, however short its time limit.
+        return self.stopped_early or epochs_done or (epoch > 0 and self._steps_done())
 
     def _steps_done(self) -> bool:
-        return self.max_steps is not None and len(self.steps) >= self.max_steps
+        """Whether ``max_steps`` or ``time_limit`` ends training now."""
+        if self.max_steps is not None and len(self.steps) >= self.max_steps:
+            return True
+        elapsed = time.perf_counter() - self._started
+        return self.time_limit is not None and elapsed >= self.time_limit
 
     def _check_monitor(self, val) -> bool:
         """Whether ``monitor`` names a metric of this run; an error if something needs it."""
@@ -490,9 +511,10 @@ class Trainer:
             return batches
         return batches * math.ceil(check_aligned(parts) / self.tbptt)
 
-    def _epochs_planned(self, steps_per_epoch: int) -> int:
+    def _epochs_planned(self, steps_per_epoch: int) -> int | None:
+        """Epochs that ``epochs`` and ``max_steps`` allow; None when only time limits them."""
         by_steps = math.ceil(self.max_steps / steps_per_epoch) if self.max_steps else None
-        return min(e for e in (self.epochs, by_steps) if e is not None)
+        return min((e for e in (self.epochs, by_steps) if e is not None), default=None)
 
     def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         params = model.parameters()
@@ -506,7 +528,13 @@ class Trainer:
 
     def _make_scheduler(self, optimizer, steps_per_epoch: int):
         if self.schedule == "cosine":
-            total = self._epochs_planned(steps_per_epoch) * steps_per_epoch
+            epochs = self._epochs_planned(steps_per_epoch)
+            if epochs is None:
+                raise ValueError(
+                    "schedule='cosine' anneals over the planned steps, which time_limit alone "
+                    "does not fix: give epochs or max_steps too"
+                )
+            total = epochs * steps_per_epoch
             if self.max_steps is not None:
                 total = min(total, self.max_steps)
             return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
