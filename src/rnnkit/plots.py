@@ -361,3 +361,69 @@ def plot_confusion_matrix(
     axes.set_ylabel("actual")
     axes.set_title(title or f"confusion matrix ({int(counts.sum())} items)")
     return _save(figure, path)
+
+
+def plot_held_out_curve(
+    path: str | Path,
+    history: Sequence[Mapping[str, Any]],
+    unit: str,
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
+) -> Path:
+    """A language model's held-out score against training time, with its baselines.
+
+    Args:
+        path: the PNG to write.
+        history: rows with ``elapsed_seconds`` (training time so far, validation included)
+            and ``held_out_<unit>``.
+        unit: "bpc" or "perplexity": the score to plot.
+        baselines: name -> scores with ``unit``, drawn as dashed horizontal lines (the n-gram
+            models a recurrent model has to beat).
+    """
+    history = list(history)
+    key = f"held_out_{unit}"
+    if not history or any(key not in row or "elapsed_seconds" not in row for row in history):
+        raise ValueError(f"history needs rows with 'elapsed_seconds' and {key!r}")
+    figure, (axes,) = _new_figure()
+    minutes = _column(history, "elapsed_seconds") / 60
+    axes.plot(minutes, _column(history, key), marker=".", label="model")
+    for (name, scores), style in zip((baselines or {}).items(), ("--", ":", "-."), strict=False):
+        axes.axhline(scores[unit], linestyle=style, color="grey", label=name)
+    axes.set_xlabel("training time (minutes, validation included)")
+    axes.set_ylabel(f"held-out {unit}")
+    axes.set_title(f"held-out {unit} against training time")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def plot_attention(
+    path: str | Path, source: Sequence[str], target: Sequence[str], weights: ArrayLike
+) -> Path:
+    """A heat map of attention: one row per output token, one column per source token.
+
+    Args:
+        path: the PNG to write.
+        source: the S source tokens (columns).
+        target: the T output tokens (rows), in the order they were written.
+        weights: (T, S), each row the attention weights of one output step.
+    """
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != (len(target), len(source)):
+        raise ValueError(
+            f"weights has shape {weights.shape}, expected (len(target), len(source)) = "
+            f"({len(target)}, {len(source)})"
+        )
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    size = (min(2 + 0.32 * len(source), 24), min(1.5 + 0.3 * len(target), 24))
+    figure = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    image = axes.imshow(weights, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    axes.set_xticks(range(len(source)), source, rotation=90, fontsize="small")
+    axes.set_yticks(range(len(target)), target, fontsize="small")
+    axes.set_xlabel("source")
+    axes.set_ylabel("output")
+    figure.colorbar(image, ax=axes, fraction=0.03, label="attention weight")
+    return _save(figure, path)

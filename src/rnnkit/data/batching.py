@@ -144,3 +144,65 @@ class SequenceDataset(Dataset):
             full, rest = batches, []
         shuffled = torch.randperm(len(full), generator=generator).tolist()
         return [full[i] for i in shuffled] + rest
+
+
+class TokenStream(Dataset):
+    """One long text as ``rows`` parallel streams, read ``steps`` tokens at a time: the data
+    of a language model trained by stateful truncated BPTT.
+
+    The ids are cut into ``rows`` contiguous streams of equal length (the few ids left over
+    at the end are dropped). Batch ``k`` holds segment ``k`` of every stream, so row ``r`` of
+    one batch continues row ``r`` of the previous one and the ``Trainer`` (``stateful=True``,
+    ``shuffle=False``, ``batch_size=rows``, ``tbptt=steps``) carries its state across.
+    Item ``k * rows + r`` is ``(tokens, next_tokens)``, both (steps,): segment ``k`` of
+    stream ``r`` and the same shifted by one.
+
+    ``segments_per_epoch`` makes an "epoch" of the ``Trainer`` that many batches (Keras's
+    ``steps_per_epoch``): epochs continue through the text where the last one ended and wrap
+    around at its end, so a long text is validated and checkpointed every so often rather
+    than once per pass. None: an epoch is one pass.
+    """
+
+    def __init__(self, ids: torch.Tensor, rows: int, steps: int, segments_per_epoch=None):
+        if not isinstance(ids, torch.Tensor) or ids.dim() != 1:
+            raise ValueError("ids must be a 1-d tensor of token ids")
+        per_row = (len(ids) - 1) // rows
+        if per_row < steps:
+            raise ValueError(
+                f"{len(ids)} tokens make {rows} streams of {per_row} steps, fewer than one "
+                f"segment of {steps}: use a smaller batch size or segment, or more text"
+            )
+        self.rows, self.steps = rows, steps
+        self.segments = per_row // steps
+        used = self.segments * steps
+        # (rows, used + 1): the streams, each with the token that follows its last one.
+        starts = torch.arange(rows) * per_row
+        self.streams = ids[starts[:, None] + torch.arange(used + 1)]
+        self.segments_per_epoch = min(segments_per_epoch or self.segments, self.segments)
+
+    def __len__(self) -> int:
+        return self.segments_per_epoch * self.rows
+
+    def __getitem__(self, i: int):
+        tokens, following = self.batch(torch.tensor([i]))
+        return tokens[0], following[0]
+
+    def batch(self, indices: torch.Tensor):
+        """Items ``indices`` (taken modulo the text, see the class docstring)."""
+        segment = (indices // self.rows) % self.segments
+        start = (segment * self.steps)[:, None] + torch.arange(self.steps)
+        rows = self.streams[indices % self.rows]
+        return rows.gather(1, start), rows.gather(1, start + 1)
+
+    def epoch_batches(self, batch_size: int, seed: int, epoch: int, shuffle: bool) -> list:
+        """Epoch ``epoch``'s batches (from 1; 0 is read as 1): each is one segment of every
+        stream, in order. ``shuffle`` must be False: order is what the streams are for."""
+        if shuffle or batch_size != self.rows:
+            raise ValueError(
+                f"a TokenStream of {self.rows} rows is read in order, one segment of every "
+                f"row per batch: use shuffle=False and batch_size={self.rows}, got "
+                f"shuffle={shuffle} and batch_size={batch_size}"
+            )
+        first = (max(epoch, 1) - 1) * self.segments_per_epoch
+        segments = torch.arange(first, first + self.segments_per_epoch)
+        return list((segments[:, None] * self.rows + torch.arange(self.rows)).unbind(0))

@@ -306,6 +306,22 @@ def read_lines(path_or_stdin: PathLike | IO[str] = "-") -> list[str]:
     return lines
 
 
+def read_text(path_or_stdin: PathLike = "-") -> str:
+    """A whole text file as one string, line ends as ``"\\n"``: a corpus for a language model.
+
+    ``path_or_stdin`` is a path (``.gz`` is decompressed) or ``"-"`` for standard input.
+    Undecodable bytes are an error naming the line; so is a file with no text at all.
+    """
+    if isinstance(path_or_stdin, (str, os.PathLike)) and os.fspath(path_or_stdin) == "-":
+        name, stream = "<stdin>", sys.stdin
+    else:
+        name, stream = _existing(path_or_stdin, "path_or_stdin"), None
+    text = "".join(line + "\n" for _, line in _numbered_lines(name, stream))
+    if not text.strip():
+        raise ValueError(f"{name}: no text: the file is empty or blank")
+    return text
+
+
 # --- CoNLL ---------------------------------------------------------------------------------------
 
 _TAG = re.compile(r"O|[BIES]-\S+")

@@ -1,5 +1,6 @@
-"""The topologies as modules: forecasters and classifiers (many-to-one), taggers (many-to-many,
-aligned), and the baselines they are compared with."""
+"""The topologies as modules: forecasters and classifiers (many-to-one), taggers and language
+models (many-to-many, aligned), the encoder-decoder (many-to-many, unaligned), and the
+baselines they are compared with."""
 
 from .baselines import (
     BASELINES,
@@ -13,6 +14,9 @@ from .baselines import (
 from .classifier import AttentionPooling, BagClassifier, SequenceClassifier
 from .crf import CRF, bio_constraints
 from .forecaster import FORECASTERS, DirectForecaster, RecursiveForecaster, Seq2SeqForecaster
+from .language_model import LanguageModel
+from .ngram import NGramModel
+from .seq2seq import EncoderDecoder, Seq2SeqState
 from .tagger import CharEncoder, SequenceTagger
 
 __all__ = [
@@ -25,11 +29,15 @@ __all__ = [
     "CharEncoder",
     "DirectForecaster",
     "Drift",
+    "EncoderDecoder",
+    "LanguageModel",
     "LinearAR",
+    "NGramModel",
     "Persistence",
     "RecursiveForecaster",
     "SeasonalNaive",
     "Seq2SeqForecaster",
+    "Seq2SeqState",
     "SequenceClassifier",
     "SequenceTagger",
     "bio_constraints",
