@@ -291,6 +291,121 @@ def tag_predict(run, source):
     click.echo(predict_lines(run, source))
 
 
+# --- lm ------------------------------------------------------------------------------------
+
+
+@main.group()
+def lm():
+    """Language models (many-to-many, aligned): train on a text, score, generate."""
+
+
+@lm.command("train")
+@click.option("--data", required=True, help="A text file (may be gzipped); its end is held out.")
+@click.option("--level", type=click.Choice(["char", "word"]), help="Tokens (default char).")
+@click.option("--lowercase/--keep-case", default=None, help="Default: keep case for char.")
+@click.option("--max-vocab", type=int, help="Word types kept (word level; default 10000).")
+@click.option("--tie-weights", is_flag=True, default=None, help="Output layer = embedding.")
+@click.option("--embedding-dropout", type=float)
+@click.option("--output-dropout", type=float)
+@click.option("--minutes", type=float, help="Time limit of training, validation included.")
+@click.option("--bptt", type=int, help="Steps per truncated-BPTT segment (default 128).")
+@click.option("--eval-every", type=int, help="Steps between scorings of the held-out text.")
+@_training_options
+def lm_train(data, out, overwrite, resume, rnn_options, patience, **given):
+    """Train a language model; report bits per character / perplexity beside n-gram models."""
+    from .tasks.lm import LanguageModeler, train_run
+
+    if patience is not None:
+        raise click.UsageError("--patience: a language model trains for --epochs or --minutes")
+    modeler = LanguageModeler(**_settings(given, rnn_options))
+    click.echo(train_run(modeler, data, out, overwrite=overwrite, resume=resume))
+
+
+@lm.command("evaluate")
+@click.option("--run", required=True, help="Run directory written by `lm train`.")
+@click.option("--data", required=True, help="A text file to score.")
+@click.option("--held-out", is_flag=True, help="Score only the part training held out.")
+def lm_evaluate(run, data, held_out):
+    """Score a run on DATA; print and store bits per character and perplexity."""
+    from .tasks.lm import evaluate_run
+
+    click.echo(evaluate_run(run, data, held_out=held_out))
+
+
+@lm.command("generate")
+@click.option("--run", required=True, help="Run directory written by `lm train`.")
+@click.option("--prime", default="", help="Text to start from.")
+@click.option("--length", default=500, show_default=True, help="Tokens to generate.")
+@click.option("--temperature", default=1.0, show_default=True, help="0: always the likeliest.")
+@click.option("--top-k", type=int, help="Sample among the K likeliest tokens.")
+@click.option("--top-p", type=float, help="Sample among the likeliest tokens of mass P.")
+@click.option("--seed", type=int, help="Make the text reproducible.")
+def lm_generate(run, prime, length, temperature, top_k, top_p, seed):
+    """Print text that follows PRIME, token by token as it is sampled."""
+    from .tasks.lm import LanguageModeler
+
+    modeler = LanguageModeler.load(run)
+    pieces = modeler.generate(
+        prime, length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed
+    )
+    click.echo(prime, nl=False)
+    for piece in pieces:
+        click.echo(piece, nl=False)
+    click.echo()
+
+
+# --- translate -------------------------------------------------------------------------------
+
+
+@main.group()
+def translate():
+    """Translate (many-to-many, unaligned): an attention encoder-decoder on sentence pairs."""
+
+
+@translate.command("train")
+@click.option("--data", required=True, help="TSV of source<TAB>target lines (may be gzipped).")
+@click.option("--test", help="Test pairs (TSV); default: a fixed random 5 % of --data.")
+@click.option("--tokenizer", type=click.Choice(["bpe", "word"]), help="Default bpe.")
+@click.option("--vocab-size", type=int, help="BPE subwords per side (default 8000).")
+@click.option("--max-length", type=int, help="Longest side in tokens kept (default 80).")
+@click.option("--attention", type=click.Choice(["additive", "dot", "general", "none"]))
+@click.option("--input-feeding/--no-input-feeding", default=None)
+@click.option("--bridge", type=click.Choice(["linear", "zeros"]))
+@click.option("--sampling", type=float, help="Scheduled-sampling probability.")
+@click.option("--beam-size", type=int, help="Beam reported beside greedy (default 5).")
+@click.option("--minutes", type=float, help="Time limit of training, validation included.")
+@_training_options
+def translate_train(data, test, out, overwrite, resume, rnn_options, **given):
+    """Train a translator; report BLEU/chrF of greedy and beam search beside copying."""
+    from .tasks.translate import Translator, train_run
+
+    translator = Translator(**_settings(given, rnn_options))
+    click.echo(train_run(translator, data, out, test=test, overwrite=overwrite, resume=resume))
+
+
+@translate.command("evaluate")
+@click.option("--run", required=True, help="Run directory written by `translate train`.")
+@click.option("--data", required=True, help="TSV of source<TAB>reference lines.")
+@click.option("--beam", type=int, help="Beam size (default: the run's; 1 = greedy only).")
+def translate_evaluate(run, data, beam):
+    """Score a run on DATA; print and store BLEU and chrF, and the copy baseline's."""
+    from .tasks.translate import evaluate_run
+
+    click.echo(evaluate_run(run, data, beam_size=beam))
+
+
+@translate.command("predict")
+@click.option("--run", required=True, help="Run directory written by `translate train`.")
+@click.argument("source", default="-")
+@click.option("--beam", type=int, help="Beam size (default: the run's; 1 = greedy).")
+@click.option("--attention-png", help="Write the first sentence's attention map here.")
+def translate_predict(run, source, beam, attention_png):
+    """Translate each line of SOURCE (a file, or - for stdin)."""
+    from .tasks.translate import predict_lines
+
+    click.echo(predict_lines(run, source, beam_size=beam, attention_png=attention_png))
+
+
 @main.command()
 @click.option("--out", default="runs/demo", show_default=True, help="Run directory to write.")
 @click.option("--epochs", type=int, help="Fewer epochs for a quick look.")

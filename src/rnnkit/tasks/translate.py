@@ -1,0 +1,516 @@
+"""Translation: an attention encoder-decoder trained on sentence pairs, scored with BLEU and chrF
+(sacrebleu) against copying the source, decoded greedily or by beam search.
+
+Pairs are read from a TSV file, ``source<TAB>target`` per line. Each side has its own
+tokenizer (BPE subwords by default, or words) and vocabulary, with ``<s>`` and ``</s>`` around
+every target. Training is teacher forcing (optionally with scheduled sampling) on
+length-bucketed batches; the model with the lowest validation loss is kept.
+
+Over-long inputs: pairs with more than ``max_length`` tokens on either side are left out of
+training (counted in the report); a source longer than that given to ``translate`` is cut to
+``max_length`` tokens with a warning, since the model never learnt to read further.
+Tokens outside the vocabulary read as ``<unk>`` and are counted.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..data.text import Vocabulary, make_tokenizer, tokenizer_from_dict
+from ..models.seq2seq import EncoderDecoder
+from .supervised import SupervisedTask, record_evaluation, stratified_split
+
+SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")
+BOS, EOS = 2, 3  # the ids of <s> and </s> in SPECIALS
+ATTENTIONS = ("additive", "dot", "general", "none")
+DECODE_BATCH = 64
+
+
+def read_pairs(path) -> list[tuple[str, str]]:
+    """``(source, target)`` from a TSV file of ``source<TAB>target`` lines (``.gz`` too, or
+    ``-`` for standard input); blank lines at the end are dropped, and a line without exactly
+    one tab, or with an empty side, is an error naming it."""
+    from ..data.readers import read_lines
+
+    pairs = []
+    for number, line in enumerate(read_lines(path), start=1):
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise ValueError(
+                f"{path}:{number}: expected 'source<TAB>target' with text on both sides, "
+                f"got {len(parts)} field(s): {line[:80]!r}"
+            )
+        pairs.append((parts[0].strip(), parts[1].strip()))
+    return pairs
+
+
+def _copy_scores(pairs) -> dict:
+    return bleu_chrf([s for s, _ in pairs], [t for _, t in pairs])
+
+
+def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict:
+    """Corpus BLEU and chrF (sacrebleu's defaults: 13a tokenization, chrF with n=6, beta=2)."""
+    try:
+        import sacrebleu
+    except ImportError:
+        raise ImportError(
+            "BLEU and chrF come from sacrebleu: pip install 'rnnkit[text]' (or sacrebleu)"
+        ) from None
+    return {
+        "bleu": sacrebleu.corpus_bleu(hypotheses, [references]).score,
+        "chrf": sacrebleu.corpus_chrf(hypotheses, [references]).score,
+    }
+
+
+class _PairDataset:
+    """Sentence pairs batched by source length: ``(source, (target_in, target_out),
+    source_lengths)``, ``target_in`` = ``<s>`` + target (padded with ``<pad>``) and
+    ``target_out`` = target + ``</s>`` (padded with -100, which the loss ignores)."""
+
+    def __init__(self, sources, targets: list[list[int]]):
+        self.sources, self.targets = sources, targets
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int):
+        return self.batch(torch.tensor([i]))
+
+    def epoch_batches(self, batch_size: int, seed: int, epoch: int, shuffle: bool) -> list:
+        return self.sources.epoch_batches(batch_size, seed, epoch, shuffle)
+
+    def batch(self, indices: torch.Tensor):
+        from ..data.batching import pad
+
+        source, _, lengths = self.sources.batch(indices)
+        targets = [self.targets[i] for i in indices.tolist()]
+        target_in = pad([torch.tensor([BOS, *t]) for t in targets], 0)
+        target_out = pad([torch.tensor([*t, EOS]) for t in targets], -100)
+        return source, (target_in, target_out), lengths
+
+
+class Translator(SupervisedTask):
+    """Trains and uses an attention encoder-decoder (scikit-learn style: the constructor
+    stores settings, ``fit`` learns, fitted state ends in ``_``).
+
+    Args:
+        tokenizer: "bpe" (subwords, ``vocab_size`` per side; needs ``rnnkit[text]``) or
+            "word" (``min_freq``; rarer words become ``<unk>``). Case is kept.
+        max_length: longest side in tokens kept for training; longer sources are cut by
+            ``translate``.
+        cell, embedding_dim, hidden_size, num_layers, attention ("additive", "dot",
+        "general" or "none"), input_feeding, bridge, dropout, rnn_options: the model (see
+        ``rnnkit.models.EncoderDecoder``).
+        sampling: scheduled-sampling probability (Bengio et al. 2015) of feeding the model's
+            own previous prediction instead of the reference's during training.
+        beam_size, length_penalty: the beam search that ``score`` reports beside greedy.
+        epochs, minutes (a time limit of training, validation included), batch_size,
+        optimizer, lr, weight_decay, clip_norm, schedule, patience (early stopping on the
+        validation loss), val (fraction held out), seed, progress: the training loop.
+    """
+
+    task = "translate"
+    headline = ("bleu", "chrf")
+    unit = "pairs"
+    model_class = EncoderDecoder
+
+    def __init__(
+        self,
+        *,
+        tokenizer: str = "bpe",
+        vocab_size: int = 8000,
+        min_freq: int = 2,
+        max_length: int = 80,
+        cell: str = "lstm",
+        embedding_dim: int = 128,
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        attention: str = "additive",
+        input_feeding: bool = True,
+        bridge: str = "linear",
+        dropout: float = 0.2,
+        rnn_options: dict | None = None,
+        sampling: float = 0.0,
+        beam_size: int = 5,
+        length_penalty: float = 1.0,
+        epochs: int | None = 10,
+        minutes: float | None = None,
+        batch_size: int = 64,
+        optimizer: str = "adam",
+        lr: float = 2e-3,
+        weight_decay: float = 0.0,
+        clip_norm: float | None = 1.0,
+        schedule: str | None = None,
+        patience: int | None = 3,
+        val: float = 0.05,
+        seed: int = 0,
+        progress: str = "auto",
+    ):
+        self.tokenizer = tokenizer
+        self.vocab_size = vocab_size
+        self.min_freq = min_freq
+        self.max_length = max_length
+        self.cell = cell
+        self.embedding_dim = embedding_dim
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.attention = attention
+        self.input_feeding = input_feeding
+        self.bridge = bridge
+        self.dropout = dropout
+        self.rnn_options = dict(rnn_options or {})
+        self.sampling = sampling
+        self.beam_size = beam_size
+        self.length_penalty = length_penalty
+        self.epochs = epochs
+        self.minutes = minutes
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.clip_norm = clip_norm
+        self.schedule = schedule
+        self.patience = patience
+        self.val = val
+        self.seed = seed
+        self.progress = progress
+
+    # --- text and ids ------------------------------------------------------------------------
+
+    def _check_settings(self) -> None:
+        if self.tokenizer not in ("bpe", "word"):
+            raise ValueError(f"tokenizer={self.tokenizer!r} is not one of ('bpe', 'word')")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"attention={self.attention!r} is not one of {ATTENTIONS}")
+        for name in ("max_length", "beam_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be an integer >= 1")
+        if not 0 < self.val < 1:
+            raise ValueError(f"val={self.val!r} must be a fraction in (0, 1)")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"minutes={self.minutes!r} must be a number > 0 or None")
+        super()._check_settings()
+
+    def _new_tokenizer(self):
+        if self.tokenizer == "bpe":
+            return make_tokenizer("bpe", vocab_size=self.vocab_size, lowercase=False)
+        return make_tokenizer("word", lowercase=False)
+
+    def _detokenize(self, side: int, tokens: list[str]) -> str:
+        tokenizer = self.tokenizers_[side]
+        if hasattr(tokenizer, "detokenize"):
+            return tokenizer.detokenize(tokens)
+        return " ".join(tokens)
+
+    def _encode(self, side: int, texts: list[str]) -> tuple[list[list[int]], int, int]:
+        """(ids per text, tokens in all, of which unknown) for one side."""
+        tokenizer, vocabulary = self.tokenizers_[side], self.vocabularies_[side]
+        ids = [vocabulary.encode(tokenizer(text)) for text in texts]
+        # BPE turns an unseen character into "<unk>" itself: count ids, not tokens.
+        unknown = sum(row.count(vocabulary.unk_id) for row in ids)
+        return ids, sum(map(len, ids)), unknown
+
+    def _dataset(self, pairs):
+        """The pairs as a SequenceDataset ((source, target in), target out), and how many
+        pairs were too long to keep."""
+        from ..data.batching import SequenceDataset
+
+        sources, _, _ = self._encode(0, [s for s, _ in pairs])
+        targets, _, _ = self._encode(1, [t for _, t in pairs])
+        keep = [
+            i
+            for i, (s, t) in enumerate(zip(sources, targets, strict=True))
+            if 0 < len(s) <= self.max_length and len(t) <= self.max_length
+        ]
+        if not keep:
+            raise ValueError(f"no pair has both sides within max_length={self.max_length}")
+        source = [torch.tensor(sources[i]) for i in keep]
+        target = [targets[i] for i in keep]
+        data = _PairDataset(SequenceDataset(source), target)
+        return data, len(pairs) - len(keep)
+
+    # --- training ----------------------------------------------------------------------------
+
+    def _new_model(self) -> EncoderDecoder:
+        return EncoderDecoder(
+            len(self.vocabularies_[0]),
+            len(self.vocabularies_[1]),
+            embedding_dim=self.embedding_dim,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            cell=self.cell,
+            attention=None if self.attention == "none" else self.attention,
+            input_feeding=self.input_feeding,
+            bridge=self.bridge,
+            dropout=self.dropout,
+            rnn_options=self.rnn_options,
+        )
+
+    def _loss(self, model, batch) -> torch.Tensor:
+        """Mean cross-entropy per target token, teacher-forced (scheduled sampling in
+        training mode)."""
+        source, (target_in, target_out), lengths = batch
+        logits = model(source, lengths, target_in, sampling=self.sampling)
+        return torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), target_out.flatten(), ignore_index=-100
+        )
+
+    def fit(self, pairs, *, checkpoint_dir=None, resume: bool = False) -> Translator:
+        """Learn tokenizers, vocabularies and the model from ``(source, target)`` pairs,
+        holding out ``val`` of them for early stopping and the validation scores."""
+        from ..training import Trainer
+
+        self._check_settings()
+        pairs = list(pairs)
+        train_rows, val_rows = self._split(len(pairs))
+        train = [pairs[i] for i in train_rows]
+        held = [pairs[i] for i in val_rows]
+        self.tokenizers_, self.vocabularies_ = [], []
+        for side in (0, 1):
+            texts = [pair[side] for pair in train]
+            tokenizer = self._new_tokenizer().fit(texts)
+            min_freq = 1 if self.tokenizer == "bpe" else self.min_freq
+            vocabulary = Vocabulary(min_freq=min_freq, specials=SPECIALS)
+            vocabulary.fit(tokenizer(text) for text in texts)
+            self.tokenizers_.append(tokenizer)
+            self.vocabularies_.append(vocabulary)
+        torch.manual_seed(self.seed)
+        self.model_ = self._new_model()
+        train_data, dropped = self._dataset(train)
+        val_data, _ = self._dataset(held)
+        trainer = Trainer(
+            epochs=self.epochs,
+            time_limit=self.minutes * 60 if self.minutes else None,
+            batch_size=self.batch_size,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            clip_norm=self.clip_norm,
+            schedule=self.schedule,
+            compute_loss=self._loss,
+            early_stopping=self.patience,
+            checkpoint_dir=checkpoint_dir,
+            seed=self.seed,
+            progress=self.progress,
+        )
+        started = time.perf_counter()
+        trainer.fit(self.model_, train_data, val=val_data, resume=resume)
+        self.model_.eval()
+        self.history_ = trainer.history
+        self.best_epoch_ = trainer.best_epoch
+        self.metrics_ = {
+            "training_seconds": time.perf_counter() - started,
+            "training_pairs": len(train) - dropped,
+            "too_long_pairs": dropped,
+            "validation": self.score(held),
+        }
+        return self
+
+    # --- using it ----------------------------------------------------------------------------
+
+    def _source_ids(self, sentences: list[str]) -> tuple[list[list[int]], int, int]:
+        """Source ids, cut to ``max_length`` (with a warning) and never empty."""
+        ids, total, unknown = self._encode(0, sentences)
+        empty = [i for i, row in enumerate(ids) if not row]
+        if empty:
+            raise ValueError(f"sentence {empty[0]} has no tokens: {sentences[empty[0]]!r}")
+        long = sum(len(row) > self.max_length for row in ids)
+        if long:
+            warnings.warn(
+                f"{long} source sentence(s) have more than max_length={self.max_length} "
+                "tokens and are cut to it",
+                stacklevel=3,
+            )
+        return [row[: self.max_length] for row in ids], total, unknown
+
+    def translate(self, sentences, *, beam_size: int | None = None, max_length=None) -> list:
+        """Translations of ``sentences`` (strings): greedy with ``beam_size=1``, else beam
+        search (default: the ``beam_size`` setting). Outputs stop at ``</s>`` or at
+        ``max_length`` tokens (default: twice the source's, plus 10)."""
+        from ..decoding import beam_search, greedy
+
+        self._check_fitted()
+        if isinstance(sentences, str):
+            raise TypeError("sentences must be a list of strings, got one string")
+        sentences = list(sentences)
+        if not sentences:
+            return []
+        beam = self.beam_size if beam_size is None else beam_size
+        ids, total, unknown = self._source_ids(sentences)
+        self.last_unknown_ = (unknown, total)
+        outputs = [None] * len(sentences)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        target_tokens = self.vocabularies_[1]
+        with torch.no_grad():
+            for start in range(0, len(order), DECODE_BATCH):
+                rows = order[start : start + DECODE_BATCH]
+                lengths = torch.tensor([len(ids[i]) for i in rows])
+                source = torch.zeros(len(rows), int(lengths.max()), dtype=torch.long)
+                for r, i in enumerate(rows):
+                    source[r, : lengths[r]] = torch.tensor(ids[i])
+                state = self.model_.encode(source, lengths)
+                first = torch.full((len(rows),), BOS)
+                limit = max_length or int(lengths.max()) * 2 + 10
+                if beam == 1:
+                    decoded = greedy(self.model_, state, first, limit, EOS)
+                    found = [row[:n].tolist() for row, n in zip(*decoded[:2], strict=True)]
+                else:
+                    hypotheses = beam_search(
+                        self.model_, state, first, limit, EOS,
+                        beam_size=beam, length_penalty=self.length_penalty,
+                    )  # fmt: skip
+                    found = [best[0].tokens for best in hypotheses]
+                for i, tokens in zip(rows, found, strict=True):
+                    outputs[i] = self._detokenize(1, target_tokens.decode(tokens))
+        return outputs
+
+    def score(self, pairs, *, beam_size: int | None = None) -> dict:
+        """BLEU and chrF of greedy decoding and of beam search (``beam_size``, default the
+        setting) on ``pairs``, and of copying the source, the baseline."""
+        self._check_fitted()
+        pairs = list(pairs)
+        if not pairs:
+            raise ValueError("pairs is empty: nothing to score")
+        sources = [s for s, _ in pairs]
+        references = [t for _, t in pairs]
+        beam = self.beam_size if beam_size is None else beam_size
+        greedy_out = self.translate(sources, beam_size=1)
+        unknown, total = self.last_unknown_
+        scores = {"greedy": bleu_chrf(greedy_out, references)}
+        if beam > 1:
+            scores[f"beam {beam}"] = bleu_chrf(self.translate(sources, beam_size=beam), references)
+        scores["copy source"] = _copy_scores(pairs)
+        best = scores[f"beam {beam}" if beam > 1 else "greedy"]
+        return (
+            scores
+            | best
+            | {
+                self.unit: len(pairs),
+                "unknown_source_tokens": unknown,
+                "source_tokens": total,
+                "examples": [
+                    {"source": s, "reference": r, "greedy": g}
+                    for s, r, g in list(zip(sources, references, greedy_out, strict=True))[:5]
+                ],
+            }
+        )
+
+    def attention_map(self, source: str, target: str | None = None):
+        """(source tokens, target tokens, weights (T, S)): where the model looks while it
+        writes ``target`` (default: its own greedy translation) for ``source``."""
+        self._check_fitted()
+        if self.model_.attention is None:
+            raise ValueError("this model has no attention (attention='none')")
+        target = self.translate([source], beam_size=1)[0] if target is None else target
+        ids, _, _ = self._source_ids([source])
+        target_ids, _, _ = self._encode(1, [target])
+        target_in = torch.tensor([[BOS, *target_ids[0]]])
+        source_ids = torch.tensor(ids)
+        with torch.no_grad():
+            _, weights = self.model_(
+                source_ids, torch.tensor([len(ids[0])]), target_in, return_attention=True
+            )
+        source_tokens = self.vocabularies_[0].decode(ids[0])
+        target_tokens = [*self.vocabularies_[1].decode(target_ids[0]), "</s>"]
+        return source_tokens, target_tokens, weights[0, :, :].numpy()
+
+    def table(self, scores: dict) -> list[str]:
+        names = [key for key in scores if isinstance(scores[key], dict) and "bleu" in scores[key]]
+        width = max(map(len, names))
+        lines = [" " * width + f"{'BLEU':>9}{'chrF':>9}"]
+        for name in names:
+            lines.append(f"{name:<{width}}{scores[name]['bleu']:>9.2f}{scores[name]['chrf']:>9.2f}")
+        return lines
+
+    def report(self) -> str:
+        text = super().report()
+        m = self.metrics_
+        return (
+            f"{text}\nTraining took {m['training_seconds'] / 60:.1f} min on "
+            f"{m['training_pairs']:,} pairs ({m['too_long_pairs']:,} longer than "
+            f"max_length={self.max_length} tokens left out)."
+        )
+
+    # --- run directories ---------------------------------------------------------------------
+
+    def _models(self) -> dict:
+        return {"model": self.model_}
+
+    def _data_state(self) -> dict:
+        return {
+            "tokenizers": [t.to_dict() for t in self.tokenizers_],
+            "vocabularies": [v.to_dict() for v in self.vocabularies_],
+        }
+
+    def _restore(self, state: dict) -> None:
+        self.tokenizers_ = [tokenizer_from_dict(d) for d in state["tokenizers"]]
+        self.vocabularies_ = [Vocabulary.from_dict(d) for d in state["vocabularies"]]
+        self.model_ = self._new_model()
+
+    def _write_pictures(self, directory: Path) -> None:
+        from .. import plots
+
+        part = self.metrics_.get("test", self.metrics_["validation"])
+        if self.model_.attention is not None:
+            example = part["examples"][0]
+            source, target, weights = self.attention_map(example["source"])
+            plots.plot_attention(directory / "attention.png", source, target, weights)
+
+
+def train_run(translator: Translator, data, out, *, test=None, test_fraction=0.05,
+              overwrite=False, resume=False) -> str:  # fmt: skip
+    """Read pairs from ``data``; hold out ``test`` (a file) or else a fixed random
+    ``test_fraction`` of them; fit, score greedy / beam / copy on the test pairs; write the
+    run directory ``out``; return the report."""
+    from .rundir import staging
+
+    pairs = read_pairs(data)
+    if test is not None:
+        test_pairs = read_pairs(test)
+    else:
+        # A seed of its own, so the test pairs stay the same whatever the model's seed.
+        keep, hold = stratified_split(torch.zeros(len(pairs)).numpy(), test_fraction, 1234)
+        test_pairs = [pairs[i] for i in hold]
+        pairs = [pairs[i] for i in keep]
+    with staging(out, overwrite=overwrite, resume=resume) as partial:
+        translator.fit(pairs, checkpoint_dir=partial / "checkpoint", resume=resume)
+        translator.metrics_["test"] = translator.score(test_pairs)
+        translator.metrics_ |= {k: translator.metrics_["test"][k] for k in translator.headline}
+        translator.metrics_["scored_on"] = "test"
+        translator._write(partial)
+    return f"{translator.report()}\n\nRun directory: {out}"
+
+
+def evaluate_run(run, data, *, beam_size: int | None = None) -> str:
+    """Score a run on the pairs in ``data``; record and return the table."""
+    translator = Translator.load(run)
+    scores = translator.score(read_pairs(data), beam_size=beam_size)
+    entry = {k: v for k, v in scores.items() if k != "examples"}
+    record_evaluation(run, {"data": str(data), **entry})
+    lines = [f"{data}: {scores['pairs']} pairs", *translator.table(scores)]
+    if scores["unknown_source_tokens"]:
+        lines.append(
+            f"{scores['unknown_source_tokens']} of {scores['source_tokens']} source tokens "
+            "were outside the vocabulary (read as <unk>)"
+        )
+    return "\n".join(lines)
+
+
+def predict_lines(run, source, *, beam_size: int | None = None, attention_png=None) -> str:
+    """Translations of the lines of ``source`` (a file or ``-``), one per line; with
+    ``attention_png``, the attention map of the first line is written there."""
+    from .. import plots
+    from ..data.readers import read_lines
+
+    translator = Translator.load(run)
+    sentences = read_lines(source)
+    outputs = translator.translate(sentences, beam_size=beam_size)
+    if attention_png:
+        tokens = translator.attention_map(sentences[0], outputs[0])
+        plots.plot_attention(attention_png, *tokens)
+    return "\n".join(outputs)

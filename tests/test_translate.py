@@ -1,0 +1,138 @@
+"""The translate task end to end on a small extract of the Bible pairs, and its bad input."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from rnnkit.cli import main
+from rnnkit.tasks.translate import Translator, bleu_chrf, read_pairs, train_run
+
+PAIRS = "tests/data/bible_en_es_sample.tsv"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("translate") / "run"
+    translator = Translator(
+        vocab_size=600, hidden_size=48, embedding_dim=32, epochs=3, batch_size=32,
+        max_length=80, val=0.1, progress="none",
+    )  # fmt: skip
+    report = train_run(translator, PAIRS, out, test_fraction=0.1)
+    return translator, out, report
+
+
+def test_read_pairs_names_the_bad_line(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("a b\tc d\none side only\n")
+    with pytest.raises(ValueError, match=r"pairs.tsv:2: expected 'source<TAB>target'"):
+        read_pairs(path)
+    path.write_text("a b\t \n")
+    with pytest.raises(ValueError, match=r":1: expected"):
+        read_pairs(path)
+    assert read_pairs(PAIRS)[0][0].startswith("In the beginning")
+
+
+def test_bleu_and_chrf_are_sacrebleus():
+    scores = bleu_chrf(["the cat sat on the mat"], ["the cat sat on the mat"])
+    assert scores == {"bleu": pytest.approx(100.0), "chrf": pytest.approx(100.0)}
+    assert bleu_chrf(["a b c d"], ["w x y z"])["bleu"] == 0.0
+
+
+def test_training_reports_greedy_beam_and_the_copy_baseline(trained):
+    translator, out, report = trained
+    test = translator.metrics_["test"]
+    for name in ("greedy", "beam 5", "copy source"):
+        assert set(test[name]) == {"bleu", "chrf"}
+        assert name in report
+    assert test["bleu"] == test["beam 5"]["bleu"]  # the headline is the beam's
+    assert translator.history_[-1]["val_loss"] < translator.history_[0]["val_loss"]
+    for name in ("config.json", "model.safetensors", "data_state.json", "metrics.json",
+                 "history.csv", "learning_curves.png", "attention.png"):  # fmt: skip
+        assert (out / name).is_file(), name
+
+
+def test_beam_of_one_equals_greedy_and_the_run_loads_back(trained):
+    translator, out, _ = trained
+    sources = [s for s, _ in read_pairs(PAIRS)[:12]]
+    greedy = translator.translate(sources, beam_size=1)
+    assert translator.translate(sources, beam_size=1) == greedy
+    loaded = Translator.load(out)
+    assert loaded.translate(sources, beam_size=1) == greedy
+    assert loaded.translate(sources[:3], beam_size=3) == translator.translate(
+        sources[:3], beam_size=3
+    )
+
+
+def test_batched_translation_equals_one_sentence_at_a_time(trained):
+    translator, _, _ = trained
+    sources = [s for s, _ in read_pairs(PAIRS)[20:28]]
+    together = translator.translate(sources, beam_size=1)
+    assert together == [translator.translate([s], beam_size=1)[0] for s in sources]
+
+
+def test_attention_map_rows_sum_to_one(trained):
+    translator, _, _ = trained
+    source, target, weights = translator.attention_map("And God said, Let there be light.")
+    assert weights.shape == (len(target), len(source))
+    torch.testing.assert_close(torch.tensor(weights.sum(1)), torch.ones(len(target)))
+
+
+def test_unknown_tokens_are_counted_and_long_sources_cut(trained):
+    translator, _, _ = trained
+    scores = translator.score([("Zyxq \u03bb\u03bb and God", "Y Dios")], beam_size=1)
+    assert scores["unknown_source_tokens"] >= 1
+    with pytest.warns(UserWarning, match="more than max_length=80 tokens and are cut"):
+        (out,) = translator.translate([" ".join(["light"] * 100)], beam_size=1)
+    assert isinstance(out, str)
+
+
+def test_an_empty_source_is_refused(trained):
+    translator, _, _ = trained
+    with pytest.raises(ValueError, match="sentence 1 has no tokens"):
+        translator.translate(["God", "   "])
+    with pytest.raises(TypeError, match="list of strings"):
+        translator.translate("God said")
+
+
+@pytest.mark.parametrize(
+    "settings, error",
+    [
+        ({"attention": "cosine"}, "attention='cosine' is not one of"),
+        ({"tokenizer": "char"}, "tokenizer='char' is not one of"),
+        ({"max_length": 0}, "max_length=0 must be an integer >= 1"),
+        ({"rnn_options": {"attention": "dot"}}, "settings of EncoderDecoder itself"),
+    ],
+)
+def test_bad_settings_are_refused(settings, error):
+    with pytest.raises(ValueError, match=error):
+        Translator(progress="none", **settings).fit(read_pairs(PAIRS)[:50])
+
+
+def test_cli_evaluate_and_predict(trained, tmp_path):
+    _, out, _ = trained
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["translate", "evaluate", "--run", str(out), "--data", PAIRS, "--beam", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "copy source" in result.output and "beam 2" in result.output
+    assert "bleu" in json.loads((out / "metrics.json").read_text())["evaluations"][-1]
+    source = tmp_path / "en.txt"
+    source.write_text("And God said.\nIn the beginning.\n")
+    png = tmp_path / "map.png"
+    args = ["translate", "predict", "--run", str(out), str(source), "--beam", "1",
+            "--attention-png", str(png)]  # fmt: skip
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert len(result.output.strip().splitlines()) == 2 and png.is_file()
+
+
+def test_cli_refuses_a_run_of_another_task(trained, tmp_path):
+    run = tmp_path / "lm"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"task": "lm", "settings": {}}))
+    result = CliRunner().invoke(main, ["translate", "predict", "--run", str(run), PAIRS])
+    assert result.exit_code != 0
+    assert "holds a 'lm' run, not a 'translate' run" in result.output
