@@ -144,8 +144,10 @@ def test_token_stream_rows_continue_from_batch_to_batch():
     rows = [torch.cat([stream.batch(b)[0][r] for b in batches]) for r in range(4)]
     for r, row in enumerate(rows):
         assert row.tolist() == list(range(25 * r, 25 * r + 25))
-    tokens, following = stream.batch(batches[0])
+    tokens, following, lengths, reset = stream.batch(batches[0])
     assert torch.equal(following, tokens + 1)
+    assert lengths.tolist() == [5] * 4 and reset.all()
+    assert not stream.batch(batches[1])[3].any()
 
 
 def test_token_stream_epochs_continue_through_the_text_and_wrap():
@@ -153,11 +155,21 @@ def test_token_stream_epochs_continue_through_the_text_and_wrap():
     assert len(stream) == 12
     second = stream.epoch_batches(4, 0, 2, shuffle=False)
     assert stream.batch(second[0])[0][0].tolist() == [15, 16, 17, 18, 19]
-    assert stream.batch(second[2])[0][0].tolist() == [0, 1, 2, 3, 4]  # wrapped around
+    wrapped = stream.batch(second[2])
+    assert wrapped[0][0].tolist() == [0, 1, 2, 3, 4] and wrapped[3].all()  # state reset
     with pytest.raises(ValueError, match="shuffle=False and batch_size=4"):
         stream.epoch_batches(8, 0, 1, shuffle=False)
     with pytest.raises(ValueError, match="fewer than one segment"):
         TokenStream(torch.arange(10), rows=4, steps=5)
+    with pytest.raises(ValueError, match="rows=0 must be an integer >= 1"):
+        TokenStream(torch.arange(10), rows=0, steps=5)
+
+
+def test_token_stream_reads_the_text_without_gaps():
+    stream = TokenStream(torch.arange(1000), rows=3, steps=7)
+    read = torch.cat([stream.streams[r, :-1] for r in range(3)])
+    assert read.tolist() == list(range(len(read)))  # contiguous from the start
+    assert 1000 - 1 - len(read) < 3 * 7
 
 
 def test_stream_loss_predicts_every_token_but_the_first():
@@ -186,9 +198,15 @@ def test_ngram_probabilities_sum_to_one_over_the_vocabulary():
     history = [2, 4]
     total = sum(math.exp(model.log_probs(np.array([*history, w]))[-1]) for w in range(5))
     assert total == pytest.approx(1.0, abs=1e-12)
-    unseen = [3, 3]  # probably never seen: falls back and still sums to 1
-    total = sum(math.exp(model.log_probs(np.array([*unseen, w]))[-1]) for w in range(5))
-    assert total == pytest.approx(1.0, abs=1e-12)
+    # Histories never seen in training fall back to the lower orders and still sum to 1.
+    sparse = NGramModel(3, 6).fit(np.array([0, 1, 2, 0, 1, 3, 0, 1, 2, 4, 4, 0]))
+    for unseen in ([5, 5], [2, 5], [3, 4]):
+        assert sparse._lookup(sparse.tables_[1][2], np.array([unseen[0] * 6 + unseen[1]]),
+                              sparse.tables_[1][3])[0] == 0  # fmt: skip
+        total = sum(math.exp(sparse.log_probs(np.array([*unseen, w]))[-1]) for w in range(6))
+        assert total == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(ValueError, match="at least 2 tokens in 0..5"):
+        sparse.log_probs(np.array([0, -1]))
 
 
 def test_unigram_entropy_is_the_add_one_frequencies():
@@ -316,3 +334,28 @@ def test_cli_train_writes_a_run(tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "bpc" in result.output and (out / "model.safetensors").is_file()
+
+
+def test_with_neither_epochs_nor_minutes_training_is_one_pass(text):
+    modeler = LanguageModeler(hidden_size=16, batch_size=8, bptt=32, progress="none")
+    modeler.fit(text[:20000])
+    assert modeler.metrics_["passes"] == pytest.approx(1.0)
+
+
+def test_a_word_prime_without_a_line_end_continues_its_line(text):
+    modeler = LanguageModeler(level="word", hidden_size=8, epochs=1, batch_size=4, bptt=8,
+                              progress="none")  # fmt: skip
+    modeler.fit(text[:8000])
+    assert modeler._tokens("the king") == ["the", "king"]
+    assert modeler._tokens("the king\n") == ["the", "king", "<eos>"]
+
+
+def test_a_tied_model_saves_and_loads(text, tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text(text[:20000])
+    modeler = LanguageModeler(hidden_size=16, embedding_dim=16, tie_weights=True, epochs=1,
+                              batch_size=8, bptt=32, progress="none")  # fmt: skip
+    train_run(modeler, path, tmp_path / "run")
+    loaded = LanguageModeler.load(tmp_path / "run")
+    assert loaded.model_.output.weight is loaded.model_.embedding.weight
+    assert "".join(loaded.generate("A", 20, seed=0)) == "".join(modeler.generate("A", 20, seed=0))

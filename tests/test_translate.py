@@ -72,10 +72,21 @@ def test_batched_translation_equals_one_sentence_at_a_time(trained):
     assert together == [translator.translate([s], beam_size=1)[0] for s in sources]
 
 
-def test_attention_map_rows_sum_to_one(trained):
+def test_attention_map_is_what_greedy_decoding_attended_to(trained):
     translator, _, _ = trained
-    source, target, weights = translator.attention_map("And God said, Let there be light.")
-    assert weights.shape == (len(target), len(source))
+    sentence = "And God said, Let there be light."
+    source, target, weights = translator.attention_map(sentence)
+    emitted = translator.translate_ids([sentence], beam_size=1)[0]
+    assert target == [*translator.vocabularies_[1].decode(emitted), "</s>"]
+    assert weights.shape == (len(emitted) + 1, len(source))
+    # Step the decoder over what it emitted: each step's weights are one row of the map.
+    model = translator.model_
+    ids = torch.tensor([translator.vocabularies_[0].encode(source)])
+    state = model.encode(ids, torch.tensor([ids.shape[1]]))
+    with torch.no_grad():
+        for row, token in enumerate([2, *emitted]):  # <s> first
+            _, state = model.decode_step(torch.tensor([token]), state)
+            torch.testing.assert_close(state.attention[0].numpy(), weights[row])
     torch.testing.assert_close(torch.tensor(weights.sum(1)), torch.ones(len(target)))
 
 
@@ -102,12 +113,22 @@ def test_an_empty_source_is_refused(trained):
         ({"attention": "cosine"}, "attention='cosine' is not one of"),
         ({"tokenizer": "char"}, "tokenizer='char' is not one of"),
         ({"max_length": 0}, "max_length=0 must be an integer >= 1"),
+        ({"sampling": 1.5}, "sampling=1.5 must be a probability"),
+        ({"length_penalty": float("nan")}, "length_penalty=nan must be a finite number"),
         ({"rnn_options": {"attention": "dot"}}, "settings of EncoderDecoder itself"),
     ],
 )
 def test_bad_settings_are_refused(settings, error):
     with pytest.raises(ValueError, match=error):
         Translator(progress="none", **settings).fit(read_pairs(PAIRS)[:50])
+
+
+def test_a_test_fraction_that_holds_out_nothing_is_refused_before_training(tmp_path):
+    path = tmp_path / "few.tsv"
+    path.write_text("".join(f"a{i} b\tc{i} d\n" for i in range(9)))
+    with pytest.raises(ValueError, match="test_fraction=0.05 of 9 pairs holds out none"):
+        train_run(Translator(progress="none"), path, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_cli_evaluate_and_predict(trained, tmp_path):

@@ -181,7 +181,7 @@ def _training_options(function):
             help="Layer option KEY=VALUE, e.g. recurrent_dropout=0.2, layer_norm=true.",
         ),
         *_training_loop(),
-        click.option("--val", type=float, help="Fraction held out for early stopping."),
+        click.option("--val", type=float, help="Fraction held out for validation."),
         click.option("--seed", type=int),
         click.option("--out", required=True, help="Run directory to write."),
         click.option("--overwrite", is_flag=True, help="Replace an existing run directory."),
@@ -372,7 +372,9 @@ def translate():
 @click.option("--input-feeding/--no-input-feeding", default=None)
 @click.option("--bridge", type=click.Choice(["linear", "zeros"]))
 @click.option("--sampling", type=float, help="Scheduled-sampling probability.")
+@click.option("--min-freq", type=int, help="Rarer words become <unk> (word tokenizer).")
 @click.option("--beam-size", type=int, help="Beam reported beside greedy (default 5).")
+@click.option("--length-penalty", type=float, help="Beam score = log p / length^this.")
 @click.option("--minutes", type=float, help="Time limit of training, validation included.")
 @_training_options
 def translate_train(data, test, out, overwrite, resume, rnn_options, **given):

@@ -150,33 +150,47 @@ class TokenStream(Dataset):
     """One long text as ``rows`` parallel streams, read ``steps`` tokens at a time: the data
     of a language model trained by stateful truncated BPTT.
 
-    The ids are cut into ``rows`` contiguous streams of equal length (the few ids left over
-    at the end are dropped). Batch ``k`` holds segment ``k`` of every stream, so row ``r`` of
-    one batch continues row ``r`` of the previous one and the ``Trainer`` (``stateful=True``,
-    ``shuffle=False``, ``batch_size=rows``, ``tbptt=steps``) carries its state across.
-    Item ``k * rows + r`` is ``(tokens, next_tokens)``, both (steps,): segment ``k`` of
-    stream ``r`` and the same shifted by one.
+    The ids are cut into ``rows`` contiguous streams of ``segments * steps`` tokens each
+    (the fewer than ``rows * steps`` ids left over at the end of the text are not read).
+    Batch ``k`` holds segment ``k`` of every stream, so row ``r`` of one batch continues row
+    ``r`` of the previous one and the ``Trainer`` (``stateful=True``, ``shuffle=False``,
+    ``batch_size=rows``, ``tbptt=steps``) carries its state across. Item ``k * rows + r``
+    is ``(tokens, next_tokens, lengths, reset)``: segment ``k`` of stream ``r``, the same
+    shifted by one, its length ``steps``, and whether it is the stream's first segment,
+    where the carried state is reset.
 
     ``segments_per_epoch`` makes an "epoch" of the ``Trainer`` that many batches (Keras's
     ``steps_per_epoch``): epochs continue through the text where the last one ended and wrap
-    around at its end, so a long text is validated and checkpointed every so often rather
-    than once per pass. None: an epoch is one pass.
+    around at its end (the state is reset there), so a long text is validated and
+    checkpointed every so often rather than once per pass. The ``Trainer`` also starts every
+    epoch from a fresh state, once per ``segments_per_epoch`` segments. None: an epoch is
+    one pass.
     """
 
     def __init__(self, ids: torch.Tensor, rows: int, steps: int, segments_per_epoch=None):
         if not isinstance(ids, torch.Tensor) or ids.dim() != 1:
             raise ValueError("ids must be a 1-d tensor of token ids")
-        per_row = (len(ids) - 1) // rows
-        if per_row < steps:
+        for name, value in (("rows", rows), ("steps", steps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be an integer >= 1")
+        if segments_per_epoch is not None and (
+            isinstance(segments_per_epoch, bool)
+            or not isinstance(segments_per_epoch, int)
+            or segments_per_epoch < 1
+        ):
             raise ValueError(
-                f"{len(ids)} tokens make {rows} streams of {per_row} steps, fewer than one "
-                f"segment of {steps}: use a smaller batch size or segment, or more text"
+                f"segments_per_epoch={segments_per_epoch!r} must be an integer >= 1 or None"
             )
         self.rows, self.steps = rows, steps
-        self.segments = per_row // steps
+        self.segments = (len(ids) - 1) // (rows * steps)
+        if self.segments == 0:
+            raise ValueError(
+                f"{len(ids)} tokens make fewer than one segment of {steps} steps in each of "
+                f"{rows} streams: use a smaller batch size or segment, or more text"
+            )
         used = self.segments * steps
         # (rows, used + 1): the streams, each with the token that follows its last one.
-        starts = torch.arange(rows) * per_row
+        starts = torch.arange(rows) * used
         self.streams = ids[starts[:, None] + torch.arange(used + 1)]
         self.segments_per_epoch = min(segments_per_epoch or self.segments, self.segments)
 
@@ -184,15 +198,15 @@ class TokenStream(Dataset):
         return self.segments_per_epoch * self.rows
 
     def __getitem__(self, i: int):
-        tokens, following = self.batch(torch.tensor([i]))
-        return tokens[0], following[0]
+        return tuple(part[0] for part in self.batch(torch.tensor([i])))
 
     def batch(self, indices: torch.Tensor):
         """Items ``indices`` (taken modulo the text, see the class docstring)."""
         segment = (indices // self.rows) % self.segments
         start = (segment * self.steps)[:, None] + torch.arange(self.steps)
         rows = self.streams[indices % self.rows]
-        return rows.gather(1, start), rows.gather(1, start + 1)
+        lengths = torch.full((len(indices),), self.steps)
+        return rows.gather(1, start), rows.gather(1, start + 1), lengths, segment == 0
 
     def epoch_batches(self, batch_size: int, seed: int, epoch: int, shuffle: bool) -> list:
         """Epoch ``epoch``'s batches (from 1; 0 is read as 1): each is one segment of every

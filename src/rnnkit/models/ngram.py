@@ -75,6 +75,10 @@ class NGramModel:
         """Natural log of p(ids[t] | ids[:t]) for t = 1..len-1 (the first token has no
         history, as with a recurrent model reading the same text)."""
         ids = np.asarray(ids, dtype=np.int64)
+        if ids.ndim != 1 or len(ids) < 2 or ids.min() < 0 or ids.max() >= self.vocab_size:
+            raise ValueError(
+                f"ids must be a 1-d sequence of at least 2 tokens in 0..{self.vocab_size - 1}"
+            )
         targets = ids[1:]
         V = self.vocab_size
         prob = (self.unigram_[targets] + 1) / (self.unigram_.sum() + V)

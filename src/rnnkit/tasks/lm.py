@@ -177,7 +177,9 @@ class LanguageModeler(SupervisedTask):
         if self.level == "char":
             return list(text.lower() if lower else text)
         tokenizer = WordTokenizer(lowercase=lower)
-        return [token for line in text.splitlines() for token in (*tokenizer(line), END_OF_LINE)]
+        tokens = [token for line in text.splitlines() for token in (*tokenizer(line), END_OF_LINE)]
+        # A text that stops mid-line (a prime) has not ended its line.
+        return tokens if text.endswith("\n") or not tokens else tokens[:-1]
 
     def encode(self, text: str, *, warn: bool = True) -> torch.Tensor:
         """The ids of ``text``; tokens outside the vocabulary become ``<unk>`` (counted, and
@@ -250,9 +252,13 @@ class LanguageModeler(SupervisedTask):
             total, count = stream_loss(model, held_ids)
             return total / count
 
+        if self.epochs is not None:
+            max_steps = math.ceil(self.epochs * steps_per_pass)
+        else:  # a time limit alone, or one pass when neither is given
+            max_steps = None if self.minutes is not None else steps_per_pass
         trainer = Trainer(
             epochs=None,
-            max_steps=math.ceil(self.epochs * steps_per_pass) if self.epochs else None,
+            max_steps=max_steps,
             time_limit=self.minutes * 60 if self.minutes else None,
             batch_size=self.batch_size,
             shuffle=False,
@@ -270,8 +276,6 @@ class LanguageModeler(SupervisedTask):
             seed=self.seed,
             progress=self.progress,
         )
-        if self.epochs is None and self.minutes is None:
-            trainer.max_steps = steps_per_pass
         trainer.fit(self.model_, data, resume=resume)
         self.model_.eval()
         self.history_ = [self._with_units(row) for row in trainer.history]
@@ -284,7 +288,7 @@ class LanguageModeler(SupervisedTask):
         self.best_epoch_ = None  # the final model is kept: a language model seldom overfits here
         self.training_seconds_ = time.perf_counter() - started
         baselines = {}
-        for order in (1, NGRAM_ORDERS[self.level]):
+        for order in (1, self._ngram_order()):
             ngram = NGramModel(order, len(self.vocabulary_)).fit(train_ids.numpy())
             baselines[f"{order}-gram"] = self._scores(ngram.cross_entropy(held_ids.numpy()))
         final = self.history_[-1]["held_out_loss"] if self.history_ else held_out(self.model_)
@@ -303,6 +307,14 @@ class LanguageModeler(SupervisedTask):
         self.metrics_ |= self.metrics_["validation"]["model"]  # the headline scores on top
         self.metrics_["scored_on"] = "validation"
         return self
+
+    def _ngram_order(self) -> int:
+        """The n-gram baseline's order: the level's, lowered until its keys fit in 64 bits
+        (a text of thousands of distinct characters)."""
+        order = NGRAM_ORDERS[self.level]
+        while order > 1 and len(self.vocabulary_) ** order >= 2**62:
+            order -= 1
+        return order
 
     def _scores(self, nats_per_token: float) -> dict:
         """Cross-entropy per token as bits per character (char level) and perplexity."""

@@ -123,7 +123,8 @@ class SupervisedTask:
 
         write_json(directory / "config.json", self._config())
         for name, model in self._models().items():
-            state = {k: v.contiguous() for k, v in model.state_dict().items()}
+            # Copies: safetensors refuses tensors that share memory, as tied weights do.
+            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             save_file(state, directory / f"{name}.safetensors")
         write_json(directory / "data_state.json", self._data_state())
         write_json(directory / "metrics.json", self.metrics_)

@@ -14,6 +14,7 @@ Tokens outside the vocabulary read as ``<unk>`` and are counted.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from pathlib import Path
@@ -192,6 +193,12 @@ class Translator(SupervisedTask):
                 raise ValueError(f"{name}={value!r} must be an integer >= 1")
         if not 0 < self.val < 1:
             raise ValueError(f"val={self.val!r} must be a fraction in (0, 1)")
+        if not (isinstance(self.sampling, int | float) and 0 <= self.sampling <= 1):
+            raise ValueError(f"sampling={self.sampling!r} must be a probability in [0, 1]")
+        if not (
+            isinstance(self.length_penalty, int | float) and math.isfinite(self.length_penalty)
+        ):
+            raise ValueError(f"length_penalty={self.length_penalty!r} must be a finite number")
         if self.minutes is not None and not self.minutes > 0:
             raise ValueError(f"minutes={self.minutes!r} must be a number > 0 or None")
         super()._check_settings()
@@ -332,20 +339,23 @@ class Translator(SupervisedTask):
         """Translations of ``sentences`` (strings): greedy with ``beam_size=1``, else beam
         search (default: the ``beam_size`` setting). Outputs stop at ``</s>`` or at
         ``max_length`` tokens (default: twice the source's, plus 10)."""
+        target = self.vocabularies_[1]
+        ids = self.translate_ids(sentences, beam_size=beam_size, max_length=max_length)
+        return [self._detokenize(1, target.decode(row)) for row in ids]
+
+    def translate_ids(self, sentences, *, beam_size=None, max_length=None) -> list[list[int]]:
+        """The target ids ``translate`` writes out (``</s>`` left out)."""
         from ..decoding import beam_search, greedy
 
         self._check_fitted()
         if isinstance(sentences, str):
             raise TypeError("sentences must be a list of strings, got one string")
         sentences = list(sentences)
-        if not sentences:
-            return []
         beam = self.beam_size if beam_size is None else beam_size
-        ids, total, unknown = self._source_ids(sentences)
+        ids, total, unknown = self._source_ids(sentences) if sentences else ([], 0, 0)
         self.last_unknown_ = (unknown, total)
         outputs = [None] * len(sentences)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        target_tokens = self.vocabularies_[1]
         with torch.no_grad():
             for start in range(0, len(order), DECODE_BATCH):
                 rows = order[start : start + DECODE_BATCH]
@@ -366,7 +376,7 @@ class Translator(SupervisedTask):
                     )  # fmt: skip
                     found = [best[0].tokens for best in hypotheses]
                 for i, tokens in zip(rows, found, strict=True):
-                    outputs[i] = self._detokenize(1, target_tokens.decode(tokens))
+                    outputs[i] = tokens
         return outputs
 
     def score(self, pairs, *, beam_size: int | None = None) -> dict:
@@ -400,24 +410,25 @@ class Translator(SupervisedTask):
             }
         )
 
-    def attention_map(self, source: str, target: str | None = None):
-        """(source tokens, target tokens, weights (T, S)): where the model looks while it
-        writes ``target`` (default: its own greedy translation) for ``source``."""
+    def attention_map(self, source: str, target_ids: list[int] | None = None):
+        """(source tokens, output tokens, weights (T, S)): where the model looks at each step
+        while it writes ``target_ids`` (default: its own greedy translation) and ``</s>``."""
         self._check_fitted()
         if self.model_.attention is None:
             raise ValueError("this model has no attention (attention='none')")
-        target = self.translate([source], beam_size=1)[0] if target is None else target
+        if target_ids is None:
+            target_ids = self.translate_ids([source], beam_size=1)[0]
         ids, _, _ = self._source_ids([source])
-        target_ids, _, _ = self._encode(1, [target])
-        target_in = torch.tensor([[BOS, *target_ids[0]]])
-        source_ids = torch.tensor(ids)
         with torch.no_grad():
             _, weights = self.model_(
-                source_ids, torch.tensor([len(ids[0])]), target_in, return_attention=True
+                torch.tensor(ids),
+                torch.tensor([len(ids[0])]),
+                torch.tensor([[BOS, *target_ids]]),
+                return_attention=True,
             )
         source_tokens = self.vocabularies_[0].decode(ids[0])
-        target_tokens = [*self.vocabularies_[1].decode(target_ids[0]), "</s>"]
-        return source_tokens, target_tokens, weights[0, :, :].numpy()
+        target_tokens = [*self.vocabularies_[1].decode(target_ids), "</s>"]
+        return source_tokens, target_tokens, weights[0].numpy()
 
     def table(self, scores: dict) -> list[str]:
         names = [key for key in scores if isinstance(scores[key], dict) and "bleu" in scores[key]]
@@ -474,7 +485,14 @@ def train_run(translator: Translator, data, out, *, test=None, test_fraction=0.0
         test_pairs = read_pairs(test)
     else:
         # A seed of its own, so the test pairs stay the same whatever the model's seed.
+        if not 0 < test_fraction < 1:
+            raise ValueError(f"test_fraction={test_fraction!r} must be a fraction in (0, 1)")
         keep, hold = stratified_split(torch.zeros(len(pairs)).numpy(), test_fraction, 1234)
+        if len(hold) == 0:
+            raise ValueError(
+                f"test_fraction={test_fraction} of {len(pairs)} pairs holds out none for the "
+                "test: give more pairs, a larger fraction, or a --test file"
+            )
         test_pairs = [pairs[i] for i in hold]
         pairs = [pairs[i] for i in keep]
     with staging(out, overwrite=overwrite, resume=resume) as partial:
@@ -509,8 +527,8 @@ def predict_lines(run, source, *, beam_size: int | None = None, attention_png=No
 
     translator = Translator.load(run)
     sentences = read_lines(source)
-    outputs = translator.translate(sentences, beam_size=beam_size)
+    ids = translator.translate_ids(sentences, beam_size=beam_size)
     if attention_png:
-        tokens = translator.attention_map(sentences[0], outputs[0])
-        plots.plot_attention(attention_png, *tokens)
-    return "\n".join(outputs)
+        plots.plot_attention(attention_png, *translator.attention_map(sentences[0], ids[0]))
+    target = translator.vocabularies_[1]
+    return "\n".join(translator._detokenize(1, target.decode(row)) for row in ids)
