@@ -205,7 +205,7 @@ def test_ngram_probabilities_sum_to_one_over_the_vocabulary():
                               sparse.tables_[1][3])[0] == 0  # fmt: skip
         total = sum(math.exp(sparse.log_probs(np.array([*unseen, w]))[-1]) for w in range(6))
         assert total == pytest.approx(1.0, abs=1e-12)
-    with pytest.raises(ValueError, match="at least 2 tokens in 0..5"):
+    with pytest.raises(ValueError, match=r"at least 2 tokens in 0\.\.5"):
         sparse.log_probs(np.array([0, -1]))
 
 

@@ -126,7 +126,7 @@ def test_bad_settings_are_refused(settings, error):
 def test_a_test_fraction_that_holds_out_nothing_is_refused_before_training(tmp_path):
     path = tmp_path / "few.tsv"
     path.write_text("".join(f"a{i} b\tc{i} d\n" for i in range(9)))
-    with pytest.raises(ValueError, match="test_fraction=0.05 of 9 pairs holds out none"):
+    with pytest.raises(ValueError, match=r"test_fraction=0\.05 of 9 pairs holds out none"):
         train_run(Translator(progress="none"), path, tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
