@@ -85,6 +85,12 @@ def test_tied_weights_share_the_embedding_and_project_when_sizes_differ():
     assert logits.shape == (2, 3, 20)
 
 
+def test_an_lstm_projection_sets_the_output_size():
+    lm = LanguageModel(20, embedding_dim=6, hidden_size=10, rnn_options={"proj_size": 4})
+    logits, _ = lm(torch.randint(0, 20, (2, 3)))
+    assert logits.shape == (2, 3, 20) and lm.output.in_features == 4
+
+
 @pytest.mark.parametrize(
     "tokens, error",
     [

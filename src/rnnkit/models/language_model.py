@@ -26,7 +26,8 @@ class LanguageModel(nn.Module):
         e_t = E x_t, \qquad h_t = \mathrm{RNN}(e_t, h_{t-1}), \qquad
         p(x_{t+1} \mid x_{\le t}) = \mathrm{softmax}(W\, \mathrm{drop}(P h_t) + b)
 
-    ``P`` is the identity unless the output is tied to the embedding and the sizes differ.
+    ``P`` is the identity unless the output is tied to the embedding and the sizes differ
+    (the top layer's output size is ``hidden_size``, or an LSTM's ``proj_size``).
     With ``tie_weights`` the output matrix is the embedding itself, ``W = E`` (Press & Wolf
     2017; Inan et al. 2017), which saves ``V * d`` parameters and usually lowers perplexity;
     when ``hidden_size != embedding_dim`` a linear ``P`` maps ``h_t`` to the embedding size.
@@ -78,9 +79,10 @@ class LanguageModel(nn.Module):
             cell, embedding_dim, hidden_size, num_layers, user=rnn_options, dropout=dropout
         )
         self.output_dropout = nn.Dropout(output_dropout)
-        tied_projection = tie_weights and hidden_size != embedding_dim
-        self.projection = nn.Linear(hidden_size, embedding_dim) if tied_projection else None
-        self.output = nn.Linear(embedding_dim if tie_weights else hidden_size, vocab_size)
+        top = self.rnn.output_size  # hidden_size, or the LSTM's proj_size
+        tied_projection = tie_weights and top != embedding_dim
+        self.projection = nn.Linear(top, embedding_dim) if tied_projection else None
+        self.output = nn.Linear(embedding_dim if tie_weights else top, vocab_size)
         if tie_weights:
             self.output.weight = self.embedding.weight
         self.tie_weights = tie_weights
