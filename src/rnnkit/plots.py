@@ -385,9 +385,17 @@ def plot_held_out_curve(
         raise ValueError(f"history needs rows with 'elapsed_seconds' and {key!r}")
     figure, (axes,) = _new_figure()
     minutes = _column(history, "elapsed_seconds") / 60
-    axes.plot(minutes, _column(history, key), marker=".", label="model")
-    for (name, scores), style in zip((baselines or {}).items(), ("--", ":", "-."), strict=False):
-        axes.axhline(scores[unit], linestyle=style, color="grey", label=name)
+    values = _column(history, key)
+    axes.plot(minutes, values, marker=".", label="model")
+    levels = {name: scores[unit] for name, scores in (baselines or {}).items()}
+    # A baseline far above the model (the unigram) would flatten the curve: the axis stops
+    # a little above the model's worst point or the closest baseline, and says so.
+    top = max(np.nanmax(values), min(levels.values(), default=-np.inf)) * 1.05
+    bottom = min(np.nanmin(values), *levels.values()) * 0.97
+    for (name, level), style in zip(levels.items(), ("--", ":", "-."), strict=False):
+        shown = f"{name} {level:.3g}" + (" (above the axis)" if level > top else "")
+        axes.axhline(level, linestyle=style, color="grey", label=shown)
+    axes.set_ylim(bottom, top)
     axes.set_xlabel("training time (minutes, validation included)")
     axes.set_ylabel(f"held-out {unit}")
     axes.set_title(f"held-out {unit} against training time")
