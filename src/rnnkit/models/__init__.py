@@ -1,6 +1,6 @@
 """The topologies as modules: forecasters and classifiers (many-to-one), taggers and language
-models (many-to-many, aligned), the encoder-decoder (many-to-many, unaligned), and the
-baselines they are compared with."""
+models (many-to-many, aligned), the conditional generator (one-to-many), the encoder-decoder
+(many-to-many, unaligned), and the baselines they are compared with."""
 
 from .baselines import (
     BASELINES,
@@ -13,7 +13,13 @@ from .baselines import (
 )
 from .classifier import AttentionPooling, BagClassifier, SequenceClassifier
 from .crf import CRF, bio_constraints
-from .forecaster import FORECASTERS, DirectForecaster, RecursiveForecaster, Seq2SeqForecaster
+from .forecaster import FORECASTERS
+from .generator import (
+    ConditionalGenerator,
+    DirectForecaster,
+    RecursiveForecaster,
+    Seq2SeqForecaster,
+)
 from .language_model import LanguageModel
 from .ngram import NGramModel
 from .seq2seq import EncoderDecoder, Seq2SeqState
@@ -27,6 +33,7 @@ __all__ = [
     "BagClassifier",
     "Baseline",
     "CharEncoder",
+    "ConditionalGenerator",
     "DirectForecaster",
     "Drift",
     "EncoderDecoder",
