@@ -13,13 +13,8 @@ from .baselines import (
 )
 from .classifier import AttentionPooling, BagClassifier, SequenceClassifier
 from .crf import CRF, bio_constraints
-from .forecaster import FORECASTERS
-from .generator import (
-    ConditionalGenerator,
-    DirectForecaster,
-    RecursiveForecaster,
-    Seq2SeqForecaster,
-)
+from .forecaster import FORECASTERS, DirectForecaster, RecursiveForecaster, Seq2SeqForecaster
+from .generator import ConditionalGenerator
 from .language_model import LanguageModel
 from .ngram import NGramModel
 from .seq2seq import EncoderDecoder, Seq2SeqState
