@@ -314,17 +314,22 @@ def _steps(decoder, state, start, max_length, eos, temperature, top_k, top_p, ge
             return
 
 
-def _decode(decoder, state, start, max_length, eos, pad, temperature, top_k, top_p, generator):
+def _checked_steps(decoder, state, start, max_length, eos, temperature, top_k, top_p, generator):
+    """``_steps`` after checking every argument, so a bad one fails at the call."""
     _check_decoder(decoder, "decode_step")
     start = _check_start(start)
     max_length = _check_int("max_length", max_length, minimum=1)
     eos = _check_eos(eos)
-    pad = _check_int("pad", pad)
     _check_filters(temperature, top_k, top_p)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
+    return _steps(decoder, state, start, max_length, eos, temperature, top_k, top_p, generator)
+
+
+def _decode(decoder, state, start, max_length, eos, pad, temperature, top_k, top_p, generator):
+    pad = _check_int("pad", pad)
     chosen, log_ps = [], []
-    for tokens, log_p, step_state in _steps(
+    for tokens, log_p, step_state in _checked_steps(
         decoder, state, start, max_length, eos, temperature, top_k, top_p, generator
     ):
         chosen.append(tokens)
@@ -415,14 +420,9 @@ def stream(
     >>> for tokens, _ in stream(model, state, torch.tensor([bos]), 200, eos, top_p=0.9):
     ...     print(vocabulary.decode(tokens.tolist()), end="", flush=True)
     """
-    _check_decoder(decoder, "decode_step")
-    start = _check_start(start)
-    max_length = _check_int("max_length", max_length, minimum=1)
-    eos = _check_eos(eos)
-    _check_filters(temperature, top_k, top_p)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
-    steps = _steps(decoder, state, start, max_length, eos, temperature, top_k, top_p, generator)
+    steps = _checked_steps(
+        decoder, state, start, max_length, eos, temperature, top_k, top_p, generator
+    )
     return ((tokens, new_state) for tokens, _, new_state in steps)
 
 
