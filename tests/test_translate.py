@@ -7,6 +7,7 @@ import torch
 from click.testing import CliRunner
 
 from rnnkit.cli import main
+from rnnkit.data.text import WordTokenizer
 from rnnkit.tasks.translate import Translator, bleu_chrf, read_pairs, train_run
 
 PAIRS = "tests/data/bible_en_es_sample.tsv"
@@ -157,3 +158,13 @@ def test_cli_refuses_a_run_of_another_task(trained, tmp_path):
     result = CliRunner().invoke(main, ["translate", "predict", "--run", str(run), PAIRS])
     assert result.exit_code != 0
     assert "holds a 'lm' run, not a 'translate' run" in result.output
+
+
+def test_punctuation_is_attached_as_written(trained):
+    words = Translator(tokenizer="word")
+    words.tokenizers_ = [WordTokenizer(), WordTokenizer()]
+    tokens = ["Y", "dijo", "Dios", ":", "¿", "Sea", "la", "luz", "?", "(", "y", ")", "."]
+    assert words._detokenize(tokens) == "Y dijo Dios: ¿Sea la luz? (y)."
+    translator, _, _ = trained
+    outputs = translator.translate([s for s, _ in read_pairs(PAIRS)[:20]], beam_size=1)
+    assert not any(" ." in out or " ," in out for out in outputs)

@@ -15,6 +15,7 @@ Tokens outside the vocabulary read as ``<unk>`` and are counted.
 from __future__ import annotations
 
 import math
+import re
 import time
 import warnings
 from pathlib import Path
@@ -29,6 +30,8 @@ SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")
 BOS, EOS = 2, 3  # the ids of <s> and </s> in SPECIALS
 ATTENTIONS = ("additive", "dot", "general", "none")
 DECODE_BATCH = 64
+# Spaces the tokenizers put around punctuation: before a closing mark, after an opening one.
+_ATTACHED = re.compile(r"\s+(?=[.,;:!?)\]}»%])|(?<=[¿¡(\[{«])\s+")
 
 
 def read_pairs(path) -> list[tuple[str, str]]:
@@ -208,11 +211,13 @@ class Translator(SupervisedTask):
             return make_tokenizer("bpe", vocab_size=self.vocab_size, lowercase=False)
         return make_tokenizer("word", lowercase=False)
 
-    def _detokenize(self, side: int, tokens: list[str]) -> str:
-        tokenizer = self.tokenizers_[side]
-        if hasattr(tokenizer, "detokenize"):
-            return tokenizer.detokenize(tokens)
-        return " ".join(tokens)
+    def _detokenize(self, tokens: list[str]) -> str:
+        """Target tokens as text: words joined, punctuation attached as it is written."""
+        tokenizer = self.tokenizers_[1]
+        text = (
+            tokenizer.detokenize(tokens) if hasattr(tokenizer, "detokenize") else " ".join(tokens)
+        )
+        return _ATTACHED.sub("", text)
 
     def _encode(self, side: int, texts: list[str]) -> tuple[list[list[int]], int, int]:
         """(ids per text, tokens in all, of which unknown) for one side."""
@@ -341,7 +346,7 @@ class Translator(SupervisedTask):
         ``max_length`` tokens (default: twice the source's, plus 10)."""
         target = self.vocabularies_[1]
         ids = self.translate_ids(sentences, beam_size=beam_size, max_length=max_length)
-        return [self._detokenize(1, target.decode(row)) for row in ids]
+        return [self._detokenize(target.decode(row)) for row in ids]
 
     def translate_ids(self, sentences, *, beam_size=None, max_length=None) -> list[list[int]]:
         """The target ids ``translate`` writes out (``</s>`` left out)."""
@@ -531,4 +536,4 @@ def predict_lines(run, source, *, beam_size: int | None = None, attention_png=No
     if attention_png:
         plots.plot_attention(attention_png, *translator.attention_map(sentences[0], ids[0]))
     target = translator.vocabularies_[1]
-    return "\n".join(translator._detokenize(1, target.decode(row)) for row in ids)
+    return "\n".join(translator._detokenize(target.decode(row)) for row in ids)
