@@ -142,12 +142,13 @@ def test_layer_options_reach_the_state_and_the_output():
         atol=1e-10,
     )
     tied = make("classes", "init", rnn_options={"proj_size": 3}, tie_weights=True)
-    assert tied.projection.in_features == 3 and tied.output.weight is tied.embedding.weight
+    assert tied.output.projection.in_features == 3
+    assert tied.output.linear.weight is tied.embedding.weight
 
 
 def test_tied_weights_share_the_embedding():
     model = ConditionalGenerator(V, num_classes=2, embedding_dim=4, hidden_size=6, tie_weights=True)
-    assert model.output.weight is model.embedding.weight
+    assert model.output.linear.weight is model.embedding.weight
     logits = model(torch.tensor([0, 1]), torch.randint(V, (2, 3)))
     assert logits.shape == (2, 3, V)
 

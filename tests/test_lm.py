@@ -76,8 +76,8 @@ def test_reorder_state_selects_rows():
 
 def test_tied_weights_share_the_embedding_and_project_when_sizes_differ():
     lm = LanguageModel(20, embedding_dim=6, hidden_size=10, tie_weights=True)
-    assert lm.output.weight is lm.embedding.weight
-    assert lm.projection is not None and lm.projection.out_features == 6
+    assert lm.output.linear.weight is lm.embedding.weight
+    assert lm.output.projection is not None and lm.output.projection.out_features == 6
     untied = LanguageModel(20, embedding_dim=6, hidden_size=10)
     tied_count = sum(p.numel() for p in lm.parameters())
     assert tied_count < sum(p.numel() for p in untied.parameters())
@@ -88,7 +88,7 @@ def test_tied_weights_share_the_embedding_and_project_when_sizes_differ():
 def test_an_lstm_projection_sets_the_output_size():
     lm = LanguageModel(20, embedding_dim=6, hidden_size=10, rnn_options={"proj_size": 4})
     logits, _ = lm(torch.randint(0, 20, (2, 3)))
-    assert logits.shape == (2, 3, 20) and lm.output.in_features == 4
+    assert logits.shape == (2, 3, 20) and lm.output.linear.in_features == 4
 
 
 @pytest.mark.parametrize(
@@ -363,5 +363,5 @@ def test_a_tied_model_saves_and_loads(text, tmp_path):
                               batch_size=8, bptt=32, progress="none")  # fmt: skip
     train_run(modeler, path, tmp_path / "run")
     loaded = LanguageModeler.load(tmp_path / "run")
-    assert loaded.model_.output.weight is loaded.model_.embedding.weight
+    assert loaded.model_.output.linear.weight is loaded.model_.embedding.weight
     assert "".join(loaded.generate("A", 20, seed=0)) == "".join(modeler.generate("A", 20, seed=0))

@@ -14,7 +14,7 @@ from torch import nn
 
 from .. import decoding
 from .forecaster import recurrent_layer
-from .language_model import select_rows
+from .language_model import SoftmaxOutput, select_rows
 
 CONDITION_MODES = ("init", "input", "both")
 METHODS = ("greedy", "sample", "beam")
@@ -156,13 +156,9 @@ class ConditionalGenerator(nn.Module):
         self.initial_state = None
         if condition_mode in ("init", "both"):
             self.initial_state = nn.Linear(condition_dim, num_layers * sum(self.rnn.state_sizes))
-        self.output_dropout = nn.Dropout(output_dropout)
-        top = self.rnn.output_size  # hidden_size, or the LSTM's proj_size when it has one
-        tied_projection = tie_weights and top != embedding_dim
-        self.projection = nn.Linear(top, embedding_dim) if tied_projection else None
-        self.output = nn.Linear(embedding_dim if tie_weights else top, vocab_size)
-        if tie_weights:
-            self.output.weight = self.embedding.weight
+        self.output = SoftmaxOutput(  # the top layer's size: hidden_size, or an LSTM's proj_size
+            self.rnn.output_size, self.embedding, tie_weights=tie_weights, dropout=output_dropout
+        )
         self.tie_weights = tie_weights
         # Built last, so that the layers above draw the same initial weights whatever the
         # condition: with one seed, models of 1 and of 2 classes start as the same function.
@@ -261,9 +257,7 @@ class ConditionalGenerator(nn.Module):
         if vector is not None:
             embedded = torch.cat([embedded, vector[:, None].expand(-1, tokens.shape[1], -1)], -1)
         hidden, rnn_state = self.rnn(embedded, state=rnn_state, lengths=lengths)
-        if self.projection is not None:
-            hidden = self.projection(hidden)
-        return self.output(self.output_dropout(hidden)), (rnn_state, vector)
+        return self.output(hidden), (rnn_state, vector)
 
     def forward(self, condition: torch.Tensor, tokens: torch.Tensor, lengths=None):
         """Teacher forcing: the logits (B, T, V) of the token after each of ``tokens``.

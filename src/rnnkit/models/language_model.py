@@ -18,6 +18,31 @@ def select_rows(state, index: torch.Tensor):
     return tuple(select_rows(s, index) for s in state)
 
 
+class SoftmaxOutput(nn.Module):
+    r"""The scores of every token of the vocabulary from a recurrent output ``h``:
+    ``logits = W drop(P h) + b``.
+
+    With ``tie_weights`` the matrix ``W`` is ``embedding``'s own weight (Press & Wolf 2017;
+    Inan et al. 2017), and ``P`` a linear map to the embedding's size when ``input_size``
+    differs from it; otherwise ``P`` is the identity and ``W`` is learnt on its own.
+    """
+
+    def __init__(self, input_size: int, embedding: nn.Embedding, *, tie_weights=False, dropout=0.0):
+        super().__init__()
+        vocab_size, embedding_dim = embedding.weight.shape
+        tied_projection = tie_weights and input_size != embedding_dim
+        self.projection = nn.Linear(input_size, embedding_dim) if tied_projection else None
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(embedding_dim if tie_weights else input_size, vocab_size)
+        if tie_weights:
+            self.linear.weight = embedding.weight
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        if self.projection is not None:
+            hidden = self.projection(hidden)
+        return self.linear(self.dropout(hidden))
+
+
 class LanguageModel(nn.Module):
     r"""A recurrent language model: the next token's distribution after every prefix.
 
@@ -78,13 +103,9 @@ class LanguageModel(nn.Module):
         self.rnn = recurrent_layer(
             cell, embedding_dim, hidden_size, num_layers, user=rnn_options, dropout=dropout
         )
-        self.output_dropout = nn.Dropout(output_dropout)
-        top = self.rnn.output_size  # hidden_size, or the LSTM's proj_size
-        tied_projection = tie_weights and top != embedding_dim
-        self.projection = nn.Linear(top, embedding_dim) if tied_projection else None
-        self.output = nn.Linear(embedding_dim if tie_weights else top, vocab_size)
-        if tie_weights:
-            self.output.weight = self.embedding.weight
+        self.output = SoftmaxOutput(  # the top layer's size: hidden_size, or an LSTM's proj_size
+            self.rnn.output_size, self.embedding, tie_weights=tie_weights, dropout=output_dropout
+        )
         self.tie_weights = tie_weights
 
     def _check_tokens(self, tokens: torch.Tensor) -> None:
@@ -96,11 +117,6 @@ class LanguageModel(nn.Module):
                 f"the vocabulary's 0..{self.vocab_size - 1}"
             )
 
-    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        if self.projection is not None:
-            hidden = self.projection(hidden)
-        return self.output(self.output_dropout(hidden))
-
     def forward(self, tokens: torch.Tensor, state=None, lengths: torch.Tensor | None = None):
         """Logits of the next token after every step, and the state after the last."""
         if tokens.dim() != 2:
@@ -108,7 +124,7 @@ class LanguageModel(nn.Module):
         self._check_tokens(tokens)
         embedded = self.embedding_dropout(self.embedding(tokens))
         hidden, state = self.rnn(embedded, state=state, lengths=lengths)
-        return self._logits(hidden), state
+        return self.output(hidden), state
 
     def decode_step(self, tokens: torch.Tensor, state):
         """One step of generation: ``tokens`` (N,) in, logits (N, V) of the next out; the
