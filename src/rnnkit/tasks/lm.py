@@ -17,6 +17,7 @@ import itertools
 import math
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -239,10 +240,11 @@ class LanguageModeler(SupervisedTask):
         self._check_settings()
         train_text, held_text = self.split(text)
         self.vocabulary_ = Vocabulary(max_size=None if self.level == "char" else self.max_vocab)
-        self.vocabulary_.fit([self._tokens(train_text)])
+        train_tokens = self._tokens(train_text)
+        self.vocabulary_.fit([train_tokens])
         torch.manual_seed(self.seed)
         self.model_ = self._new_model()
-        train_ids = self.encode(train_text, warn=False)
+        train_ids = torch.tensor(self.vocabulary_.encode(train_tokens), dtype=torch.long)
         held_ids = self.encode(held_text, warn=False)
         data = TokenStream(train_ids, self.batch_size, self.bptt, self.eval_every)
         steps_per_pass = data.segments
@@ -279,12 +281,13 @@ class LanguageModeler(SupervisedTask):
         trainer.fit(self.model_, data, resume=resume)
         self.model_.eval()
         self.history_ = [self._with_units(row) for row in trainer.history]
-        elapsed = 0.0
+        elapsed, steps = 0.0, Counter(step["epoch"] for step in trainer.steps)
         for row in self.history_:
             elapsed += row["seconds"]
             row["elapsed_seconds"] = elapsed
-            row["tokens_seen"] = sum(1 for s in trainer.steps if s["epoch"] <= row["epoch"])
-            row["tokens_seen"] *= self.batch_size * self.bptt
+            row["tokens_seen"] = (
+                sum(steps[e] for e in range(row["epoch"] + 1)) * data.rows * data.steps
+            )
         self.best_epoch_ = None  # the final model is kept: a language model seldom overfits here
         self.training_seconds_ = time.perf_counter() - started
         baselines = {}
