@@ -52,10 +52,6 @@ def read_pairs(path) -> list[tuple[str, str]]:
     return pairs
 
 
-def _copy_scores(pairs) -> dict:
-    return bleu_chrf([s for s, _ in pairs], [t for _, t in pairs])
-
-
 def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict:
     """Corpus BLEU and chrF (sacrebleu's defaults: 13a tokenization, chrF with n=6, beta=2)."""
     try:
@@ -344,22 +340,26 @@ class Translator(SupervisedTask):
         """Translations of ``sentences`` (strings): greedy with ``beam_size=1``, else beam
         search (default: the ``beam_size`` setting). Outputs stop at ``</s>`` or at
         ``max_length`` tokens (default: twice the source's, plus 10)."""
-        target = self.vocabularies_[1]
         ids = self.translate_ids(sentences, beam_size=beam_size, max_length=max_length)
-        return [self._detokenize(target.decode(row)) for row in ids]
+        return [self._text(row) for row in ids]
 
     def translate_ids(self, sentences, *, beam_size=None, max_length=None) -> list[list[int]]:
         """The target ids ``translate`` writes out (``</s>`` left out)."""
-        from ..decoding import beam_search, greedy
-
         self._check_fitted()
         if isinstance(sentences, str):
             raise TypeError("sentences must be a list of strings, got one string")
         sentences = list(sentences)
-        beam = self.beam_size if beam_size is None else beam_size
-        ids, total, unknown = self._source_ids(sentences) if sentences else ([], 0, 0)
-        self.last_unknown_ = (unknown, total)
-        outputs = [None] * len(sentences)
+        ids = self._source_ids(sentences)[0] if sentences else []
+        return self._search(ids, self.beam_size if beam_size is None else beam_size, max_length)
+
+    def _text(self, ids: list[int]) -> str:
+        return self._detokenize(self.vocabularies_[1].decode(ids))
+
+    def _search(self, ids: list[list[int]], beam: int, max_length) -> list[list[int]]:
+        """Greedy (``beam`` 1) or beam search from source ids, in batches of similar length."""
+        from ..decoding import beam_search, greedy
+
+        outputs = [None] * len(ids)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         with torch.no_grad():
             for start in range(0, len(order), DECODE_BATCH):
@@ -394,12 +394,13 @@ class Translator(SupervisedTask):
         sources = [s for s, _ in pairs]
         references = [t for _, t in pairs]
         beam = self.beam_size if beam_size is None else beam_size
-        greedy_out = self.translate(sources, beam_size=1)
-        unknown, total = self.last_unknown_
+        ids, total, unknown = self._source_ids(sources)  # read once for both searches
+        greedy_out = [self._text(row) for row in self._search(ids, 1, None)]
         scores = {"greedy": bleu_chrf(greedy_out, references)}
         if beam > 1:
-            scores[f"beam {beam}"] = bleu_chrf(self.translate(sources, beam_size=beam), references)
-        scores["copy source"] = _copy_scores(pairs)
+            beam_out = [self._text(row) for row in self._search(ids, beam, None)]
+            scores[f"beam {beam}"] = bleu_chrf(beam_out, references)
+        scores["copy source"] = bleu_chrf(sources, references)
         best = scores[f"beam {beam}" if beam > 1 else "greedy"]
         return (
             scores
@@ -535,5 +536,4 @@ def predict_lines(run, source, *, beam_size: int | None = None, attention_png=No
     ids = translator.translate_ids(sentences, beam_size=beam_size)
     if attention_png:
         plots.plot_attention(attention_png, *translator.attention_map(sentences[0], ids[0]))
-    target = translator.vocabularies_[1]
-    return "\n".join(translator._detokenize(target.decode(row)) for row in ids)
+    return "\n".join(translator._text(row) for row in ids)
