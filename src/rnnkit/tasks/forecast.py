@@ -43,7 +43,7 @@ from ..data.timeseries import (
 )
 from ..models.baselines import make_baselines
 from ..models.forecaster import FORECASTERS
-from .rundir import as_json, read_json, require_run, staging, write_json
+from .rundir import as_json, read_json, require_run, save_weights, staging, write_json
 
 PRESETS = {
     # The tutorials' Keras model: scaled prices, 60-step windows, four LSTM(50) layers each
@@ -416,10 +416,8 @@ class Forecaster:
         return Path(out)
 
     def _write(self, directory: Path, *, plots: bool = True) -> None:
-        from safetensors.torch import save_file
-
         write_json(directory / "config.json", self._config())
-        save_file(_contiguous(self.model_.state_dict()), directory / "model.safetensors")
+        save_weights(self.model_, directory / "model.safetensors")
         write_json(directory / "data_state.json", self._data_state())
         write_json(directory / "metrics.json", self.metrics_)
         pd.DataFrame(self.history_).to_csv(directory / "history.csv", index=False)
@@ -669,10 +667,6 @@ _SETTINGS = list(inspect.signature(Forecaster).parameters)
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-
-
-def _contiguous(state: dict) -> dict:
-    return {name: tensor.contiguous() for name, tensor in state.items()}
 
 
 def _array_or_value(value):

@@ -52,6 +52,14 @@ def staging(out, *, overwrite: bool = False, resume: bool = False):
         os.replace(partial, out)
 
 
+def save_weights(module, path) -> None:
+    """``module``'s state dict as a safetensors file. Each tensor is copied: safetensors
+    refuses tensors that share memory, as tied weights do, and views that are not contiguous."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().clone() for k, v in module.state_dict().items()}, path)
+
+
 def require_run(run) -> Path:
     """The run directory ``run``, or a clear error if it is not one."""
     run = Path(run)

@@ -17,7 +17,7 @@ import torch
 
 from .. import __version__
 from ..data.text import Vocabulary
-from .rundir import read_json, require_run, staging, write_json
+from .rundir import read_json, require_run, save_weights, staging, write_json
 
 EVAL_BATCH = 256
 
@@ -117,15 +117,11 @@ class SupervisedTask:
         return Path(out)
 
     def _write(self, directory: Path) -> None:
-        from safetensors.torch import save_file
-
         from .. import plots
 
         write_json(directory / "config.json", self._config())
         for name, model in self._models().items():
-            # Copies: safetensors refuses tensors that share memory, as tied weights do.
-            state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            save_file(state, directory / f"{name}.safetensors")
+            save_weights(model, directory / f"{name}.safetensors")
         write_json(directory / "data_state.json", self._data_state())
         write_json(directory / "metrics.json", self.metrics_)
         pd.DataFrame(self.history_).to_csv(directory / "history.csv", index=False)
