@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import backends
+from .backends import recording
 from .backends.noise import Noise, dropout_mask
 from .cells import ElmanCell, GRUCell, LSTMCell
 
@@ -448,6 +449,9 @@ class Recurrent(nn.Module):
         lengths = self._check_lengths(lengths, mask, batch, steps, x.device)
         states = self._initial_states(state, batch, x)
         backend, _ = backends.choose(self, self.backend, self.training)
+        recorder = recording.active()
+        if recorder is not None:
+            backend = backends.recording_backend(self, backend, self.training)
 
         D = self.num_directions
         all_cells = list(self.cells)  # slicing a list is free; slicing a ModuleList builds one
@@ -455,9 +459,16 @@ class Recurrent(nn.Module):
         for layer in range(self.num_layers):
             here = slice(layer * D, (layer + 1) * D)
             cells = all_cells[here]
-            outputs, layer_finals = backend.run_layer(
-                cells, x, lengths, states[here], self._draw_noise(cells, x)
-            )
+            noises = self._draw_noise(cells, x)
+            if recorder is not None:
+                for d, (cell, noise, state) in enumerate(
+                    zip(cells, noises, states[here], strict=True)
+                ):
+                    noise.record = recorder.add(
+                        layer=self, index=layer, reverse=d == 1, cell=cell, inputs=x.detach(),
+                        initial=tuple(s.detach() for s in _as_tuple(state)), lengths=lengths,
+                    )  # fmt: skip
+            outputs, layer_finals = backend.run_layer(cells, x, lengths, states[here], noises)
             finals += layer_finals
             last_layer = layer == self.num_layers - 1
             if last_layer and not self.return_sequences:

@@ -1,4 +1,5 @@
-"""The pictures a run writes, as PNG files: forecast vs actual, learning curves, backtest error.
+"""The pictures a run writes, as PNG files: forecast vs actual, learning curves, backtest error,
+attention, and the diagnostics (gradient flow through time, gates, states, memory benchmarks).
 
 Each function takes plain arrays and lists (no rnnkit objects), writes one PNG, creates missing
 parent folders, and returns the path. Figures are drawn on a ``matplotlib.figure.Figure`` with
@@ -434,4 +435,150 @@ def plot_attention(
     axes.set_xlabel("source")
     axes.set_ylabel("output")
     figure.colorbar(image, ax=axes, fraction=0.03, label="attention weight")
+    return _save(figure, path)
+
+
+def plot_gradient_flow(
+    path: str | Path, panels: Mapping[str, Mapping[str, ArrayLike]], title: str | None = None
+) -> Path:
+    """‖∂loss/∂h_t‖ against the time step t on a log scale: vanishing gradients fall
+    geometrically toward t = 0, exploding ones rise.
+
+    Args:
+        path: the PNG to write.
+        panels: one panel per entry (a layer and state, e.g. ``"rnn.0.forward/h"``), each
+            ``{curve label: norms (T,)}``: the training steps a run recorded, or the cells a
+            benchmark compared. Consecutive labels get colours along one colour map.
+        title: over the figure.
+    """
+    if not panels or any(not curves for curves in panels.values()):
+        raise ValueError("panels must map each panel name to at least one curve")
+    from matplotlib import colormaps
+
+    figure, axes_list = _new_figure(len(panels))
+    for axes, (name, curves) in zip(axes_list, panels.items(), strict=True):
+        count = len(curves)
+        for index, (label, values) in enumerate(curves.items()):
+            values = np.asarray(values, dtype=float)
+            # Zeros (steps past every sequence's end) have no place on a log axis.
+            shown = np.where(values > 0, values, np.nan)
+            color = colormaps["viridis"](index / max(count - 1, 1) * 0.9)
+            axes.plot(np.arange(values.size), shown, label=label, color=color, linewidth=1.2)
+        axes.set_yscale("log")
+        axes.grid(alpha=0.3, which="both")
+        axes.set_ylabel(f"‖∂loss/∂{name.rsplit('/', 1)[-1]}_t‖")
+        axes.set_title(name, fontsize="medium")
+        axes.legend(fontsize="small", ncols=min(count, 4))
+    axes_list[-1].set_xlabel("time step t")
+    figure.suptitle(title or "gradient flow through time (log scale)")
+    return _save(figure, path)
+
+
+def plot_state_norms(path: str | Path, curves: Mapping[str, ArrayLike]) -> Path:
+    """The mean norm of the hidden state ‖h_t‖ over a batch against the time step t: one
+    curve per layer and direction."""
+    if not curves:
+        raise ValueError("curves must hold at least one layer's norms")
+    figure, (axes,) = _new_figure()
+    for label, values in curves.items():
+        axes.plot(np.asarray(values, dtype=float), label=label)
+    axes.set_xlabel("time step t")
+    axes.set_ylabel("mean ‖h_t‖")
+    axes.set_title("hidden-state norm over time")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def plot_state_heatmap(path: str | Path, states: ArrayLike, title: str = "hidden state") -> Path:
+    """The hidden units of one sequence over time: rows are units, columns time steps.
+
+    Args:
+        states: (T, size), the state after each step.
+    """
+    states = np.asarray(states, dtype=float)
+    if states.ndim != 2 or 0 in states.shape:
+        raise ValueError(f"states must be (T, size) with T, size >= 1, got shape {states.shape}")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, min(2 + 0.08 * states.shape[1], 12)), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    limit = max(float(np.abs(states).max()), 1e-12)
+    image = axes.imshow(
+        states.T, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest"
+    )
+    axes.set_xlabel("time step t")
+    axes.set_ylabel("unit")
+    axes.set_title(title)
+    figure.colorbar(image, ax=axes, fraction=0.03, label="activation")
+    return _save(figure, path)
+
+
+def plot_gate_statistics(
+    path: str | Path,
+    steps: ArrayLike,
+    saturated: Mapping[str, ArrayLike],
+    means: Mapping[str, ArrayLike],
+) -> Path:
+    """Gates over training: the fraction of saturated activations (top) and the mean
+    activation (bottom) of each gate against the training step.
+
+    Args:
+        steps: (S,) the training steps recorded.
+        saturated, means: ``"layer gate"`` -> (S,) values at those steps; gates that cannot
+            saturate (NaN) are left out of the top panel.
+    """
+    steps = np.asarray(steps, dtype=float)
+    if steps.ndim != 1 or steps.size == 0 or not means:
+        raise ValueError("steps must be 1-D and non-empty, and means must hold a gate")
+    figure, (top, bottom) = _new_figure(2)
+    for label, values in saturated.items():
+        values = _series(f"saturated[{label!r}]", values, steps.size, "steps")
+        if not np.all(np.isnan(values)):
+            top.plot(steps, values, marker=".", label=label)
+    for label, values in means.items():
+        values = _series(f"means[{label!r}]", values, steps.size, "steps")
+        bottom.plot(steps, values, marker=".", label=label)
+    top.set_ylabel("saturated fraction")
+    top.set_title("gate saturation (sigmoid < 0.05 or > 0.95, tanh |x| > 0.95)")
+    bottom.set_ylabel("mean activation")
+    bottom.set_xlabel("training step")
+    for axes in (top, bottom):
+        axes.grid(alpha=0.3)
+        if axes.lines:
+            axes.legend(fontsize="small", ncols=2)
+    return _save(figure, path)
+
+
+def plot_memory_benchmark(
+    path: str | Path,
+    steps: Sequence[int],
+    errors: Mapping[str, ArrayLike],
+    baseline: ArrayLike,
+    metric: str,
+) -> Path:
+    """Test error of each cell against the sequence length T, with the trivial baseline.
+
+    Args:
+        steps: the lengths T run.
+        errors: cell name -> (len(steps),) test errors (NaN for a run that did not happen).
+        baseline: (len(steps),) the trivial strategy's error at each T, or one number.
+        metric: the error's name, for the axis.
+    """
+    x = np.asarray(steps, dtype=float)
+    if x.ndim != 1 or x.size == 0 or not errors:
+        raise ValueError("steps must be a non-empty list and errors must hold a cell")
+    figure, (axes,) = _new_figure()
+    for cell, values in errors.items():
+        axes.plot(x, _series(f"errors[{cell!r}]", values, x.size, "steps"), marker="o", label=cell)
+    level = np.broadcast_to(np.asarray(baseline, dtype=float), x.shape)
+    axes.plot(x, level, linestyle="--", color="grey", label="trivial baseline")
+    axes.set_xticks(x)
+    axes.set_xlabel("sequence length T")
+    axes.set_ylabel(f"test {metric}")
+    axes.set_title(f"test {metric} against sequence length: who remembers")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
     return _save(figure, path)

@@ -77,3 +77,12 @@ def choose(layer, requested: str, training: bool):
     if reason:
         raise ValueError(f"backend={requested!r} cannot run this layer: {reason}")
     return backend, f"requested; {backend.WHY}"
+
+
+def recording_backend(layer, chosen, training: bool):
+    """The backend to run ``layer`` on while diagnostics record it: the vendor kernels give
+    no per-step state gradients, so their configurations run fused where the kernels can
+    (the same values), else on the reference."""
+    if chosen is not vendor:
+        return chosen
+    return fused if fused.unsupported_reason(layer, training) is None else reference

@@ -19,12 +19,15 @@ class Noise:
         the previous value), or the rate itself at evaluation, where the expectation
         ``rate * old + (1 - rate) * new`` is used (Krueger et al. 2017).
     weights: parameter name → the tensor to use instead (DropConnect of recurrent weights).
+    record: where the backend keeps the states and their gradients for diagnostics
+        (``recording.Direction``), or None.
     """
 
     input_mask: torch.Tensor | None = None
     recurrent_mask: torch.Tensor | None = None
     zoneout_keep: tuple[torch.Tensor | float, ...] | None = None
     weights: dict[str, torch.Tensor] = field(default_factory=dict)
+    record: object = None
 
 
 def dropout_mask(shape, p: float, like: torch.Tensor) -> torch.Tensor:

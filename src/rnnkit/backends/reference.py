@@ -33,6 +33,10 @@ def accepts_recurrent_mask(cell) -> bool:
     return "recurrent_mask" in inspect.signature(cell.step).parameters
 
 
+def _as_tuple(state) -> tuple:
+    return (state,) if isinstance(state, torch.Tensor) else tuple(state)
+
+
 def _select(valid, new, old):
     if isinstance(new, torch.Tensor):
         return torch.where(valid, new, old)
@@ -58,7 +62,8 @@ def run_direction(cell, x, lengths, state, noise: Noise, reverse: bool):
     native_mask = masked_step and accepts_recurrent_mask(cell)
     tuple_state = not isinstance(state, torch.Tensor)
     read_output = getattr(cell, "output", None)  # looked up once, not at every step
-    outputs = [None] * T
+    record = noise.record
+    outputs, states = [None] * T, [None] * T
     for t in range(T - 1, -1, -1) if reverse else range(T):
         if native_mask:
             out, new = cell.step(x[t], state, recurrent_mask=noise.recurrent_mask)
@@ -83,13 +88,19 @@ def run_direction(cell, x, lengths, state, noise: Noise, reverse: bool):
                 (k,) = noise.zoneout_keep
                 new = zone(k if isinstance(k, float) else k[t], state, new)
             out = first_tensor(new) if read_output is None else read_output(new)
+        if record is not None:
+            # Before the selection below: the output and the next step both read this state.
+            record.hook_step(t, new)
         if valid is not None:
             valid_t = valid[t][:, None]
             new = _select(valid_t, new, state)
             out = torch.where(valid_t, out, torch.zeros((), dtype=out.dtype, device=out.device))
         outputs[t] = out
+        states[t] = new
         state = new
     outputs = torch.stack(outputs)
+    if record is not None:
+        record.keep_states([torch.stack(s) for s in zip(*map(_as_tuple, states), strict=True)])
     declared = getattr(cell, "output_size", cell.hidden_size)
     if outputs.shape[-1] != declared:
         raise ValueError(

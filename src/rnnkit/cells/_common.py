@@ -7,8 +7,21 @@ the norm of h, so gradients neither vanish nor explode through the first steps o
 Biases start at zero; the LSTM adds its forget-gate bias on top (Jozefowicz et al. 2015).
 """
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
+
+
+class Gate(NamedTuple):
+    """A gate's (or squashing nonlinearity's) activations at one step, for diagnostics.
+
+    ``kind`` names the function that produced ``values``: "sigmoid" and "tanh" saturate (the
+    gradient through them vanishes near 0 and 1, or near ±1), others do not.
+    """
+
+    kind: str
+    values: torch.Tensor
 
 
 def check_sizes(**sizes) -> None:

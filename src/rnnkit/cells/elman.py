@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import check_sizes, orthogonal_blocks_, xavier_blocks_
+from ._common import Gate, check_sizes, orthogonal_blocks_, xavier_blocks_
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "leaky_relu", "identity")
 
@@ -125,6 +125,13 @@ class ElmanCell(nn.Module):
         )
         h = self.nonlinearity(pre)
         return self.output(h), h
+
+    def gates(self, x_t, h) -> dict[str, Gate]:
+        """The activation of one step, ``f(pre_t) = h_t``, as a Gate of kind ``activation``
+        (a callable's name)."""
+        _, h = self.step(x_t, h)
+        kind = self.activation if isinstance(self.activation, str) else "custom"
+        return {"activation": Gate(kind, h)}
 
     def extra_repr(self) -> str:
         name = self.activation if isinstance(self.activation, str) else repr(self.activation)

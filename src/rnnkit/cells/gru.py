@@ -1,10 +1,21 @@
 """Gated recurrent unit (Cho et al. 2014)."""
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import check_sizes, orthogonal_blocks_, xavier_blocks_
+from ._common import Gate, check_sizes, orthogonal_blocks_, xavier_blocks_
+
+
+class _Step(NamedTuple):
+    """What one GRU step computes."""
+
+    r: torch.Tensor
+    z: torch.Tensor
+    n: torch.Tensor
+    h: torch.Tensor
 
 
 class GRUCell(nn.Module):
@@ -107,6 +118,19 @@ class GRUCell(nn.Module):
         ``recurrent_mask`` (B, H), if given, multiplies ``h_{t-1}`` in every recurrent product
         but not in the interpolation ``z_t ⊙ h_{t-1}`` (Gal & Ghahramani 2016).
         """
+        computed = self._compute(x_t, h, recurrent_mask)
+        return computed.h, computed.h
+
+    def gates(self, x_t, h) -> dict[str, Gate]:
+        """The activations of one step: the gates r and z, and the candidate n."""
+        computed = self._compute(x_t, h, None)
+        return {
+            "reset": Gate("sigmoid", computed.r),
+            "update": Gate("sigmoid", computed.z),
+            "candidate": Gate("tanh", computed.n),
+        }
+
+    def _compute(self, x_t, h, recurrent_mask) -> _Step:
         H = self.hidden_size
         h_in = h if recurrent_mask is None else h * recurrent_mask
         if self.layer_norm:
@@ -135,8 +159,7 @@ class GRUCell(nn.Module):
             if self.layer_norm:
                 gh_n = self.ln_hn(gh_n)
             n = torch.tanh(gi_n + gh_n)
-        h = (1 - z) * n + z * h
-        return h, h
+        return _Step(r, z, n, (1 - z) * n + z * h)
 
     def extra_repr(self) -> str:
         options = [f"{self.input_size}, {self.hidden_size}"]

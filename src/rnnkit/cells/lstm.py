@@ -1,10 +1,24 @@
 """Long short-term memory (Hochreiter & Schmidhuber 1997; forget gate: Gers et al. 2000)."""
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import check_sizes, orthogonal_blocks_, xavier_blocks_
+from ._common import Gate, check_sizes, orthogonal_blocks_, xavier_blocks_
+
+
+class _Step(NamedTuple):
+    """What one LSTM step computes."""
+
+    i: torch.Tensor
+    f: torch.Tensor
+    g: torch.Tensor
+    o: torch.Tensor
+    tanh_c: torch.Tensor
+    c: torch.Tensor
+    h: torch.Tensor
 
 
 class LSTMCell(nn.Module):
@@ -134,6 +148,22 @@ class LSTMCell(nn.Module):
 
         ``recurrent_mask`` (B, R), if given, multiplies ``h_{t-1}`` where it meets ``W_hh``.
         """
+        computed = self._compute(x_t, state, recurrent_mask)
+        return computed.h, (computed.h, computed.c)
+
+    def gates(self, x_t, state) -> dict[str, Gate]:
+        """The activations of one step: the gates i, f, o, the candidate g, and the tanh of
+        the cell that ``h_t`` reads (``o ⊙ tanh(c_t)``)."""
+        computed = self._compute(x_t, state, None)
+        return {
+            "input": Gate("sigmoid", computed.i),
+            "forget": Gate("sigmoid", computed.f),
+            "candidate": Gate("tanh", computed.g),
+            "output": Gate("sigmoid", computed.o),
+            "tanh(c)": Gate("tanh", computed.tanh_c),
+        }
+
+    def _compute(self, x_t, state, recurrent_mask) -> _Step:
         h, c = state
         h_in = h if recurrent_mask is None else h * recurrent_mask
         if self.layer_norm:
@@ -149,13 +179,16 @@ class LSTMCell(nn.Module):
             p_i, p_f, p_o = self.peephole_weight
             a_i = a_i + p_i * c
             a_f = a_f + p_f * c
-        c = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
+        i, f, g = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.tanh(a_g)
+        c = f * c + i * g
         if self.peephole:
             a_o = a_o + p_o * c
-        h = torch.sigmoid(a_o) * torch.tanh(self.ln_c(c) if self.layer_norm else c)
+        o = torch.sigmoid(a_o)
+        tanh_c = torch.tanh(self.ln_c(c) if self.layer_norm else c)
+        h = o * tanh_c
         if self.proj_size:
             h = F.linear(h, self.weight_hr)
-        return h, (h, c)
+        return _Step(i, f, g, o, tanh_c, c, h)
 
     def extra_repr(self) -> str:
         options = [f"{self.input_size}, {self.hidden_size}"]

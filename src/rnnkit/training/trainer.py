@@ -5,13 +5,14 @@ import numbers
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import IterableDataset
 
 from . import checkpoint, distributed, losses
-from .batches import epoch_batches, fetch, fetch_share, unpack
+from .batches import epoch_batches, fetch, fetch_share, to_device, unpack
 from .progress import MODES, Progress
 from .reproducibility import restore_rng_states, rng_states, set_seed
 from .tbptt import check_aligned, chunks, detach, keep_rows, zero_rows
@@ -104,6 +105,20 @@ def _time_steps(parts) -> int:
 
 def _lengths_argument(lengths) -> dict:
     return {} if lengths is None else {"lengths": lengths}
+
+
+def batch_loss(model: nn.Module, data, loss="mse", compute_loss=None) -> torch.Tensor:
+    """The mean loss of one collated batch, called as ``Trainer`` calls the model: through
+    ``compute_loss(model, data)`` if given, else ``model(*inputs, lengths=lengths)`` scored by
+    ``loss`` (a name or a per-element callable) over the valid elements."""
+    if compute_loss is not None:
+        return compute_loss(model, data)
+    parts = unpack(data)
+    prediction = _prediction(model(*parts.inputs, **_lengths_argument(parts.lengths)))
+    rows = torch.ones(parts.target.shape[0], device=parts.target.device)
+    valid = losses.valid_elements(rows, parts.target, parts.lengths, _time_steps(parts))
+    loss_sum, count = losses.masked_loss(losses.resolve(loss), prediction, parts.target, valid)
+    return loss_sum / count
 
 
 @dataclass
@@ -205,6 +220,13 @@ class Trainer:
         distributed: "auto" trains data-parallel when launched by torchrun (WORLD_SIZE > 1);
             False never does.
         plateau_factor, plateau_patience: the plateau schedule's factor and patience.
+        diagnose_every: record ``rnnkit.diagnostics.diagnose`` (gradient flow through time,
+            gate and state statistics) before the first step and after every this many
+            steps and the last, into ``diagnose_dir`` as ``step_NNNNNNN.safetensors``; read
+            them with ``rnnkit.diagnostics.read_run`` or ``rnnkit diagnose``. The batch is the
+            first ``diagnose_rows`` rows of ``val`` (of ``train`` without one), the same
+            every time, run in eval mode over the whole sequence (no truncation) and scored
+            as training scores it. Only the main process records.
 
     Data: ``train`` and ``val`` are map-style datasets whose items are ``(inputs, target)``,
     ``(inputs, target, lengths)`` or ``(inputs, target, lengths, reset)``; ``inputs`` is a
@@ -281,6 +303,9 @@ class Trainer:
         progress: str = "auto",
         device: str | torch.device | None = None,
         distributed="auto",
+        diagnose_every: int | None = None,
+        diagnose_dir: str | os.PathLike | None = None,
+        diagnose_rows: int = 32,
     ):
         _check_int("epochs", epochs, 1, optional=True)
         _check_int("max_steps", max_steps, 1, optional=True)
@@ -334,6 +359,10 @@ class Trainer:
             except (RuntimeError, TypeError) as error:
                 raise ValueError(f"device={device!r} is not a torch device: {error}") from None
         _check_choice("distributed", distributed, ("auto", False))
+        _check_int("diagnose_every", diagnose_every, 1, optional=True)
+        _check_int("diagnose_rows", diagnose_rows, 1)
+        if diagnose_every is not None and diagnose_dir is None:
+            raise ValueError("diagnose_every records into diagnose_dir, which is None")
         self.epochs = epochs
         self.max_steps = max_steps
         self.time_limit = time_limit
@@ -363,6 +392,9 @@ class Trainer:
         self.progress = progress
         self.device = device
         self.distributed = distributed
+        self.diagnose_every = diagnose_every
+        self.diagnose_dir = diagnose_dir
+        self.diagnose_rows = diagnose_rows
         self._reset()
         self._is_main = True
 
@@ -451,12 +483,16 @@ class Trainer:
             checkpoint.clear(self.checkpoint_dir)
         run.net = ctx.wrap(model)
         run.net.train()
+        if not self.steps:
+            self._diagnose(run, epoch)
         try:
             while not self._finished(epoch):
                 epoch += 1
                 self._run_epoch(run, epoch)
         finally:
             run.progress.close()
+        if self.diagnose_every and len(self.steps) % self.diagnose_every:
+            self._diagnose(run, epoch)  # the last step, off the regular grid
         if run.keep_best and self._best_weights is not None:
             model.load_state_dict(self._best_weights)
 
@@ -671,7 +707,24 @@ class Trainer:
         epoch.count += total_count
         epoch.grad_norms.append(norm)
         run.progress.step(epoch.loss_sum / epoch.count, epoch.samples)
+        if self.diagnose_every and step % self.diagnose_every == 0:
+            self._diagnose(run, epoch.number)
         return True
+
+    def _diagnose(self, run: _Run, epoch: int) -> None:
+        """Record the diagnostics of the fixed diagnostic batch after ``len(self.steps)``."""
+        if not self.diagnose_every or not run.ctx.is_main:
+            return
+        from ..diagnostics import diagnose
+
+        data = run.val if run.val is not None else run.train
+        rows = torch.arange(min(self.diagnose_rows, len(data)))
+        batch = to_device(fetch(data, rows), run.device)
+        found = diagnose(run.model, batch, loss=self.loss, compute_loss=self.compute_loss)
+        folder = Path(self.diagnose_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        step = len(self.steps)
+        found.save(folder / f"step_{step:07d}.safetensors", {"step": step, "epoch": epoch})
 
     # ---------------------------------------------------------------- validation
 

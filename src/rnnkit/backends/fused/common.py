@@ -62,6 +62,21 @@ def split_states(S: torch.Tensor, reverse: bool):
     return S[1:], S[-1].clone()
 
 
+def keep_states(record, reverse: bool, *S: torch.Tensor) -> None:
+    """Hand a diagnostics record (``Noise.record``) the states after each step, by time:
+    views of the kernel's state tensors."""
+    if record is not None:
+        record.keep_states([s[:-1] if reverse else s[1:] for s in S])
+
+
+def state_grad_buffers(record, count: int) -> list:
+    """Where a kernel's backward writes ∂loss/∂state_t when ``record`` wants them (else
+    None each, and the kernel records nothing): one (T, B, size) tensor per state tensor."""
+    if record is None:
+        return [None] * count
+    return [torch.empty_like(s) for s in record.states]
+
+
 def zero_padding(outputs: torch.Tensor, valid) -> torch.Tensor:
     """Outputs past each sequence's length are exactly 0."""
     return outputs if valid is None else torch.where(valid[..., None], outputs, 0)
@@ -70,8 +85,10 @@ def zero_padding(outputs: torch.Tensor, valid) -> torch.Tensor:
 __all__ = [
     "contiguous",
     "first_order_only",
+    "keep_states",
     "prepare_input",
     "split_states",
+    "state_grad_buffers",
     "valid_steps",
     "zero_padding",
     "zoneout_args",

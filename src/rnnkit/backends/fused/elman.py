@@ -8,8 +8,10 @@ from . import build
 from .common import (
     contiguous,
     first_order_only,
+    keep_states,
     prepare_input,
     split_states,
+    state_grad_buffers,
     valid_steps,
     zero_padding,
     zoneout_args,
@@ -30,12 +32,16 @@ class ElmanFunction(torch.autograd.Function):
     """(gi, h0, w_hh, b_hh, masks, settings) -> (outputs, final state) of one direction."""
 
     @staticmethod
-    def forward(ctx, gi, h0, w_hh, b_hh, recurrent_mask, keep, rate, lengths, reverse, f, slope):
+    def forward(
+        ctx, gi, h0, w_hh, b_hh, recurrent_mask, keep, rate, lengths, reverse, f, slope, record
+    ):
         S, y = build.extension().elman_forward(
             gi, h0, w_hh, b_hh, recurrent_mask, keep, rate, lengths, reverse, f, slope
         )
         ctx.save_for_backward(S, y, w_hh, recurrent_mask, keep, lengths)
         ctx.settings = (b_hh is not None, rate, reverse, f, slope)
+        ctx.record = record
+        keep_states(record, reverse, S)
         return split_states(S, reverse)
 
     @staticmethod
@@ -43,6 +49,7 @@ class ElmanFunction(torch.autograd.Function):
     def backward(ctx, d_out, d_final):
         S, y, w_hh, recurrent_mask, keep, lengths = ctx.saved_tensors
         has_bias, rate, reverse, f, slope = ctx.settings
+        (state_grads,) = state_grad_buffers(ctx.record, 1)
         dgi, dh0, dw_hh, db_hh = build.extension().elman_backward(
             d_out.contiguous(),
             d_final.contiguous(),
@@ -57,8 +64,11 @@ class ElmanFunction(torch.autograd.Function):
             reverse,
             f,
             slope,
+            state_grads,
         )
-        return dgi, dh0, dw_hh, db_hh, *([None] * 7)
+        if ctx.record is not None:
+            ctx.record.store_gradients([state_grads])
+        return dgi, dh0, dw_hh, db_hh, *([None] * 8)
 
 
 def run_direction(cell: ElmanCell, x, lengths, state, noise, reverse: bool):
@@ -77,6 +87,7 @@ def run_direction(cell: ElmanCell, x, lengths, state, noise, reverse: bool):
         reverse,
         ACTIVATIONS[cell.activation],
         float(cell.negative_slope),
+        noise.record,
     )
     outputs = zero_padding(outputs, valid)
     if cell.has_output_projection:

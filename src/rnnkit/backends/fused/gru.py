@@ -8,8 +8,10 @@ from . import build
 from .common import (
     contiguous,
     first_order_only,
+    keep_states,
     prepare_input,
     split_states,
+    state_grad_buffers,
     valid_steps,
     zero_padding,
     zoneout_args,
@@ -57,6 +59,7 @@ class GRUFunction(torch.autograd.Function):
         reverse,
         reset_after,
         layer_norm,
+        record,
     ):
         S, gates, ghn, xhat, rstd = build.extension().gru_forward(
             gi,
@@ -80,6 +83,8 @@ class GRUFunction(torch.autograd.Function):
             S, gates, ghn, xhat, rstd, w_hh, lw1, lb1, lw2, lb2, recurrent_mask, keep, lengths
         )
         ctx.settings = (b_hh is not None, layer_norm, rate, reverse, reset_after)
+        ctx.record = record
+        keep_states(record, reverse, S)
         return split_states(S, reverse)
 
     @staticmethod
@@ -87,6 +92,7 @@ class GRUFunction(torch.autograd.Function):
     def backward(ctx, d_out, d_final):
         S, gates, ghn, xhat, rstd, w_hh, lw1, lb1, lw2, lb2, mask, keep, lengths = ctx.saved_tensors
         has_bias, layer_norm, rate, reverse, reset_after = ctx.settings
+        (state_grads,) = state_grad_buffers(ctx.record, 1)
         dgi, dh0, dw_hh, db_hh, dlw1, dlb1, dlw2, dlb2 = build.extension().gru_backward(
             d_out.contiguous(),
             d_final.contiguous(),
@@ -108,8 +114,11 @@ class GRUFunction(torch.autograd.Function):
             lengths,
             reverse,
             reset_after,
+            state_grads,
         )
-        return dgi, dh0, dw_hh, db_hh, dlw1, dlb1, dlw2, dlb2, *([None] * 8)
+        if ctx.record is not None:
+            ctx.record.store_gradients([state_grads])
+        return dgi, dh0, dw_hh, db_hh, dlw1, dlb1, dlw2, dlb2, *([None] * 9)
 
 
 def run_direction(cell: GRUCell, x, lengths, state, noise, reverse: bool):
@@ -138,5 +147,6 @@ def run_direction(cell: GRUCell, x, lengths, state, noise, reverse: bool):
         reverse,
         cell.reset_after,
         cell.layer_norm,
+        noise.record,
     )
     return zero_padding(outputs, valid), final

@@ -8,8 +8,10 @@ from . import build
 from .common import (
     contiguous,
     first_order_only,
+    keep_states,
     prepare_input,
     split_states,
+    state_grad_buffers,
     valid_steps,
     zero_padding,
     zoneout_args,
@@ -27,6 +29,7 @@ class LSTMFunction(torch.autograd.Function):
     def forward(
         ctx, gi, h0, c0, w_hh, b_hh, peephole, w_hr, ln_hh_w, ln_c_w, ln_c_b,
         recurrent_mask, keep_h, rate_h, keep_c, rate_c, lengths, reverse, layer_norm, eps,
+        record,
     ):  # fmt: skip
         Sh, Sc, gates, c_new, xhat, stats = build.extension().lstm_forward(
             gi, h0, c0, w_hh, b_hh, peephole, w_hr, layer_norm, ln_hh_w, ln_c_w, ln_c_b,
@@ -37,6 +40,8 @@ class LSTMFunction(torch.autograd.Function):
             recurrent_mask, keep_h, keep_c, lengths,
         )  # fmt: skip
         ctx.settings = (b_hh is not None, layer_norm, rate_h, rate_c, reverse)
+        ctx.record = record
+        keep_states(record, reverse, Sh, Sc)
         outputs, final_h = split_states(Sh, reverse)
         return outputs, final_h, (Sc[0] if reverse else Sc[-1]).clone()
 
@@ -48,12 +53,16 @@ class LSTMFunction(torch.autograd.Function):
             recurrent_mask, keep_h, keep_c, lengths,
         ) = ctx.saved_tensors  # fmt: skip
         has_bias, layer_norm, rate_h, rate_c, reverse = ctx.settings
+        state_grads = state_grad_buffers(ctx.record, 2)
         grads = build.extension().lstm_backward(
             d_out.contiguous(), d_final_h.contiguous(), d_final_c.contiguous(), Sh, Sc, gates,
             c_new, xhat, stats, w_hh, has_bias, peephole, w_hr, layer_norm, ln_hh_w, ln_c_w,
             ln_c_b, recurrent_mask, keep_h, rate_h, keep_c, rate_c, lengths, reverse,
+            *state_grads,
         )  # fmt: skip
-        return *grads, *([None] * 9)
+        if ctx.record is not None:
+            ctx.record.store_gradients(state_grads)
+        return *grads, *([None] * 10)
 
 
 def run_direction(cell: LSTMCell, x, lengths, state, noise, reverse: bool):
@@ -88,5 +97,6 @@ def run_direction(cell: LSTMCell, x, lengths, state, noise, reverse: bool):
         reverse,
         cell.layer_norm,
         eps,
+        noise.record,
     )
     return zero_padding(outputs, valid), (final_h, final_c)

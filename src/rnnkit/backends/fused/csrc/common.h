@@ -106,6 +106,19 @@ inline void recurrent_product(Tensor& out, const Tensor& h_in, const Tensor& wei
     at::mm_out(out, h_in, weight_t);
 }
 
+// Diagnostics (backends/recording.py): with `record` (T, B, size) given, record[t] becomes
+// d loss / d (state after step t), which is `total`, the gradient backward carries into step t
+// (the output's own plus what later steps sent back), on rows where step t is valid, and 0
+// past a sequence's end, where the step is not computed.
+inline void record_state_grad(const OptTensor& record, int64_t t, const Tensor& total,
+                              const OptTensor& lengths) {
+  Tensor out = record->select(0, t);
+  if (lengths)
+    at::mul_out(out, total, lengths->gt(t).unsqueeze(1).to(total.scalar_type()));
+  else
+    out.copy_(total);
+}
+
 inline void check_contiguous(const std::vector<std::pair<const char*, OptTensor>>& tensors) {
   for (const auto& [name, t] : tensors)
     TORCH_CHECK(!t || t->is_contiguous(), "rnnkit fused: ", name, " must be contiguous");

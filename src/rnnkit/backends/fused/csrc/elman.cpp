@@ -94,13 +94,15 @@ std::vector<Tensor> elman_forward(const Tensor& gi, const Tensor& h0, const Tens
   return {S, y};
 }
 
-// -> {dgi (T, B, H), dh0 (B, H), dw_hh (H, H), db_hh (H) or undefined}
+// -> {dgi (T, B, H), dh0 (B, H), dw_hh (H, H), db_hh (H) or undefined}; fills state_grads
+// (T, B, H), if given, with d loss / d h_t (record_state_grad).
 std::vector<Tensor> elman_backward(const Tensor& d_out, const Tensor& d_final, const Tensor& S, const OptTensor& y,
                                    const Tensor& w_hh, bool has_bias,
                                    const OptTensor& recurrent_mask, const OptTensor& keep,
                                    double keep_rate, const OptTensor& lengths, bool reverse,
-                                   int64_t activation, double negative_slope) {
-  check_contiguous({{"d_out", d_out}, {"S", S}, {"y", y}});
+                                   int64_t activation, double negative_slope,
+                                   const OptTensor& state_grads) {
+  check_contiguous({{"d_out", d_out}, {"S", S}, {"y", y}, {"state_grads", state_grads}});
   const int64_t T = S.size(0) - 1, B = S.size(1), H = S.size(2);
   const Steps steps{T, reverse};
   auto dgi = at::empty({T, B, H}, S.options());
@@ -117,6 +119,10 @@ std::vector<Tensor> elman_backward(const Tensor& d_out, const Tensor& d_final, c
     const scalar_t* product = carry_product.data_ptr<scalar_t>();
     for (int64_t n = T - 1; n >= 0; --n) {
       const int64_t t = steps.time(n);
+      if (state_grads)
+        record_state_grad(state_grads, t,
+                          carry_direct + masked(carry_product, recurrent_mask) + d_out.select(0, t),
+                          lengths);
       const scalar_t* dS_t = d_out.data_ptr<scalar_t>() + t * B * H;
       const scalar_t* out = y ? y->data_ptr<scalar_t>() + t * B * H
                               : S.data_ptr<scalar_t>() + steps.next(t) * B * H;

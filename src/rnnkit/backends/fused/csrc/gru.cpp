@@ -251,7 +251,8 @@ std::vector<Tensor> gru_forward(const Tensor& gi, const Tensor& h0, const Tensor
 }
 
 // -> {dgi (T, B, 3H), dh0 (B, H), dw_hh (3H, H), db_hh (3H) or undefined,
-//     d ln_w1, d ln_b1, d ln_w2, d ln_b2 (each undefined where the parameter is absent)}
+//     d ln_w1, d ln_b1, d ln_w2, d ln_b2 (each undefined where the parameter is absent)};
+// fills state_grads (T, B, H), if given, with d loss / d h_t (record_state_grad).
 std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_final, const Tensor& S, const Tensor& gates,
                                  const OptTensor& ghn, const OptTensor& xhat,
                                  const OptTensor& rstd, const Tensor& w_hh, bool has_bias,
@@ -259,9 +260,9 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_final, con
                                  const OptTensor& ln_w2, const OptTensor& ln_b2,
                                  const OptTensor& recurrent_mask, const OptTensor& keep,
                                  double keep_rate, const OptTensor& lengths, bool reverse,
-                                 bool reset_after) {
+                                 bool reset_after, const OptTensor& state_grads) {
   check_contiguous({{"d_out", d_out}, {"S", S}, {"gates", gates}, {"ghn", ghn}, {"xhat", xhat},
-                    {"rstd", rstd}});
+                    {"rstd", rstd}, {"state_grads", state_grads}});
   const int64_t T = S.size(0) - 1, B = S.size(1), H = S.size(2), G = 3 * H;
   const Steps steps{T, reverse};
   const auto opt = S.options();
@@ -293,6 +294,10 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_final, con
     scalar_t* product = carry_product.data_ptr<scalar_t>();
     for (int64_t s = T - 1; s >= 0; --s) {
       const int64_t t = steps.time(s);
+      if (state_grads)
+        record_state_grad(state_grads, t,
+                          carry_direct + masked(carry_product, recurrent_mask) + d_out.select(0, t),
+                          lengths);
       const scalar_t* dS_t = d_out.data_ptr<scalar_t>() + t * B * H;
       const scalar_t* h_prev = S.data_ptr<scalar_t>() + steps.prev(t) * B * H;
       const scalar_t* g_t = gates.data_ptr<scalar_t>() + t * B * G;

@@ -95,6 +95,7 @@ inline void back_output_row(int64_t H, const T* __restrict dh, const T* __restri
 
 // Backward through c̃ and the gates: d a_i, d a_f, d a_g in place of what they hold (d a_i's
 // slot holds d y or d x̂ from back_output_row), and the carried d c_{t-1} in place of d c_t.
+// d c̃_t itself goes to `record` when it is given (diagnostics; GCC unswitches the test).
 template <typename T, bool kNorm>
 inline void back_cell_row(int64_t H, T* __restrict di, T* __restrict df, T* __restrict dg,
                           const T* __restrict dao, const T* __restrict gi_,
@@ -102,13 +103,15 @@ inline void back_cell_row(int64_t H, T* __restrict di, T* __restrict df, T* __re
                           const T* __restrict cp, const T* __restrict cr, T* __restrict dcr,
                           const T* __restrict dSc, const T* __restrict kc,
                           const T* __restrict pi, const T* __restrict pf,
-                          const T* __restrict po, T mu, T rs, T s1, T s2) {
+                          const T* __restrict po, T mu, T rs, T s1, T s2,
+                          T* __restrict record) {
   for (int64_t j = 0; j < H; ++j) {
     T dc_h = di[j];
     if constexpr (kNorm) dc_h = rs * (di[j] - s1 - (cr[j] - mu) * rs * s2);
     const T dct = dcr[j] + dSc[j];
     const T k = kc[j];
     const T dc = dct * (T(1) - k) + dc_h + dao[j] * po[j];
+    if (record) record[j] = dc;
     const T i = gi_[j], f = gf_[j], g = gg_[j];
     const T dai = dc * g * i * (T(1) - i);
     const T daf = dc * cp[j] * f * (T(1) - f);
@@ -334,7 +337,9 @@ std::vector<Tensor> lstm_forward(const Tensor& gi, const Tensor& h0, const Tenso
 }
 
 // -> {dgi (T, B, 4H), dh0 (B, R), dc0 (B, H), dw_hh (4H, R), db_hh (4H), dpeephole (3, H),
-//     dw_hr (R, H), dln_hh_w (4H), dln_c_w (H), dln_c_b (H)}, undefined where not wanted.
+//     dw_hr (R, H), dln_hh_w (4H), dln_c_w (H), dln_c_b (H)}, undefined where not wanted;
+// fills state_grads_h (T, B, R) and state_grads_c (T, B, H), if given, with d loss / d h_t
+// and d loss / d c_t (record_state_grad).
 std::vector<Tensor> lstm_backward(
     const Tensor& d_out, const Tensor& d_final_h, const Tensor& d_final_c, const Tensor& Sh,
     const Tensor& Sc,
@@ -342,11 +347,13 @@ std::vector<Tensor> lstm_backward(
     const Tensor& w_hh, bool has_bias, const OptTensor& peephole, const OptTensor& w_hr,
     bool layer_norm, const OptTensor& ln_hh_w, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
     const OptTensor& recurrent_mask, const OptTensor& keep_h, double rate_h,
-    const OptTensor& keep_c, double rate_c, const OptTensor& lengths, bool reverse) {
+    const OptTensor& keep_c, double rate_c, const OptTensor& lengths, bool reverse,
+    const OptTensor& state_grads_h, const OptTensor& state_grads_c) {
   check_contiguous({{"d_out", d_out}, {"Sh", Sh}, {"Sc", Sc}, {"gates", gates},
                     {"c_new", c_new}, {"xhat", xhat}, {"stats", stats}, {"peephole", peephole},
                     {"ln_hh_w", ln_hh_w}, {"ln_c_w", ln_c_w}, {"ln_c_b", ln_c_b},
-                    {"recurrent_mask", recurrent_mask}, {"keep_h", keep_h}, {"keep_c", keep_c}});
+                    {"recurrent_mask", recurrent_mask}, {"keep_h", keep_h}, {"keep_c", keep_c},
+                    {"state_grads_h", state_grads_h}, {"state_grads_c", state_grads_c}});
   const int64_t T = Sh.size(0) - 1, B = Sh.size(1), R = Sh.size(2), H = Sc.size(2), G = 4 * H;
   const bool proj = w_hr.has_value();
   const Steps steps{T, reverse};
@@ -384,6 +391,16 @@ std::vector<Tensor> lstm_backward(
     T_* ab = layer_norm ? acc_b.data_ptr<T_>() : nullptr;
     for (int64_t n = T - 1; n >= 0; --n) {
       const int64_t t = steps.time(n);
+      if (state_grads_h) {
+        record_state_grad(state_grads_h, t,
+                          carry_direct + masked(carry_product, recurrent_mask) + d_out.select(0, t),
+                          lengths);
+        // With zoneout of c, c_t is read by the next step only, so its gradient is the carry
+        // (c is no output: dSc = 0); without, c_t is c̃_t, which h_t reads as well, and
+        // back_cell_row records its whole gradient.
+        if (c_new) record_state_grad(state_grads_c, t, carry_c, lengths);
+      }
+      T_* record_c = state_grads_c && !c_new ? state_grads_c->data_ptr<T_>() + t * B * H : nullptr;
       const T_* dSh_t = d_out.data_ptr<T_>() + t * B * R;
       const T_* dSc_t = no_dc.data_ptr<T_>();
       const T_* c_prev = Sc.data_ptr<T_>() + steps.prev(t) * B * H;
@@ -425,6 +442,8 @@ std::vector<Tensor> lstm_backward(
             if (!proj) skip_row(R, direct + b * R, product + b * R, mask_row(b), dSh_t + b * R);
             for (int64_t j = 0; j < H; ++j) hh_t[b * H + j] = 0;
             for (int64_t j = 0; j < G; ++j) dgr[j] = 0;
+            if (record_c)
+              for (int64_t j = 0; j < H; ++j) record_c[b * H + j] = 0;
             if (layer_norm)
               for (int64_t j = 0; j < G; ++j) dgh_t[b * G + j] = 0;
             continue;
@@ -446,7 +465,7 @@ std::vector<Tensor> lstm_backward(
                 lane_sum(H, [&](int64_t j) { return double(dgr[j]) * ((cr[j] - mu) * rs); }) / H;
             back_cell_row<T_, true>(H, dgr, dgr + H, dgr + 2 * H, dgr + 3 * H, gr, gr + H,
                                     gr + 2 * H, c_prev + b * H, cr, dcr, dScr, kc, pi, pf, po,
-                                    mu, rs, s1, s2);
+                                    mu, rs, s1, s2, record_c ? record_c + b * H : nullptr);
             // LN_hh backward, to the recurrent product.
             const T_* xr = xhat_t + b * G;
             const T_ t1 = lane_sum(G, [&](int64_t j) { return double(dgr[j]) * lnw_hh[j]; }) / G;
@@ -458,7 +477,7 @@ std::vector<Tensor> lstm_backward(
                                        hh_t + b * H, dgr + 3 * H, dgr, nullptr, nullptr);
             back_cell_row<T_, false>(H, dgr, dgr + H, dgr + 2 * H, dgr + 3 * H, gr, gr + H,
                                      gr + 2 * H, c_prev + b * H, cr, dcr, dScr, kc, pi, pf, po,
-                                     0, 0, 0, 0);
+                                     0, 0, 0, 0, record_c ? record_c + b * H : nullptr);
           }
         }
       });

@@ -1,0 +1,459 @@
+"""Seeing inside a recurrent model: how the gradient flows back through time, and what the
+gates and states do.
+
+- ``gradient_flow(model, batch)``: ‖∂loss/∂h_t‖ for every step t of every recurrent layer
+  and direction (and ‖∂loss/∂c_t‖ for the LSTM), from one backward pass. Vanishing gradients
+  are norms that fall geometrically going back in time; exploding ones rise.
+- ``state_statistics(model, batch)``: per layer and direction, the fraction of saturated gate
+  activations (sigmoid < 0.05 or > 0.95, tanh |x| > 0.95), each gate's mean (the forget gate's
+  says how much memory the LSTM keeps), the norm of h_t over time, and h_t of one sequence
+  for a heat map.
+- ``diagnose`` does both in one pass; ``Diagnosis.save``/``load`` write and read them, and
+  ``rnnkit.plots`` draws them.
+
+Every recurrent layer of rnnkit (``rnnkit.layers``) that the model runs is recorded, on any
+backend: the reference backend hooks each step's state, the fused kernels write the gradients
+they carry back through time anyway, and configurations that would run on the vendor kernels
+(which keep no per-step gradients) run fused, or on the reference, while recording. The
+model runs in eval mode (no dropout), so two diagnoses of the same weights agree.
+
+Layers are named by their path in the model, their index in the stack and their direction:
+``encoder.0.forward``. A layer called several times in one pass (a decoder run step by step)
+reads as one sequence, its calls joined along time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .backends import recording
+from .backends.reference import valid_steps
+from .training.trainer import batch_loss
+
+STATE_NAMES = ("h", "c")  # the LSTM's state is (h, c); the others' is h alone
+SIGMOID_BAND = 0.05  # a sigmoid below 0.05 or above 0.95 passes < 5 % of its gradient
+TANH_BAND = 0.95  # tanh beyond ±0.95 passes < 10 %
+
+
+@dataclass
+class Trace:
+    """One direction of one layer, its calls in this pass joined along time.
+
+    ``states[k]`` and ``gradients[k]`` are (T, B, size) for state tensor k (h, then c);
+    ``valid`` (T, B) is True where step t of sequence b was computed.
+    """
+
+    name: str
+    cell: nn.Module
+    valid: torch.Tensor
+    states: tuple[torch.Tensor, ...]
+    gradients: tuple[torch.Tensor | None, ...]
+    gates: dict[str, tuple[str, torch.Tensor]]  # name -> (kind, (T, B, size) activations)
+
+
+@dataclass
+class GateStatistics:
+    """One gate of one layer and direction, over the valid steps of a batch."""
+
+    kind: str  # "sigmoid", "tanh", or the activation of an Elman cell
+    saturated: float  # fraction of activations in the flat ends (NaN where kind cannot saturate)
+    mean: float
+    mean_by_step: torch.Tensor  # (T,) the mean at each step
+
+
+@dataclass
+class Diagnosis:
+    """What ``diagnose`` found in one batch. Keys are layer names (``rnn.0.forward``); the
+    gradient keys add the state (``rnn.0.forward/h``).
+
+    loss: the batch's mean loss, or None for statistics alone.
+    gradient_norms: (T,) ‖∂loss/∂state_t‖ over the batch (all sequences and units).
+    state_norms: (T,) mean over the batch's sequences of ‖h_t‖ (NaN where none is running).
+    heat: (T_b, size) h_t of the chosen sequence, over its own length T_b.
+    gates: per layer, per gate name, its ``GateStatistics``.
+    """
+
+    loss: float | None = None
+    gradient_norms: dict[str, torch.Tensor] = field(default_factory=dict)
+    state_norms: dict[str, torch.Tensor] = field(default_factory=dict)
+    heat: dict[str, torch.Tensor] = field(default_factory=dict)
+    gates: dict[str, dict[str, GateStatistics]] = field(default_factory=dict)
+
+    def save(self, path, metadata: dict | None = None) -> None:
+        """Write as one safetensors file; ``metadata`` (JSON-able) travels with it."""
+        from safetensors.torch import save_file
+
+        tensors = {f"gradient/{k}": v for k, v in self.gradient_norms.items()}
+        tensors |= {f"state_norm/{k}": v for k, v in self.state_norms.items()}
+        tensors |= {f"heat/{k}": v for k, v in self.heat.items()}
+        kinds = {}
+        for layer, gates in self.gates.items():
+            for gate, stats in gates.items():
+                key = f"gate/{layer}/{gate}"
+                kinds[key] = stats.kind
+                tensors[f"{key}/by_step"] = stats.mean_by_step
+                tensors[f"{key}/summary"] = torch.tensor([stats.saturated, stats.mean])
+        info = {"loss": self.loss, "kinds": kinds, "metadata": metadata or {}}
+        tensors = {k: v.detach().to(torch.float32).contiguous() for k, v in tensors.items()}
+        save_file(tensors, str(path), metadata={"rnnkit": json.dumps(info)})
+
+    @classmethod
+    def load(cls, path) -> tuple[Diagnosis, dict]:
+        """-> (the diagnosis, the metadata saved with it)."""
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as file:
+            info = json.loads(file.metadata()["rnnkit"])
+            tensors = {k: file.get_tensor(k) for k in file.keys()}  # noqa: SIM118
+        diagnosis = cls(loss=info["loss"])
+        parts = {"gradient": diagnosis.gradient_norms, "state_norm": diagnosis.state_norms}
+        parts["heat"] = diagnosis.heat
+        for key, tensor in tensors.items():
+            group, rest = key.split("/", 1)
+            if group in parts:
+                parts[group][rest] = tensor
+        for key, kind in info["kinds"].items():
+            _, layer, gate = key.split("/", 2)
+            saturated, mean = tensors[f"{key}/summary"].tolist()
+            diagnosis.gates.setdefault(layer, {})[gate] = GateStatistics(
+                kind, saturated, mean, tensors[f"{key}/by_step"]
+            )
+        return diagnosis, info["metadata"]
+
+
+# ---------------------------------------------------------------------------- recording
+
+
+def record(
+    model: nn.Module, batch, *, loss="mse", compute_loss=None, backward=True, statistics=True
+):
+    """Run ``model`` on ``batch`` in eval mode while recording its recurrent layers.
+
+    -> (mean loss or None, [Trace]). With ``backward`` the loss is differentiated (with
+    respect to the parameters, whose ``.grad`` is left untouched) and the traces hold
+    gradients; without, only the forward pass runs, gradients off. ``statistics=False``
+    skips computing the gates.
+
+    ``batch`` is what ``Trainer`` feeds the model: ``(inputs, target)`` or ``(inputs, target,
+    lengths)`` scored by ``loss``, or anything ``compute_loss(model, batch) -> mean loss``
+    takes.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    names = {module: name for name, module in model.named_modules()}
+    was_training = model.training
+    model.eval()
+    try:
+        with recording.recording() as recorder, torch.set_grad_enabled(backward):
+            if backward:
+                value = batch_loss(model, batch, loss, compute_loss)
+                _check_scalar(value)
+                parameters = [p for p in model.parameters() if p.requires_grad]
+                torch.autograd.grad(value, parameters, allow_unused=True)
+                value = float(value.detach())
+            else:
+                value = None
+                _forward_only(model, batch, compute_loss)
+    finally:
+        model.train(was_training)
+    if not recorder.directions:
+        raise ValueError(
+            f"{type(model).__name__} ran no rnnkit recurrent layer (rnnkit.layers.Recurrent, "
+            "RNN, LSTM, GRU) on this batch, so there is nothing to diagnose"
+        )
+    return value, _join(recorder.directions, names, with_gates=not backward or statistics)
+
+
+def _forward_only(model, batch, compute_loss) -> None:
+    """The forward pass alone (no target needed beyond what the call convention reads)."""
+    if compute_loss is not None:
+        compute_loss(model, batch)
+        return
+    from .training.batches import unpack
+
+    parts = unpack(batch)
+    lengths = {} if parts.lengths is None else {"lengths": parts.lengths}
+    model(*parts.inputs, **lengths)
+
+
+def _check_scalar(value) -> None:
+    if not isinstance(value, torch.Tensor) or value.dim() != 0:
+        got = f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else repr(value)
+        raise ValueError(f"the loss must be a scalar tensor, got {got}")
+    if not value.requires_grad:
+        raise ValueError(
+            "the loss does not depend on any parameter that requires grad, so no gradient "
+            "flows back through time"
+        )
+
+
+def _layer_name(direction, names) -> str:
+    name = names.get(direction.layer) or type(direction.layer).__name__.lower()
+    return f"{name}.{direction.index}.{'backward' if direction.reverse else 'forward'}"
+
+
+def _previous_states(direction) -> tuple[torch.Tensor, ...]:
+    """The state each step started from, by time: the initial state, then the states after
+    the steps before it (after it, going backward)."""
+    previous = []
+    for initial, states in zip(direction.initial, direction.states, strict=True):
+        if direction.reverse:
+            previous.append(torch.cat([states[1:], initial[None]]))
+        else:
+            previous.append(torch.cat([initial[None], states[:-1]]))
+    return tuple(previous)
+
+
+@torch.no_grad()
+def _gates(direction) -> dict[str, tuple[str, torch.Tensor]]:
+    """Every step's gate activations, computed from the recorded inputs and states at once:
+    a step's gates depend on its input and previous state only."""
+    cell = direction.cell
+    if not hasattr(cell, "gates"):
+        return {}
+    T, B = direction.inputs.shape[:2]
+    previous = [p.flatten(0, 1) for p in _previous_states(direction)]
+    state = previous[0] if len(previous) == 1 else tuple(previous)
+    gates = cell.gates(direction.inputs.flatten(0, 1), state)
+    return {name: (gate.kind, gate.values.view(T, B, -1)) for name, gate in gates.items()}
+
+
+def _join(directions, names, with_gates: bool) -> list[Trace]:
+    """One Trace per layer and direction, in the order they first ran."""
+    groups = defaultdict(list)
+    for direction in directions:
+        groups[_layer_name(direction, names)].append(direction)
+    traces = []
+    for name, calls in groups.items():
+        batch = {call.inputs.shape[1] for call in calls}
+        if len(batch) > 1:
+            raise ValueError(
+                f"layer {name} ran {len(calls)} times on batches of different sizes "
+                f"{sorted(batch)}; its calls cannot be joined into one sequence"
+            )
+        valid = [
+            valid_steps(c.inputs.shape[0], c.lengths, c.inputs.device)
+            if c.lengths is not None
+            else torch.ones(c.inputs.shape[:2], dtype=torch.bool, device=c.inputs.device)
+            for c in calls
+        ]
+        count = len(calls[0].states)
+        gradients = []
+        for k in range(count):
+            parts = [c.gradients[k] if c.gradients else None for c in calls]
+            gradients.append(None if any(p is None for p in parts) else torch.cat(parts))
+        gates = [_gates(c) for c in calls] if with_gates else [{}]
+        traces.append(
+            Trace(
+                name=name,
+                cell=calls[0].cell,
+                valid=torch.cat(valid),
+                states=tuple(torch.cat([c.states[k] for c in calls]) for k in range(count)),
+                gradients=tuple(gradients),
+                gates={
+                    gate: (kind, torch.cat([g[gate][1] for g in gates]))
+                    for gate, (kind, _) in gates[0].items()
+                },
+            )
+        )
+    return traces
+
+
+# ---------------------------------------------------------------------------- measures
+
+
+@dataclass
+class GradientFlow:
+    """∂loss/∂state_t of every recorded layer, direction and state tensor.
+
+    gradients: ``"rnn.0.forward/h"`` -> (T, B, size), 0 on steps past a sequence's end.
+    norms: the same keys -> (T,), the norm over the whole batch at each step.
+    """
+
+    loss: float
+    gradients: dict[str, torch.Tensor]
+
+    @property
+    def norms(self) -> dict[str, torch.Tensor]:
+        return {key: g.flatten(1).norm(dim=1) for key, g in self.gradients.items()}
+
+
+def gradient_flow(model: nn.Module, batch, *, loss="mse", compute_loss=None) -> GradientFlow:
+    """The gradient of the batch's mean loss with respect to every step's state, from one
+    backward pass (see ``record`` for ``batch``, ``loss`` and ``compute_loss``).
+
+    Example::
+
+        >>> flow = gradient_flow(model, (x, y))
+        >>> flow.norms["rnn.0.forward/h"]          # (T,): small at early t = vanishing
+    """
+    value, traces = record(model, batch, loss=loss, compute_loss=compute_loss, statistics=False)
+    return GradientFlow(value, _gradients(traces))
+
+
+def _gradients(traces) -> dict[str, torch.Tensor]:
+    gradients = {}
+    for trace in traces:
+        for state, gradient in zip(STATE_NAMES, trace.gradients, strict=False):
+            if gradient is None:
+                raise ValueError(
+                    f"no gradient reached layer {trace.name}: the loss does not depend on it"
+                )
+            gradients[f"{trace.name}/{state}"] = gradient
+    return gradients
+
+
+def _saturated(kind: str, values: torch.Tensor) -> torch.Tensor | None:
+    if kind == "sigmoid":
+        return (values < SIGMOID_BAND) | (values > 1 - SIGMOID_BAND)
+    if kind == "tanh":
+        return values.abs() > TANH_BAND
+    return None
+
+
+def _gate_statistics(kind: str, values: torch.Tensor, valid: torch.Tensor) -> GateStatistics:
+    """Statistics over the valid (t, b) entries of (T, B, size) activations."""
+    weight = valid[..., None].to(values.dtype).expand_as(values)
+    count = weight.sum()
+    saturated = _saturated(kind, values)
+    by_step = (values * weight).sum((1, 2)) / weight.sum((1, 2))
+    return GateStatistics(
+        kind=kind,
+        saturated=float("nan") if saturated is None else float((saturated * weight).sum() / count),
+        mean=float((values * weight).sum() / count),
+        mean_by_step=by_step,
+    )
+
+
+def _statistics(traces, diagnosis: Diagnosis, sequence: int) -> None:
+    for trace in traces:
+        h, valid = trace.states[0], trace.valid
+        if not 0 <= sequence < h.shape[1]:
+            raise ValueError(
+                f"sequence={sequence} is not a row of the batch; expected 0..{h.shape[1] - 1}"
+            )
+        norms = h.norm(dim=2) * valid
+        diagnosis.state_norms[trace.name] = norms.sum(1) / valid.sum(1)
+        diagnosis.heat[trace.name] = h[valid[:, sequence], sequence]
+        diagnosis.gates[trace.name] = {
+            gate: _gate_statistics(kind, values, valid)
+            for gate, (kind, values) in trace.gates.items()
+        }
+
+
+def state_statistics(model: nn.Module, batch, *, compute_loss=None, sequence: int = 0):
+    """Gate saturation and means, state norms over time and the heat map of ``sequence``,
+    from a forward pass alone (no target needed by the default call convention).
+
+    -> ``Diagnosis`` without gradients.
+    """
+    _, traces = record(model, batch, compute_loss=compute_loss, backward=False)
+    diagnosis = Diagnosis()
+    _statistics(traces, diagnosis, sequence)
+    return diagnosis
+
+
+def diagnose(model: nn.Module, batch, *, loss="mse", compute_loss=None, sequence: int = 0):
+    """``gradient_flow`` norms and ``state_statistics`` from one forward and backward pass.
+
+    -> ``Diagnosis``.
+    """
+    value, traces = record(model, batch, loss=loss, compute_loss=compute_loss)
+    norms = GradientFlow(value, _gradients(traces)).norms
+    diagnosis = Diagnosis(loss=value, gradient_norms=norms)
+    _statistics(traces, diagnosis, sequence)
+    return diagnosis
+
+
+def read_run(run) -> list[tuple[Diagnosis, dict]]:
+    """The diagnoses a training run recorded (``Trainer(diagnose_every=...)`` into the run's
+    ``diagnostics/``), in step order: [(diagnosis, metadata with its ``step``)]."""
+    folder = Path(run) / "diagnostics"
+    files = sorted(folder.glob("step_*.safetensors"))
+    if not files:
+        raise FileNotFoundError(
+            f"{str(folder)!r} holds no recorded diagnostics; train with --diagnose-every N "
+            "(Trainer(diagnose_every=N)) to record them"
+        )
+    return [Diagnosis.load(path) for path in files]
+
+
+def _spread(records: list, count: int) -> list:
+    """At most ``count`` records, evenly spread, the first and last always among them."""
+    if len(records) <= count:
+        return records
+    picks = torch.linspace(0, len(records) - 1, count).round().long().unique().tolist()
+    return [records[i] for i in picks]
+
+
+def render(records: list[tuple[Diagnosis, dict]], out) -> list[Path]:
+    """Draw a run's recorded diagnoses into ``out``: the gradient flow at up to 8 of the
+    recorded steps, the gates over training, and the last step's state norms and one heat
+    map per layer. -> the PNG paths."""
+    from . import plots
+
+    out = Path(out)
+    shown = _spread(records, 8)
+    panels = defaultdict(dict)
+    for diagnosis, meta in shown:
+        for key, norms in diagnosis.gradient_norms.items():
+            panels[key][f"step {meta.get('step', '?')}"] = norms
+    paths = [plots.plot_gradient_flow(out / "gradient_flow.png", dict(panels))]
+    steps = [meta.get("step", i) for i, (_, meta) in enumerate(records)]
+    saturated, means = defaultdict(list), defaultdict(list)
+    for diagnosis, _ in records:
+        for layer, gates in diagnosis.gates.items():
+            for gate, stats in gates.items():
+                saturated[f"{layer} {gate}"].append(stats.saturated)
+                means[f"{layer} {gate}"].append(stats.mean)
+    if means:
+        paths.append(plots.plot_gate_statistics(out / "gates.png", steps, saturated, means))
+    last, meta = records[-1]
+    paths.append(plots.plot_state_norms(out / "state_norms.png", last.state_norms))
+    for layer, states in last.heat.items():
+        title = f"{layer}: h_t of the first sequence, step {meta.get('step', '?')}"
+        paths.append(plots.plot_state_heatmap(out / f"heatmap_{layer}.png", states, title))
+    return paths
+
+
+def summary(records: list[tuple[Diagnosis, dict]]) -> str:
+    """A few lines on the first and last recorded steps: how much of the gradient at the last
+    step a layer reads reaches its first (below 1: vanishing), and the gates' saturation and
+    means."""
+    lines = []
+    for diagnosis, meta in records[:1] + records[1:][-1:]:
+        lines.append(f"step {meta.get('step', '?')}: loss {diagnosis.loss:.4g}")
+        for key, norms in diagnosis.gradient_norms.items():
+            # The gradient travels against the direction of reading: to t = 0 going forward.
+            far, near = (norms[-1], norms[0]) if ".backward/" in key else (norms[0], norms[-1])
+            ratio = float(far / near) if near > 0 else float("nan")
+            lines.append(f"  {key}: ‖∂loss/∂state‖ at the first step read / the last = {ratio:.3g}")
+        for layer, gates in diagnosis.gates.items():
+            parts = [
+                f"{gate} mean {stats.mean:.2f}"
+                + ("" if stats.saturated != stats.saturated else f" sat {stats.saturated:.0%}")
+                for gate, stats in gates.items()
+            ]
+            lines.append(f"  {layer}: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+__all__ = [
+    "Diagnosis",
+    "GateStatistics",
+    "GradientFlow",
+    "Trace",
+    "diagnose",
+    "gradient_flow",
+    "read_run",
+    "record",
+    "render",
+    "state_statistics",
+    "summary",
+]
