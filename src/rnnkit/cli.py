@@ -48,6 +48,11 @@ def _training_loop() -> list:
         click.option("--clip-norm", type=float),
         click.option("--schedule", type=click.Choice(["cosine", "plateau"])),
         click.option("--patience", type=int, help="Early-stopping patience in epochs."),
+        click.option(
+            "--diagnose-every",
+            type=int,
+            help="Record gradient flow and gate statistics every N steps (`rnnkit diagnose`).",
+        ),
     ]
 
 
@@ -419,3 +424,65 @@ def demo(out, epochs, no_tutorial):
 
     click.echo(DEMO_INTRO)
     click.echo(run_demo(out, epochs=epochs, tutorial=not no_tutorial))
+
+
+@main.command()
+@click.option("--run", required=True, help="A run directory trained with --diagnose-every.")
+@click.option("--out", help="Where to write the pictures (default: the run's diagnostics/).")
+def diagnose(run, out):
+    """Draw the gradient flow, gates and states a run recorded while it trained."""
+    from pathlib import Path
+
+    from .diagnostics import read_run, render, summary
+
+    records = read_run(run)
+    paths = render(records, out or Path(run) / "diagnostics")
+    click.echo(summary(records))
+    click.echo("Wrote " + ", ".join(str(p) for p in paths))
+
+
+def _integers(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} must be integers separated by commas") from None
+
+
+@main.command("bench-memory")
+@click.option("--task", type=click.Choice(["adding", "copy", "smnist"]), default="adding")
+@click.option(
+    "--T",
+    "lengths",
+    default="100,200,400",
+    show_default=True,
+    help="Sequence lengths (copy: the delay; smnist: 784 only), comma-separated.",
+)
+@click.option("--cells", default="rnn,lstm,gru", show_default=True, help="Cells to compare.")
+@click.option("--out", default="runs/memory", show_default=True, help="Run directory to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
+@click.option("--hidden-size", type=int, default=64, show_default=True)
+@click.option(
+    "--steps",
+    "max_steps",
+    type=int,
+    default=2000,
+    show_default=True,
+    help="Optimizer steps per run.",
+)
+@click.option("--minutes", type=float, help="Also stop each run after this many minutes.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--train-size", type=int, default=10_000, show_default=True)
+@click.option("--test-size", type=int, default=1_000, show_default=True)
+@click.option("--diagnose-every", type=int, default=250, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def bench_memory(lengths, cells, out, overwrite, **settings):
+    """Train each cell at each T on a long-dependency task; table, plots, gradient flow."""
+    from .tasks.memory import bench_memory as run_bench
+    from .tasks.memory import table_text
+
+    cells = [c.strip() for c in cells.split(",") if c.strip()]
+    rows = run_bench(out, cells=cells, lengths=_integers(lengths), overwrite=overwrite,
+                     progress=click.echo, **settings)  # fmt: skip
+    click.echo(table_text(rows, settings["task"]))
+    click.echo(f"Wrote {out}")

@@ -177,6 +177,7 @@ class Classifier(SupervisedTask):
         ensemble: int = 1,
         baseline: bool = True,
         progress: str = "auto",
+        diagnose_every: int | None = None,
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -207,10 +208,20 @@ class Classifier(SupervisedTask):
         self.ensemble = ensemble
         self.baseline = baseline
         self.progress = progress
+        self.diagnose_every = diagnose_every
 
     # --- learning --------------------------------------------------------------------------
 
-    def fit(self, data, labels=None, *, val_data=None, checkpoint_dir=None, resume=False):
+    def fit(
+        self,
+        data,
+        labels=None,
+        *,
+        val_data=None,
+        checkpoint_dir=None,
+        resume=False,
+        diagnose_dir=None,
+    ):
         """Learn from ``data`` (see ``read_examples``); hold out ``val`` of it for early
         stopping unless ``val_data`` is given. Scores go to ``metrics_["validation"]``."""
         from ..training import set_seed
@@ -257,7 +268,7 @@ class Classifier(SupervisedTask):
                 folder = Path(checkpoint_dir) / f"member-{member}"
             trainer = self._trainer(
                 checkpoint_dir=folder, val_metrics=val_metrics, monitor="val_accuracy",
-                seed=seed, loss="cross_entropy",
+                seed=seed, loss="cross_entropy", diagnose_dir=diagnose_dir if member == 0 else None,
             )  # fmt: skip
             trainer.fit(model, train_set, val=held_set, resume=resume)
             model.eval()

@@ -222,6 +222,7 @@ class Forecaster:
         ar_order: int = 5,
         seed: int = 0,
         progress: str = "auto",
+        diagnose_every: int | None = None,
     ):
         settings = dict(locals())
         del settings["self"]
@@ -240,7 +241,9 @@ class Forecaster:
 
     # --- learning --------------------------------------------------------------------------
 
-    def fit(self, data, *, checkpoint_dir=None, resume: bool = False) -> Forecaster:
+    def fit(
+        self, data, *, checkpoint_dir=None, resume: bool = False, diagnose_dir=None
+    ) -> Forecaster:
         """Learn from ``data`` (a CSV path or a DataFrame): split it in time, fit the scaler on
         the training rows, train the network with early stopping on the validation RMSE, fit
         the baselines on the training windows, and score everything on validation and test.
@@ -301,6 +304,8 @@ class Forecaster:
             checkpoint_dir=checkpoint_dir,
             seed=self.seed,
             progress=self.progress,
+            diagnose_every=self.diagnose_every,
+            diagnose_dir=diagnose_dir,
         )
         trainer.fit(
             self.model_,
@@ -767,7 +772,12 @@ def train_run(forecaster: Forecaster, data, out, *, overwrite=False, resume=Fals
         if resume and started.exists():
             _check_same_run(read_json(started), as_json(run))
         write_json(started, run)
-        forecaster.fit(data, checkpoint_dir=partial / "checkpoint", resume=resume)
+        forecaster.fit(
+            data,
+            checkpoint_dir=partial / "checkpoint",
+            resume=resume,
+            diagnose_dir=partial / "diagnostics",
+        )
         started.unlink()
         forecaster._write(partial)
     return f"{format_report(forecaster)}\n\nRun directory: {out}\nPicture: {out / 'forecast.png'}"

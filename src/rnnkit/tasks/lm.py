@@ -127,6 +127,7 @@ class LanguageModeler(SupervisedTask):
         schedule: str | None = None,
         seed: int = 0,
         progress: str = "auto",
+        diagnose_every: int | None = None,
     ):
         self.level = level
         self.lowercase = lowercase
@@ -153,6 +154,7 @@ class LanguageModeler(SupervisedTask):
         self.schedule = schedule
         self.seed = seed
         self.progress = progress
+        self.diagnose_every = diagnose_every
 
     # --- text and ids ------------------------------------------------------------------------
 
@@ -231,7 +233,9 @@ class LanguageModeler(SupervisedTask):
             rnn_options=self.rnn_options,
         )
 
-    def fit(self, text: str, *, checkpoint_dir=None, resume: bool = False) -> LanguageModeler:
+    def fit(
+        self, text: str, *, checkpoint_dir=None, resume: bool = False, diagnose_dir=None
+    ) -> LanguageModeler:
         """Learn the vocabulary and the model from ``text`` (its last ``val`` held out)."""
         from ..data.batching import TokenStream
         from ..models.ngram import NGramModel
@@ -277,6 +281,8 @@ class LanguageModeler(SupervisedTask):
             checkpoint_dir=checkpoint_dir,
             seed=self.seed,
             progress=self.progress,
+            diagnose_every=self.diagnose_every,
+            diagnose_dir=diagnose_dir,
         )
         trainer.fit(self.model_, data, resume=resume)
         self.model_.eval()
@@ -433,7 +439,12 @@ def train_run(modeler: LanguageModeler, data, out, *, overwrite=False, resume=Fa
 
     text = read_text(data)
     with staging(out, overwrite=overwrite, resume=resume) as partial:
-        modeler.fit(text, checkpoint_dir=partial / "checkpoint", resume=resume)
+        modeler.fit(
+            text,
+            checkpoint_dir=partial / "checkpoint",
+            resume=resume,
+            diagnose_dir=partial / "diagnostics",
+        )
         modeler._write(partial)
     return f"{modeler.report()}\n\nRun directory: {out}"
 

@@ -53,7 +53,9 @@ class SupervisedTask:
 
     # --- training --------------------------------------------------------------------------
 
-    def _trainer(self, *, checkpoint_dir, val_metrics, monitor, seed=None, **loss):
+    def _trainer(
+        self, *, checkpoint_dir, val_metrics, monitor, seed=None, diagnose_dir=None, **loss
+    ):
         from ..training import Trainer
 
         return Trainer(
@@ -74,6 +76,9 @@ class SupervisedTask:
             checkpoint_dir=checkpoint_dir,
             seed=self.seed if seed is None else seed,
             progress=self.progress,
+            # Only the model a run keeps is diagnosed (not ensemble members or baselines).
+            diagnose_every=self.diagnose_every if diagnose_dir is not None else None,
+            diagnose_dir=diagnose_dir,
             **loss,
         )
 
@@ -201,7 +206,12 @@ def train_run(task: SupervisedTask, data, out, *, test=None, overwrite=False, re
     return the report that ``<task> train`` prints. The top of metrics.json carries the
     ``headline`` scores of the test (or else the validation) part."""
     with staging(out, overwrite=overwrite, resume=resume) as partial:
-        task.fit(data, checkpoint_dir=partial / "checkpoint", resume=resume)
+        task.fit(
+            data,
+            checkpoint_dir=partial / "checkpoint",
+            resume=resume,
+            diagnose_dir=partial / "diagnostics",
+        )
         if test is not None:
             task.metrics_["test"] = task.score(test)
         part = "test" if test is not None else "validation"

@@ -115,6 +115,7 @@ class Tagger(SupervisedTask):
         patience: int | None = 5,
         seed: int = 0,
         progress: str = "auto",
+        diagnose_every: int | None = None,
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -139,10 +140,11 @@ class Tagger(SupervisedTask):
         self.patience = patience
         self.seed = seed
         self.progress = progress
+        self.diagnose_every = diagnose_every
 
     # --- learning --------------------------------------------------------------------------
 
-    def fit(self, data, *, val_data=None, checkpoint_dir=None, resume=False):
+    def fit(self, data, *, val_data=None, checkpoint_dir=None, resume=False, diagnose_dir=None):
         """Learn from ``data`` (a BIO/CoNLL path or (tokens, tags) pairs); hold out ``val`` of
         the sentences for early stopping unless ``val_data`` is given."""
         from ..training import set_seed
@@ -180,6 +182,7 @@ class Tagger(SupervisedTask):
             val_metrics=val_metrics,
             monitor="val_f1",
             compute_loss=_mean_loss,
+            diagnose_dir=diagnose_dir,
         )
         trainer.fit(self.model_, train_set, val=held_set, resume=resume)
         self.model_.eval()

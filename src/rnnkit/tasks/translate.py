@@ -149,6 +149,7 @@ class Translator(SupervisedTask):
         val: float = 0.05,
         seed: int = 0,
         progress: str = "auto",
+        diagnose_every: int | None = None,
     ):
         self.tokenizer = tokenizer
         self.vocab_size = vocab_size
@@ -178,6 +179,7 @@ class Translator(SupervisedTask):
         self.val = val
         self.seed = seed
         self.progress = progress
+        self.diagnose_every = diagnose_every
 
     # --- text and ids ------------------------------------------------------------------------
 
@@ -268,7 +270,9 @@ class Translator(SupervisedTask):
             logits.flatten(0, 1), target_out.flatten(), ignore_index=-100
         )
 
-    def fit(self, pairs, *, checkpoint_dir=None, resume: bool = False) -> Translator:
+    def fit(
+        self, pairs, *, checkpoint_dir=None, resume: bool = False, diagnose_dir=None
+    ) -> Translator:
         """Learn tokenizers, vocabularies and the model from ``(source, target)`` pairs,
         holding out ``val`` of them for early stopping and the validation scores."""
         from ..training import Trainer
@@ -305,6 +309,8 @@ class Translator(SupervisedTask):
             checkpoint_dir=checkpoint_dir,
             seed=self.seed,
             progress=self.progress,
+            diagnose_every=self.diagnose_every,
+            diagnose_dir=diagnose_dir,
         )
         started = time.perf_counter()
         trainer.fit(self.model_, train_data, val=val_data, resume=resume)
@@ -502,7 +508,12 @@ def train_run(translator: Translator, data, out, *, test=None, test_fraction=0.0
         test_pairs = [pairs[i] for i in hold]
         pairs = [pairs[i] for i in keep]
     with staging(out, overwrite=overwrite, resume=resume) as partial:
-        translator.fit(pairs, checkpoint_dir=partial / "checkpoint", resume=resume)
+        translator.fit(
+            pairs,
+            checkpoint_dir=partial / "checkpoint",
+            resume=resume,
+            diagnose_dir=partial / "diagnostics",
+        )
         translator.metrics_["test"] = translator.score(test_pairs)
         translator.metrics_ |= {k: translator.metrics_["test"][k] for k in translator.headline}
         translator.metrics_["scored_on"] = "test"
