@@ -349,7 +349,8 @@ def _statistics(traces, diagnosis: Diagnosis, sequence: int) -> None:
 
 def state_statistics(model: nn.Module, batch, *, compute_loss=None, sequence: int = 0):
     """Gate saturation and means, state norms over time and the heat map of ``sequence``,
-    from a forward pass alone (no target needed by the default call convention).
+    from a forward pass alone (the batch's target is not read, but the default call
+    convention still wants one in its place).
 
     -> ``Diagnosis`` without gradients.
     """

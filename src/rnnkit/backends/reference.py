@@ -43,6 +43,14 @@ def _select(valid, new, old):
     return tuple(torch.where(valid, n, o) for n, o in zip(new, old, strict=True))
 
 
+def _zone_step(keep, t: int, old, new):
+    """Zoneout of one state tensor at step t; a rate of 0 (a state tensor the layer does not
+    zone) leaves the cell's own tensor, so that diagnostics see what the cell computed."""
+    if isinstance(keep, float):
+        return new if keep == 0 else zone(keep, old, new)
+    return zone(keep[t], old, new)
+
+
 def run_direction(cell, x, lengths, state, noise: Noise, reverse: bool):
     """Run ``cell`` over time-major ``x`` (T, B, I) -> (outputs (T, B, O), final state).
 
@@ -81,12 +89,12 @@ def run_direction(cell, x, lengths, state, noise: Noise, reverse: bool):
                 )
             if tuple_state:
                 new = tuple(
-                    zone(k if isinstance(k, float) else k[t], o, n)
+                    _zone_step(k, t, o, n)
                     for k, o, n in zip(noise.zoneout_keep, state, new, strict=True)
                 )
             else:
                 (k,) = noise.zoneout_keep
-                new = zone(k if isinstance(k, float) else k[t], state, new)
+                new = _zone_step(k, t, state, new)
             out = first_tensor(new) if read_output is None else read_output(new)
         if record is not None:
             # Before the selection below: the output and the next step both read this state.

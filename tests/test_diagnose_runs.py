@@ -1,0 +1,185 @@
+"""Diagnostics in runs: the Trainer records them on a schedule without changing training,
+`rnnkit diagnose` draws them, `rnnkit bench-memory` trains and compares cells end to end, and
+the pictures are real PNGs."""
+
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from rnnkit import diagnostics, layers, plots
+from rnnkit.cli import main
+from rnnkit.data.memory_tasks import ADDING_BASELINE_MSE, adding_problem, copy_baseline
+from rnnkit.tasks.memory import MemoryNet, bench_memory
+from rnnkit.training import Trainer
+
+
+def assert_png(path):
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = layers.GRU(2, 8, batch_first=True)
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x, lengths=None):
+        out, _ = self.rnn(x, lengths=lengths)
+        return self.head(out[:, -1])
+
+
+def _fit(folder=None, every=None, **options):
+    torch.manual_seed(0)
+    model = Net()
+    x, y = adding_problem(100, 12)
+    trainer = Trainer(
+        epochs=2, batch_size=16, progress="none", diagnose_every=every, diagnose_dir=folder,
+        **options,
+    )  # fmt: skip
+    trainer.fit(model, TensorDataset(x, y), **({"val": TensorDataset(x[:20], y[:20])}))
+    return model, trainer
+
+
+def test_trainer_records_on_schedule_and_training_is_unchanged(tmp_path):
+    plain, _ = _fit()
+    diagnosed, trainer = _fit(tmp_path / "diagnostics", every=5)
+    for a, b in zip(plain.state_dict().values(), diagnosed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # recording draws no randomness and touches no gradient
+    records = diagnostics.read_run(tmp_path)
+    steps = [meta["step"] for _, meta in records]
+    assert len(trainer.steps) == 14  # 2 epochs of 7 batches
+    assert steps == [0, 5, 10, 14]  # before training, every 5, and the last
+    first, meta = records[0]
+    assert meta["epoch"] == 0 and records[-1][1]["epoch"] == 2
+    # The recorded batch is the first rows of the val set, scored as training scores it.
+    x, y = adding_problem(100, 12)
+    torch.manual_seed(0)
+    fresh = diagnostics.diagnose(Net(), (x[:20], y[:20]))
+    assert first.loss == pytest.approx(fresh.loss, rel=1e-6)
+    for key, norms in fresh.gradient_norms.items():
+        torch.testing.assert_close(first.gradient_norms[key], norms.float())
+    assert set(first.gates["rnn.0.forward"]) == {"reset", "update", "candidate"}
+
+
+def test_trainer_diagnose_settings_are_checked():
+    with pytest.raises(ValueError, match="diagnose_dir"):
+        Trainer(diagnose_every=5)
+    with pytest.raises(ValueError, match="diagnose_every=0"):
+        Trainer(diagnose_every=0, diagnose_dir="x")
+    with pytest.raises(ValueError, match="diagnose_rows"):
+        Trainer(diagnose_rows=0)
+
+
+def test_read_run_without_records_says_how_to_get_them(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--diagnose-every"):
+        diagnostics.read_run(tmp_path)
+
+
+def test_classify_train_records_and_diagnose_draws(tmp_path):
+    data = "tests/data/mr_sample.tsv"
+    out = tmp_path / "run"
+    result = invoke(
+        "classify", "train", "--data", data, "--epochs", 1, "--hidden-size", 8,
+        "--embedding-dim", 8, "--no-baseline", "--diagnose-every", 50, "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (out / "diagnostics" / "step_0000000.safetensors").exists()
+    result = invoke("diagnose", "--run", out)
+    assert result.exit_code == 0, result.output
+    assert "rnn.0.forward/h" in result.output and "forget mean" in result.output
+    for name in ("gradient_flow", "gates", "state_norms", "heatmap_rnn.0.forward"):
+        assert_png(out / "diagnostics" / f"{name}.png")
+
+
+def test_diagnose_a_run_that_recorded_nothing(tmp_path):
+    result = CliRunner().invoke(main, ["diagnose", "--run", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "--diagnose-every" in result.output
+
+
+def test_memory_net_shapes():
+    adding = MemoryNet("lstm", 2, 8, 1, every_step=False)
+    assert adding(torch.rand(3, 7, 2)).shape == (3, 1)
+    copy = MemoryNet("gru", 10, 8, 9, every_step=True)
+    assert copy(torch.randint(0, 10, (3, 7))).shape == (3, 7, 9)
+
+
+def test_bench_memory_end_to_end(tmp_path):
+    out = tmp_path / "bench"
+    result = invoke(
+        "bench-memory", "--task", "adding", "--T", "12,24", "--cells", "rnn,gru", "--steps", 30,
+        "--train-size", 256, "--test-size", 64, "--hidden-size", 8, "--diagnose-every", 10,
+        "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "| gru | 24 |" in result.output
+    with open(out / "results.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [(r["cell"], int(r["T"])) for r in rows] == [
+        ("rnn", 12), ("rnn", 24), ("gru", 12), ("gru", 24),
+    ]  # fmt: skip
+    for row in rows:
+        assert float(row["baseline"]) == pytest.approx(ADDING_BASELINE_MSE)
+        assert 0 < float(row["test_error"]) < 3 and int(row["steps"]) == 30
+    for name in ("memory_adding", "gradient_flow_rnn", "gradient_flow_gru"):
+        assert_png(out / f"{name}.png")
+    steps = [meta["step"] for _, meta in diagnostics.read_run(out / "runs" / "gru_T24")]
+    assert steps == [0, 10, 20, 30]
+    result = invoke("diagnose", "--run", out / "runs" / "rnn_T12")
+    assert result.exit_code == 0, result.output
+
+
+def test_bench_memory_copy_task_scores_cross_entropy_per_step(tmp_path):
+    rows = bench_memory(
+        tmp_path / "copy", task="copy", cells=["lstm"], lengths=[5], max_steps=5,
+        train_size=64, test_size=32, hidden_size=8, diagnose_every=5, progress=lambda _: None,
+    )  # fmt: skip
+    (row,) = rows
+    assert row["baseline"] == pytest.approx(copy_baseline(5))
+    # An untrained readout guesses among 9 outputs: about log 9 nats per step.
+    assert row["test_error"] == pytest.approx(math.log(9), rel=0.2)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"task": "parity"}, "task='parity'"),
+        ({"cells": ["lstm", "tcn"]}, "cells="),
+        ({"lengths": [1]}, "T=\\[1\\]"),
+        ({"task": "smnist", "lengths": [100]}, "784"),
+        ({"max_steps": 0}, "max_steps=0"),
+    ],
+)
+def test_bench_memory_refuses_bad_settings_before_writing(tmp_path, settings, message):
+    with pytest.raises(ValueError, match=message):
+        bench_memory(tmp_path / "out", **settings)
+    assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_diagnostic_plots(tmp_path):
+    t = np.arange(30)
+    panels = {"rnn.0.forward/h": {"step 0": 0.9 ** t[::-1], "step 10": np.r_[0.0, 0.8 ** t[1:]]}}
+    assert_png(plots.plot_gradient_flow(tmp_path / "flow.png", panels))
+    assert_png(plots.plot_state_norms(tmp_path / "norms.png", {"rnn.0.forward": np.ones(30)}))
+    assert_png(plots.plot_state_heatmap(tmp_path / "heat.png", np.random.rand(30, 8)))
+    saturated = {"l forget": [0.1, 0.2], "l activation": [math.nan, math.nan]}
+    means = {"l forget": [0.7, 0.8], "l activation": [0.0, 0.1]}
+    assert_png(plots.plot_gate_statistics(tmp_path / "gates.png", [0, 10], saturated, means))
+    errors = {"rnn": [0.16, 0.17], "lstm": [0.01, math.nan]}
+    assert_png(plots.plot_memory_benchmark(tmp_path / "m.png", [100, 200], errors, 1 / 6, "MSE"))
+    with pytest.raises(ValueError, match="at least one curve"):
+        plots.plot_gradient_flow(tmp_path / "x.png", {"a/h": {}})
+    with pytest.raises(ValueError, match="states must be"):
+        plots.plot_state_heatmap(tmp_path / "x.png", np.zeros(5))
+    with pytest.raises(ValueError, match="errors\\['rnn'\\] has 1 values"):
+        plots.plot_memory_benchmark(tmp_path / "x.png", [1, 2], {"rnn": [0.1]}, 0.2, "MSE")
