@@ -71,6 +71,78 @@ def test_trainer_records_on_schedule_and_training_is_unchanged(tmp_path):
     assert set(first.gates["rnn.0.forward"]) == {"reset", "update", "candidate"}
 
 
+class Regularised(nn.Module):
+    """Dropout, recurrent dropout and zoneout: randomness a recording must not draw."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = layers.LSTM(2, 8, batch_first=True, num_layers=2, dropout=0.2,
+                               recurrent_dropout=0.2, zoneout=0.1)  # fmt: skip
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x, lengths=None):
+        return self.head(self.rnn(x, lengths=lengths)[0][:, -1])
+
+
+def test_recording_draws_no_randomness_from_a_regularised_model(tmp_path):
+    x, y = adding_problem(64, 10)
+    weights = []
+    for folder, every in ((None, None), (tmp_path, 3)):
+        torch.manual_seed(0)
+        model = Regularised()
+        Trainer(
+            epochs=2, batch_size=16, progress="none", diagnose_every=every, diagnose_dir=folder
+        ).fit(model, TensorDataset(x, y))
+        weights.append(model.state_dict())
+    for a, b in zip(*(w.values() for w in weights), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_fresh_fit_replaces_old_records_and_best_weights_get_their_own(tmp_path):
+    folder = tmp_path / "diagnostics"
+    _fit(folder, every=3)
+    model, trainer = _fit(folder, every=5, early_stopping=5)  # restore_best is on by default
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [
+        "step_0000000.safetensors", "step_0000005.safetensors", "step_0000010.safetensors",
+        "step_0000014.safetensors", "step_0000014_best.safetensors",
+    ]  # fmt: skip
+    best, meta = diagnostics.read_run(tmp_path)[-1]
+    assert meta["restored_best_epoch"] == trainer.best_epoch
+    x, y = adding_problem(100, 12)
+    again = diagnostics.diagnose(model, (x[:20], y[:20]))  # the weights the model ended with
+    assert best.loss == pytest.approx(again.loss, rel=1e-6)
+    assert trainer.diagnose_seconds > 0
+
+
+def test_trainer_records_with_compute_loss(tmp_path):
+    x, y = adding_problem(64, 10)
+
+    def compute_loss(model, batch):
+        inputs, target = batch
+        return ((model(inputs) - target) ** 2).mean()
+
+    torch.manual_seed(0)
+    trainer = Trainer(epochs=1, batch_size=16, progress="none", compute_loss=compute_loss,
+                      diagnose_every=2, diagnose_dir=tmp_path / "diagnostics")  # fmt: skip
+    trainer.fit(Net(), TensorDataset(x, y))
+    records = diagnostics.read_run(tmp_path)
+    assert [meta["step"] for _, meta in records] == [0, 2, 4]
+    assert all(d.gradient_norms["rnn.0.forward/h"].shape == (10,) for d, _ in records)
+
+
+def test_frozen_layers_and_parameters_grad_are_left_alone():
+    x, y = adding_problem(16, 10)
+    torch.manual_seed(0)
+    model = Net()
+    reference = diagnostics.gradient_flow(model, (x, y)).gradients["rnn.0.forward/h"]
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)  # nothing to train: the flow through time is the same
+    frozen = diagnostics.gradient_flow(model, (x, y)).gradients["rnn.0.forward/h"]
+    torch.testing.assert_close(frozen, reference, rtol=0, atol=0)
+    assert all(p.grad is None for p in model.parameters())
+
+
 def test_trainer_diagnose_settings_are_checked():
     with pytest.raises(ValueError, match="diagnose_dir"):
         Trainer(diagnose_every=5)

@@ -20,7 +20,7 @@ import rnnkit as rk
 from rnnkit import diagnostics
 from rnnkit.diagnostics import Diagnosis, diagnose, gradient_flow, read_run, record
 from rnnkit.diagnostics import state_statistics as statistics_of
-from rnnkit.training.trainer import batch_loss
+from rnnkit.training.losses import batch_loss
 
 from conftest import as_tuple
 
@@ -186,16 +186,6 @@ def use_backend(model, backend):
 
 # ---------------------------------------------------------------- 1. gradients = autograd
 
-# A bug in src found by these tests (left failing, with this note in the assertion message).
-KNOWN_BUG_ZONE_C_0 = (
-    " -- SRC BUG (reference backend): with LSTM zoneout (rate_h > 0, rate_c = 0) "
-    "reference.run_direction still blends c with rate 0 (noise.zone(0.0, old, new) makes a "
-    "copy of c_t) and hook_step hooks that copy, which only the next step reads; so "
-    "∂loss/∂c_t misses the path through h_t = o * tanh(c_t). Autograd over the cell and the "
-    "fused kernel (which treats rate_c = 0 as no zoneout of c) agree with each other."
-)
-
-
 CONFIGS = {
     "one-layer": ({}, None),
     "stack2-lengths": ({"num_layers": 2}, [5, 2, 4]),
@@ -227,13 +217,11 @@ def test_gradient_flow_with_zoneout_equals_autograd_step_by_step(case, backend):
     """Zoneout at evaluation (its rate): the state after a step is the blend of old and new."""
     family, zoneout = ZONEOUT[case]
     model = make_model(family, backend, zoneout=zoneout, bidirectional=True)
-    note = ""
-    if backend == "reference" and zoneout == (0.3, 0.0):
-        note = KNOWN_BUG_ZONE_C_0
-    check_against_autograd(model, backend, [4, 5, 2], note)
+    # (0.3, 0): a state tensor at rate 0 is not zoned, so c_t is the cell's own (h_t reads it).
+    check_against_autograd(model, backend, [4, 5, 2])
 
 
-def check_against_autograd(model, backend, lengths, note=""):
+def check_against_autograd(model, backend, lengths):
     """gradient_flow's ∂loss/∂state_t, each t, against torch.autograd.grad over ``Manual``."""
     use_backend(model, backend)
     x, lengths = inputs(lengths)
@@ -256,7 +244,7 @@ def check_against_autograd(model, backend, lengths, note=""):
                     loss, computed[t][k], retain_graph=True, allow_unused=True
                 )
                 expected = torch.zeros_like(computed[t][k]) if expected is None else expected
-                assert_close(got[t], expected, f"{key} at t={t}{note}")
+                assert_close(got[t], expected, f"{key} at t={t}")
             assert got.abs().max() > 1e-3, f"{key}: a vacuous comparison (all gradients ~0)"
             norms = flow.norms[key]
             assert_close(norms, got.flatten(1).norm(dim=1), f"norms of {key}")
@@ -357,7 +345,6 @@ def test_fused_records_what_the_reference_records(case, lengths):
         use_backend(model, backend)
         runs[backend] = everything(model, batch)
     (ref_traces, ref_grads, ref_diag), (traces, grads, diag) = runs["reference"], runs["fused"]
-    note = KNOWN_BUG_ZONE_C_0 if options.get("zoneout") == (0.3, 0.0) else ""
 
     assert [t.name for t in traces] == [t.name for t in ref_traces]
     for trace, want in zip(traces, ref_traces, strict=True):
@@ -366,14 +353,14 @@ def test_fused_records_what_the_reference_records(case, lengths):
         for k, (s, w) in enumerate(zip(trace.states, want.states, strict=True)):
             assert_close(s, w, f"{trace.name} states[{k}]")
         for k, (g, w) in enumerate(zip(trace.gradients, want.gradients, strict=True)):
-            assert_close(g, w, f"{trace.name} gradients[{k}]{note}")
+            assert_close(g, w, f"{trace.name} gradients[{k}]")
         assert trace.gates.keys() == want.gates.keys()
         for gate, (kind, values) in want.gates.items():
             assert trace.gates[gate][0] == kind
             assert_close(trace.gates[gate][1], values, f"{trace.name} gate {gate}")
     assert grads.keys() == ref_grads.keys()
     for key, want in ref_grads.items():
-        assert_close(grads[key], want, f"gradients[{key}]{note}")
+        assert_close(grads[key], want, f"gradients[{key}]")
         assert want.abs().max() > 1e-3, f"{key}: a vacuous comparison"
     assert_same_diagnosis(diag, ref_diag)
 
@@ -803,11 +790,11 @@ def test_a_loss_that_is_not_a_scalar_is_refused():
         diagnose(model, inputs(), compute_loss=lambda m, b: 1.5)
 
 
-def test_a_loss_that_depends_on_no_parameter_is_refused():
+def test_a_loss_that_depends_on_no_recorded_layer_is_refused():
     model = make_model("lstm")
-    with pytest.raises(ValueError, match="does not depend on any parameter"):
+    with pytest.raises(ValueError, match="does not depend on any recorded layer"):
         gradient_flow(model, inputs(), compute_loss=lambda m, b: m(b[0])[0].detach().sum())
-    with pytest.raises(ValueError, match="does not depend on any parameter"):
+    with pytest.raises(ValueError, match="ran no rnnkit recurrent layer"):
         diagnose(model, inputs(), compute_loss=lambda m, b: torch.tensor(2.0, dtype=D64))
 
 

@@ -441,11 +441,15 @@ def diagnose(run, out):
     click.echo("Wrote " + ", ".join(str(p) for p in paths))
 
 
-def _integers(text: str) -> list[int]:
+def _integers(text: str | None, option: str) -> list[int] | None:
+    if text is None:
+        return None
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise click.BadParameter(f"{text!r} must be integers separated by commas") from None
+        raise click.BadParameter(
+            f"{text!r} must be integers separated by commas", param_hint=option
+        ) from None
 
 
 @main.command("bench-memory")
@@ -453,9 +457,8 @@ def _integers(text: str) -> list[int]:
 @click.option(
     "--T",
     "lengths",
-    default="100,200,400",
-    show_default=True,
-    help="Sequence lengths (copy: the delay; smnist: 784 only), comma-separated.",
+    help="Sequence lengths, comma-separated (default 100,200,400; copy: the delay; smnist: "
+    "784, its only length).",
 )
 @click.option("--cells", default="rnn,lstm,gru", show_default=True, help="Cells to compare.")
 @click.option("--out", default="runs/memory", show_default=True, help="Run directory to write.")
@@ -482,7 +485,7 @@ def bench_memory(lengths, cells, out, overwrite, **settings):
     from .tasks.memory import table_text
 
     cells = [c.strip() for c in cells.split(",") if c.strip()]
-    rows = run_bench(out, cells=cells, lengths=_integers(lengths), overwrite=overwrite,
+    rows = run_bench(out, cells=cells, lengths=_integers(lengths, "--T"), overwrite=overwrite,
                      progress=click.echo, **settings)  # fmt: skip
     click.echo(table_text(rows, settings["task"]))
     click.echo(f"Wrote {out}")

@@ -25,6 +25,7 @@ reads as one sequence, its calls joined along time.
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +35,14 @@ from torch import nn
 
 from .backends import recording
 from .backends.reference import valid_steps
-from .training.trainer import batch_loss
+from .training.losses import batch_loss
 
-STATE_NAMES = ("h", "c")  # the LSTM's state is (h, c); the others' is h alone
+
+def state_name(k: int) -> str:
+    """The name of state tensor k: h, c (the LSTM's is (h, c)), then s2, s3, … (a user's cell)."""
+    return ("h", "c")[k] if k < 2 else f"s{k}"
+
+
 SIGMOID_BAND = 0.05  # a sigmoid below 0.05 or above 0.95 passes < 5 % of its gradient
 TANH_BAND = 0.95  # tanh beyond ±0.95 passes < 10 %
 
@@ -153,20 +159,17 @@ def record(
         with recording.recording() as recorder, torch.set_grad_enabled(backward):
             if backward:
                 value = batch_loss(model, batch, loss, compute_loss)
-                _check_scalar(value)
-                parameters = [p for p in model.parameters() if p.requires_grad]
-                torch.autograd.grad(value, parameters, allow_unused=True)
+                _check_scalar(value, model, recorder)
+                # To the anchors, not the parameters: a frozen layer is seen too, and no
+                # parameter's .grad is touched.
+                torch.autograd.grad(value, recorder.anchors, allow_unused=True)
                 value = float(value.detach())
             else:
                 value = None
                 _forward_only(model, batch, compute_loss)
     finally:
         model.train(was_training)
-    if not recorder.directions:
-        raise ValueError(
-            f"{type(model).__name__} ran no rnnkit recurrent layer (rnnkit.layers.Recurrent, "
-            "RNN, LSTM, GRU) on this batch, so there is nothing to diagnose"
-        )
+    _check_ran(model, recorder)
     return value, _join(recorder.directions, names, with_gates=not backward or statistics)
 
 
@@ -182,14 +185,23 @@ def _forward_only(model, batch, compute_loss) -> None:
     model(*parts.inputs, **lengths)
 
 
-def _check_scalar(value) -> None:
+def _check_ran(model, recorder) -> None:
+    if not recorder.directions:
+        raise ValueError(
+            f"{type(model).__name__} ran no rnnkit recurrent layer (rnnkit.layers.Recurrent, "
+            "RNN, LSTM, GRU) on this batch, so there is nothing to diagnose"
+        )
+
+
+def _check_scalar(value, model, recorder) -> None:
     if not isinstance(value, torch.Tensor) or value.dim() != 0:
         got = f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else repr(value)
         raise ValueError(f"the loss must be a scalar tensor, got {got}")
+    _check_ran(model, recorder)
     if not value.requires_grad:
         raise ValueError(
-            "the loss does not depend on any parameter that requires grad, so no gradient "
-            "flows back through time"
+            "the loss does not depend on any recorded layer's states (or the layers ran with "
+            "gradients off), so no gradient flows back through time"
         )
 
 
@@ -283,6 +295,13 @@ class GradientFlow:
     def norms(self) -> dict[str, torch.Tensor]:
         return {key: g.flatten(1).norm(dim=1) for key, g in self.gradients.items()}
 
+    def plot(self, path, title: str | None = None):
+        """The norms against t on a log scale, one panel per layer, direction and state."""
+        from .plots import plot_gradient_flow
+
+        panels = {key: {f"loss {self.loss:.4g}": norms} for key, norms in self.norms.items()}
+        return plot_gradient_flow(path, panels, title)
+
 
 def gradient_flow(model: nn.Module, batch, *, loss="mse", compute_loss=None) -> GradientFlow:
     """The gradient of the batch's mean loss with respect to every step's state, from one
@@ -300,10 +319,12 @@ def gradient_flow(model: nn.Module, batch, *, loss="mse", compute_loss=None) -> 
 def _gradients(traces) -> dict[str, torch.Tensor]:
     gradients = {}
     for trace in traces:
-        for state, gradient in zip(STATE_NAMES, trace.gradients, strict=False):
+        for k, gradient in enumerate(trace.gradients):
+            state = state_name(k)
             if gradient is None:
                 raise ValueError(
-                    f"no gradient reached layer {trace.name}: the loss does not depend on it"
+                    f"no gradient reached layer {trace.name}: the loss does not depend on it, "
+                    "or it ran with gradients off (torch.no_grad)"
                 )
             gradients[f"{trace.name}/{state}"] = gradient
     return gradients
@@ -375,7 +396,15 @@ def diagnose(model: nn.Module, batch, *, loss="mse", compute_loss=None, sequence
 def read_run(run) -> list[tuple[Diagnosis, dict]]:
     """The diagnoses a training run recorded (``Trainer(diagnose_every=...)`` into the run's
     ``diagnostics/``), in step order: [(diagnosis, metadata with its ``step``)]."""
-    folder = Path(run) / "diagnostics"
+    run = Path(run)
+    if not run.is_dir():
+        raise FileNotFoundError(f"run={str(run)!r} is not a directory")
+    if (run / "runs").is_dir() and not (run / "diagnostics").is_dir():
+        raise FileNotFoundError(
+            f"run={str(run)!r} holds several runs (bench-memory); diagnose one of "
+            f"{str(run / 'runs')!r}/<cell>_T<T>"
+        )
+    folder = run / "diagnostics"
     files = sorted(folder.glob("step_*.safetensors"))
     if not files:
         raise FileNotFoundError(
@@ -404,7 +433,7 @@ def render(records: list[tuple[Diagnosis, dict]], out) -> list[Path]:
     panels = defaultdict(dict)
     for diagnosis, meta in shown:
         for key, norms in diagnosis.gradient_norms.items():
-            panels[key][f"step {meta.get('step', '?')}"] = norms
+            panels[key][_label(meta)] = norms
     paths = [plots.plot_gradient_flow(out / "gradient_flow.png", dict(panels))]
     steps = [meta.get("step", i) for i, (_, meta) in enumerate(records)]
     saturated, means = defaultdict(list), defaultdict(list)
@@ -418,27 +447,35 @@ def render(records: list[tuple[Diagnosis, dict]], out) -> list[Path]:
     last, meta = records[-1]
     paths.append(plots.plot_state_norms(out / "state_norms.png", last.state_norms))
     for layer, states in last.heat.items():
-        title = f"{layer}: h_t of the first sequence, step {meta.get('step', '?')}"
+        title = f"{layer}: h_t of the first sequence, {_label(meta)}"
         paths.append(plots.plot_state_heatmap(out / f"heatmap_{layer}.png", states, title))
     return paths
 
 
+def _label(meta: dict) -> str:
+    best = meta.get("restored_best_epoch")
+    return f"step {meta.get('step', '?')}" + ("" if best is None else f" (best epoch {best})")
+
+
 def summary(records: list[tuple[Diagnosis, dict]]) -> str:
-    """A few lines on the first and last recorded steps: how much of the gradient at the last
-    step a layer reads reaches its first (below 1: vanishing), and the gates' saturation and
-    means."""
+    """A few lines on the first and last records: for each layer and state, where over t the
+    gradient norm is largest and smallest and their ratio (a tiny ratio far from where the
+    loss reads is a vanishing gradient; over padded batches fewer sequences count at late
+    t), and each gate's mean and saturation."""
     lines = []
     for diagnosis, meta in records[:1] + records[1:][-1:]:
-        lines.append(f"step {meta.get('step', '?')}: loss {diagnosis.loss:.4g}")
+        lines.append(f"{_label(meta)}: loss {diagnosis.loss:.4g}")
         for key, norms in diagnosis.gradient_norms.items():
-            # The gradient travels against the direction of reading: to t = 0 going forward.
-            far, near = (norms[-1], norms[0]) if ".backward/" in key else (norms[0], norms[-1])
-            ratio = float(far / near) if near > 0 else float("nan")
-            lines.append(f"  {key}: ‖∂loss/∂state‖ at the first step read / the last = {ratio:.3g}")
+            high, low = int(norms.argmax()), int(norms.argmin())
+            ratio = float(norms[low] / norms[high]) if norms[high] > 0 else float("nan")
+            lines.append(
+                f"  {key}: ‖∂loss/∂state_t‖ largest at t={high}, smallest at t={low}, "
+                f"smallest / largest = {ratio:.3g}"
+            )
         for layer, gates in diagnosis.gates.items():
             parts = [
                 f"{gate} mean {stats.mean:.2f}"
-                + ("" if stats.saturated != stats.saturated else f" sat {stats.saturated:.0%}")
+                + ("" if math.isnan(stats.saturated) else f" sat {stats.saturated:.0%}")
                 for gate, stats in gates.items()
             ]
             lines.append(f"  {layer}: " + ", ".join(parts))

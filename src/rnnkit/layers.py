@@ -461,6 +461,7 @@ class Recurrent(nn.Module):
             cells = all_cells[here]
             noises = self._draw_noise(cells, x)
             if recorder is not None:
+                states[here] = [recorder.anchor(state) for state in states[here]]
                 for d, (cell, noise, state) in enumerate(
                     zip(cells, noises, states[here], strict=True)
                 ):

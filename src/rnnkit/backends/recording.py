@@ -65,10 +65,26 @@ class Direction:
 
 
 class Recorder:
-    """The directions recorded so far, in the order they ran."""
+    """The directions recorded so far, in the order they ran, and the anchors: a zero added
+    to each direction's initial state, so that a backward pass to them runs through every
+    step of every recorded layer, frozen or not, and leaves the parameters' ``.grad`` alone.
+    """
 
     def __init__(self):
         self.directions: list[Direction] = []
+        self.anchors: list[torch.Tensor] = []
+
+    def anchor(self, state):
+        """``state`` (a tensor or a tuple) plus a zero that requires grad (with grad mode on)."""
+        if not torch.is_grad_enabled():
+            return state
+        parts = (state,) if isinstance(state, torch.Tensor) else tuple(state)
+        anchored = []
+        for part in parts:
+            zero = torch.zeros((), dtype=part.dtype, device=part.device, requires_grad=True)
+            self.anchors.append(zero)
+            anchored.append(part + zero)
+        return anchored[0] if isinstance(state, torch.Tensor) else tuple(anchored)
 
     def add(self, **fields) -> Direction:
         direction = Direction(**fields)

@@ -3,6 +3,8 @@
 import torch
 import torch.nn.functional as F
 
+from .batches import unpack
+
 LOSSES = ("mse", "mae", "cross_entropy")
 
 
@@ -82,3 +84,35 @@ def masked_loss(loss, prediction, target, valid) -> tuple:
     spread = valid.view(*valid.shape, *[1] * (elementwise.dim() - valid.dim()))
     spread = spread.expand_as(elementwise)
     return torch.where(spread, elementwise, 0).sum(), spread.sum().to(torch.float64)
+
+
+# The Trainer's call convention, shared with rnnkit.diagnostics.
+
+
+def prediction_of(output):
+    """The prediction in a model's output; a layer's ``(output, state)`` gives its output."""
+    return output[0] if isinstance(output, tuple) else output
+
+
+def time_steps(parts) -> int:
+    """T of batch-first inputs (B, T, …); 0 when the first input has no time axis."""
+    first = parts.inputs[0]
+    return first.shape[1] if first.dim() >= 2 else 0
+
+
+def lengths_argument(lengths) -> dict:
+    return {} if lengths is None else {"lengths": lengths}
+
+
+def batch_loss(model: torch.nn.Module, data, loss="mse", compute_loss=None) -> torch.Tensor:
+    """The mean loss of one collated batch, called as ``Trainer`` calls the model: through
+    ``compute_loss(model, data)`` if given, else ``model(*inputs, lengths=lengths)`` scored by
+    ``loss`` (a name or a per-element callable) over the valid elements."""
+    if compute_loss is not None:
+        return compute_loss(model, data)
+    parts = unpack(data)
+    prediction = prediction_of(model(*parts.inputs, **lengths_argument(parts.lengths)))
+    rows = torch.ones(parts.target.shape[0], device=parts.target.device)
+    valid = valid_elements(rows, parts.target, parts.lengths, time_steps(parts))
+    loss_sum, count = masked_loss(resolve(loss), prediction, parts.target, valid)
+    return loss_sum / count

@@ -13,6 +13,7 @@ from torch.utils.data import IterableDataset
 
 from . import checkpoint, distributed, losses
 from .batches import epoch_batches, fetch, fetch_share, to_device, unpack
+from .losses import lengths_argument, prediction_of, time_steps
 from .progress import MODES, Progress
 from .reproducibility import restore_rng_states, rng_states, set_seed
 from .tbptt import check_aligned, chunks, detach, keep_rows, zero_rows
@@ -78,11 +79,6 @@ def _check_dataset(name: str, dataset) -> None:
         raise ValueError(f"{name} is empty")
 
 
-def _prediction(output):
-    """The prediction in a model's output; a layer's ``(output, state)`` gives its output."""
-    return output[0] if isinstance(output, tuple) else output
-
-
 def _prediction_and_state(output):
     if not (isinstance(output, tuple) and len(output) == 2):
         raise ValueError(
@@ -95,30 +91,6 @@ def _prediction_and_state(output):
 def _model_device(model: nn.Module) -> torch.device:
     parameter = next(model.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
-
-
-def _time_steps(parts) -> int:
-    """T of batch-first inputs (B, T, …); 0 when the first input has no time axis."""
-    first = parts.inputs[0]
-    return first.shape[1] if first.dim() >= 2 else 0
-
-
-def _lengths_argument(lengths) -> dict:
-    return {} if lengths is None else {"lengths": lengths}
-
-
-def batch_loss(model: nn.Module, data, loss="mse", compute_loss=None) -> torch.Tensor:
-    """The mean loss of one collated batch, called as ``Trainer`` calls the model: through
-    ``compute_loss(model, data)`` if given, else ``model(*inputs, lengths=lengths)`` scored by
-    ``loss`` (a name or a per-element callable) over the valid elements."""
-    if compute_loss is not None:
-        return compute_loss(model, data)
-    parts = unpack(data)
-    prediction = _prediction(model(*parts.inputs, **_lengths_argument(parts.lengths)))
-    rows = torch.ones(parts.target.shape[0], device=parts.target.device)
-    valid = losses.valid_elements(rows, parts.target, parts.lengths, _time_steps(parts))
-    loss_sum, count = losses.masked_loss(losses.resolve(loss), prediction, parts.target, valid)
-    return loss_sum / count
 
 
 @dataclass
@@ -226,7 +198,9 @@ class Trainer:
             them with ``rnnkit.diagnostics.read_run`` or ``rnnkit diagnose``. The batch is the
             first ``diagnose_rows`` rows of ``val`` (of ``train`` without one), the same
             every time, run in eval mode over the whole sequence (no truncation) and scored
-            as training scores it. Only the main process records.
+            as training scores it. With ``restore_best`` the restored weights get one more
+            record (``step_NNNNNNN_best``). Only the main process records; the time it takes
+            (``diagnose_seconds``) is not training time for ``time_limit`` or ``seconds``.
 
     Data: ``train`` and ``val`` are map-style datasets whose items are ``(inputs, target)``,
     ``(inputs, target, lengths)`` or ``(inputs, target, lengths, reset)``; ``inputs`` is a
@@ -406,6 +380,7 @@ class Trainer:
         self.stopped_early = False
         self._bad_epochs = 0
         self._best_weights: dict | None = None
+        self.diagnose_seconds = 0.0
 
     # ---------------------------------------------------------------- fit
 
@@ -479,8 +454,12 @@ class Trainer:
         if resume:
             epoch = self._resume(run)
             self._started -= sum(row["seconds"] for row in self.history)
-        elif self.checkpoint_dir is not None and ctx.is_main:
-            checkpoint.clear(self.checkpoint_dir)
+        elif ctx.is_main:
+            if self.checkpoint_dir is not None:
+                checkpoint.clear(self.checkpoint_dir)
+            if self.diagnose_dir is not None:  # an earlier run's records would read as ours
+                for path in Path(self.diagnose_dir).glob("step_*.safetensors"):
+                    path.unlink()
         run.net = ctx.wrap(model)
         run.net.train()
         if not self.steps:
@@ -495,6 +474,7 @@ class Trainer:
             self._diagnose(run, epoch)  # the last step, off the regular grid
         if run.keep_best and self._best_weights is not None:
             model.load_state_dict(self._best_weights)
+            self._diagnose(run, epoch, restored=self.best_epoch)  # the weights the model ends with
 
     def _finished(self, epoch: int) -> bool:
         """Whether training ends after ``epoch`` epochs."""
@@ -588,7 +568,9 @@ class Trainer:
     def _run_epoch(self, run: _Run, number: int) -> None:
         """Train one epoch, validate, record its history row, checkpoint."""
         started = time.perf_counter()
+        diagnosing = self.diagnose_seconds
         epoch = self._train_epoch(run, number)
+        started += self.diagnose_seconds - diagnosing  # diagnostics are not training time
         trained = time.perf_counter() - started
         validation = self._validate(run)
         norms = epoch.grad_norms
@@ -646,15 +628,15 @@ class Trainer:
             return None
         parts = unpack(data)
         if self.tbptt is None:
-            prediction = _prediction(run.net(*parts.inputs, **_lengths_argument(parts.lengths)))
-            steps = _time_steps(parts)
+            prediction = prediction_of(run.net(*parts.inputs, **lengths_argument(parts.lengths)))
+            steps = time_steps(parts)
             valid = losses.valid_elements(row_weight, parts.target, parts.lengths, steps)
             self._step(run, epoch, *losses.masked_loss(run.loss, prediction, parts.target, valid))
             return None
         if state is not None and parts.reset is not None:
             state = zero_rows(parts.reset, state)
         for chunk in chunks(parts, self.tbptt):
-            output = run.net(*chunk.inputs, state=state, **_lengths_argument(chunk.lengths))
+            output = run.net(*chunk.inputs, state=state, **lengths_argument(chunk.lengths))
             prediction, new_state = _prediction_and_state(output)
             if chunk.active is not None and state is not None:
                 new_state = keep_rows(~chunk.active, state, new_state)
@@ -711,11 +693,15 @@ class Trainer:
             self._diagnose(run, epoch.number)
         return True
 
-    def _diagnose(self, run: _Run, epoch: int) -> None:
-        """Record the diagnostics of the fixed diagnostic batch after ``len(self.steps)``."""
+    def _diagnose(self, run: _Run, epoch: int, restored: int | None = None) -> None:
+        """Record the diagnostics of the fixed diagnostic batch after ``len(self.steps)``
+        steps, or of the best epoch's weights once ``restored``. The time it takes counts
+        in ``diagnose_seconds``, not in the training time (``time_limit``, ``seconds``)."""
         if not self.diagnose_every or not run.ctx.is_main:
             return
         from ..diagnostics import diagnose
+
+        started = time.perf_counter()
 
         data = run.val if run.val is not None else run.train
         rows = torch.arange(min(self.diagnose_rows, len(data)))
@@ -724,7 +710,13 @@ class Trainer:
         folder = Path(self.diagnose_dir)
         folder.mkdir(parents=True, exist_ok=True)
         step = len(self.steps)
-        found.save(folder / f"step_{step:07d}.safetensors", {"step": step, "epoch": epoch})
+        name, meta = f"step_{step:07d}", {"step": step, "epoch": epoch}
+        if restored is not None:
+            name, meta = f"{name}_best", meta | {"restored_best_epoch": restored}
+        found.save(folder / f"{name}.safetensors", meta)
+        seconds = time.perf_counter() - started
+        self.diagnose_seconds += seconds
+        self._started += seconds
 
     # ---------------------------------------------------------------- validation
 
@@ -761,16 +753,16 @@ class Trainer:
                 )
                 continue
             parts = unpack(batch.data)
-            lengths = _lengths_argument(parts.lengths)
+            lengths = lengths_argument(parts.lengths)
             if self.tbptt is None:
-                prediction = _prediction(run.model(*parts.inputs, **lengths))
+                prediction = prediction_of(run.model(*parts.inputs, **lengths))
             else:
                 if state is not None and parts.reset is not None:
                     state = zero_rows(parts.reset, state)
                 output = run.model(*parts.inputs, state=state, **lengths)
                 prediction, final = _prediction_and_state(output)
                 state = final if self.stateful else None
-            steps = _time_steps(parts)
+            steps = time_steps(parts)
             valid = losses.valid_elements(batch.row_weight, parts.target, parts.lengths, steps)
             loss_sum, count = losses.masked_loss(run.loss, prediction, parts.target, valid)
             totals += torch.stack([loss_sum.to(torch.float64), count])
