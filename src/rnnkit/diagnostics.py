@@ -35,7 +35,8 @@ from torch import nn
 
 from .backends import recording
 from .backends.reference import valid_steps
-from .training.losses import batch_loss
+from .training.batches import unpack
+from .training.losses import batch_loss, lengths_argument
 
 
 def state_name(k: int) -> str:
@@ -141,10 +142,10 @@ def record(
 ):
     """Run ``model`` on ``batch`` in eval mode while recording its recurrent layers.
 
-    -> (mean loss or None, [Trace]). With ``backward`` the loss is differentiated (with
-    respect to the parameters, whose ``.grad`` is left untouched) and the traces hold
-    gradients; without, only the forward pass runs, gradients off. ``statistics=False``
-    skips computing the gates.
+    -> (mean loss or None, [Trace]). With ``backward`` the loss is differentiated with
+    respect to a zero added to each recorded layer's initial state (so frozen layers are
+    seen, and no parameter's ``.grad`` is touched) and the traces hold gradients; without,
+    only the forward pass runs, gradients off. ``statistics=False`` skips the gates.
 
     ``batch`` is what ``Trainer`` feeds the model: ``(inputs, target)`` or ``(inputs, target,
     lengths)`` scored by ``loss``, or anything ``compute_loss(model, batch) -> mean loss``
@@ -170,19 +171,16 @@ def record(
     finally:
         model.train(was_training)
     _check_ran(model, recorder)
-    return value, _join(recorder.directions, names, with_gates=not backward or statistics)
+    return value, _join(recorder.directions, names, with_gates=statistics)
 
 
 def _forward_only(model, batch, compute_loss) -> None:
-    """The forward pass alone (no target needed beyond what the call convention reads)."""
+    """The forward pass alone, called as ``batch_loss`` calls the model."""
     if compute_loss is not None:
         compute_loss(model, batch)
         return
-    from .training.batches import unpack
-
     parts = unpack(batch)
-    lengths = {} if parts.lengths is None else {"lengths": parts.lengths}
-    model(*parts.inputs, **lengths)
+    model(*parts.inputs, **lengths_argument(parts.lengths))
 
 
 def _check_ran(model, recorder) -> None:
