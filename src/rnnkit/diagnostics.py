@@ -119,8 +119,11 @@ class Diagnosis:
             info = json.loads(file.metadata()["rnnkit"])
             tensors = {k: file.get_tensor(k) for k in file.keys()}  # noqa: SIM118
         diagnosis = cls(loss=info["loss"])
-        parts = {"gradient": diagnosis.gradient_norms, "state_norm": diagnosis.state_norms}
-        parts["heat"] = diagnosis.heat
+        parts = {
+            "gradient": diagnosis.gradient_norms,
+            "state_norm": diagnosis.state_norms,
+            "heat": diagnosis.heat,
+        }
         for key, tensor in tensors.items():
             group, rest = key.split("/", 1)
             if group in parts:
@@ -168,9 +171,9 @@ def record(
             else:
                 value = None
                 _forward_only(model, batch, compute_loss)
+                _check_ran(model, recorder)
     finally:
         model.train(was_training)
-    _check_ran(model, recorder)
     return value, _join(recorder.directions, names, with_gates=statistics)
 
 

@@ -14,16 +14,10 @@ from torch import nn
 
 from .. import decoding
 from .forecaster import recurrent_layer
-from .language_model import SoftmaxOutput, select_rows
+from .language_model import SoftmaxOutput, check_size, select_rows
 
 CONDITION_MODES = ("init", "input", "both")
 METHODS = ("greedy", "sample", "beam")
-
-
-def _check_size(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
-    return value
 
 
 class ConditionalGenerator(nn.Module):
@@ -116,7 +110,7 @@ class ConditionalGenerator(nn.Module):
         rnn_options: dict | None = None,
     ):
         super().__init__()
-        self.vocab_size = _check_size("vocab_size", vocab_size, 2)
+        self.vocab_size = check_size("vocab_size", vocab_size, 2)
         if (condition_size is None) == (num_classes is None):
             raise ValueError(
                 "give condition_size (a feature vector per example) or num_classes (a class "
@@ -126,16 +120,16 @@ class ConditionalGenerator(nn.Module):
         if condition_mode not in CONDITION_MODES:
             raise ValueError(f"condition_mode={condition_mode!r} is not one of {CONDITION_MODES}")
         condition_dim = hidden_size if condition_dim is None else condition_dim
-        _check_size("condition_dim", condition_dim, 1)
-        _check_size("embedding_dim", embedding_dim, 1)
+        check_size("condition_dim", condition_dim, 1)
+        check_size("embedding_dim", embedding_dim, 1)
         self.condition_size = condition_size
         self.num_classes = num_classes
         self.condition_mode = condition_mode
         if condition_size is not None:
-            _check_size("condition_size", condition_size, 1)
+            check_size("condition_size", condition_size, 1)
         else:
             # num_classes=1 is allowed: the unconditional model, a baseline for the others.
-            _check_size("num_classes", num_classes, 1)
+            check_size("num_classes", num_classes, 1)
 
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         self.embedding_dropout = nn.Dropout(embedding_dropout)

@@ -18,6 +18,13 @@ def select_rows(state, index: torch.Tensor):
     return tuple(select_rows(s, index) for s in state)
 
 
+def check_size(name: str, value, minimum: int) -> int:
+    """``value`` if it is an integer >= ``minimum``, else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+    return value
+
+
 class SoftmaxOutput(nn.Module):
     r"""The scores of every token of the vocabulary from a recurrent output ``h``:
     ``logits = W drop(P h) + b``.
@@ -95,9 +102,7 @@ class LanguageModel(nn.Module):
         rnn_options: dict | None = None,
     ):
         super().__init__()
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 2:
-            raise ValueError(f"vocab_size={vocab_size!r} must be an integer >= 2")
-        self.vocab_size = vocab_size
+        self.vocab_size = check_size("vocab_size", vocab_size, 2)
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.rnn = recurrent_layer(

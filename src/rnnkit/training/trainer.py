@@ -110,6 +110,7 @@ class _Run:
     tracking: bool  # the monitored metric exists, so the best epoch is tracked
     keep_best: bool  # the best weights are kept, to restore at the end
     steps_per_epoch: int
+    diagnose_batch: object = None  # the batch diagnostics record, once fetched
 
 
 @dataclass
@@ -703,10 +704,13 @@ class Trainer:
 
         started = time.perf_counter()
 
-        data = run.val if run.val is not None else run.train
-        rows = torch.arange(min(self.diagnose_rows, len(data)))
-        batch = to_device(fetch(data, rows), run.device)
-        found = diagnose(run.model, batch, loss=self.loss, compute_loss=self.compute_loss)
+        if run.diagnose_batch is None:  # fetched once: every record reads the same rows
+            data = run.val if run.val is not None else run.train
+            rows = torch.arange(min(self.diagnose_rows, len(data)))
+            run.diagnose_batch = to_device(fetch(data, rows), run.device)
+        found = diagnose(
+            run.model, run.diagnose_batch, loss=self.loss, compute_loss=self.compute_loss
+        )
         folder = Path(self.diagnose_dir)
         folder.mkdir(parents=True, exist_ok=True)
         step = len(self.steps)
