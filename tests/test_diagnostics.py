@@ -8,9 +8,11 @@ the statistics against the same loop's states and ``cell.gates``.
 """
 
 import copy
+import dataclasses
 import math
 import subprocess
 import sys
+import types
 
 import pytest
 import torch
@@ -18,8 +20,9 @@ from torch import nn
 
 import rnnkit as rk
 from rnnkit import diagnostics
-from rnnkit.diagnostics import Diagnosis, diagnose, gradient_flow, read_run, record
+from rnnkit.diagnostics import Diagnosis, Recorder, diagnose, gradient_flow, read_run, record
 from rnnkit.diagnostics import state_statistics as statistics_of
+from rnnkit.training import FitContext, Hook
 from rnnkit.training.losses import batch_loss
 
 from conftest import as_tuple
@@ -758,6 +761,36 @@ def test_read_run_reads_the_steps_in_order(tmp_path):
     runs = read_run(tmp_path)
     assert [metadata["step"] for _, metadata in runs] == [3, 20, 100]
     assert all(isinstance(d, Diagnosis) for d, _ in runs)
+
+
+def test_a_recorder_record_is_a_saved_diagnosis_with_its_step_and_epoch(tmp_path):
+    """The layout read_run and ``rnnkit diagnose`` read: the bytes of ``Diagnosis.save``."""
+    model = make_model("gru")
+    x, _ = inputs()
+    val = torch.utils.data.TensorDataset(x, torch.full((BATCH,), STEPS))
+    trainer = types.SimpleNamespace(loss="mse", compute_loss=compute_loss)  # all a hook reads
+    context = FitContext(model=model, train=None, val=val, device=torch.device("cpu"),
+                         epoch=2, step=30, resume=False)  # fmt: skip
+    recorder = Recorder(every=10, folder=tmp_path / "diagnostics", rows=3)
+    assert isinstance(recorder, Hook)
+    recorder.on_step(trainer, context)
+    recorder.on_best_restored(trainer, context, 1)
+    batch = (x[:3], torch.full((3,), STEPS))
+    expected = diagnose(model, batch, compute_loss=compute_loss)
+    expected.save(tmp_path / "step.safetensors", {"step": 30, "epoch": 2})
+    expected.save(tmp_path / "best.safetensors", {"step": 30, "epoch": 2, "restored_best_epoch": 1})
+    folder = tmp_path / "diagnostics"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "step_0000030.safetensors", "step_0000030_best.safetensors",
+    ]  # fmt: skip
+    assert (folder / "step_0000030.safetensors").read_bytes() == (
+        tmp_path / "step.safetensors"
+    ).read_bytes()
+    assert (folder / "step_0000030_best.safetensors").read_bytes() == (
+        tmp_path / "best.safetensors"
+    ).read_bytes()
+    recorder.on_step(trainer, dataclasses.replace(context, step=31))  # off the grid
+    assert len(list(folder.iterdir())) == 2
 
 
 # ---------------------------------------------------------------- 7. errors

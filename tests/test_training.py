@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import Dataset, IterableDataset, Subset, TensorDataset
 
 import rnnkit as rk
+import rnnkit.training.trainer as trainer_module
 from _training_setup import (
     DDP_RUNS,
     RESUMABLE,
@@ -29,7 +30,7 @@ from _training_setup import (
     sequences,
     tagger,
 )
-from rnnkit.training import Trainer, distributed, set_seed
+from rnnkit.training import FitContext, Hook, Trainer, distributed, set_seed
 
 TESTS = Path(__file__).parent
 # Tiny models gain nothing from threads, and on two cores the thread pools of two test workers
@@ -705,6 +706,21 @@ def test_importing_training_leaves_pandas_and_safetensors_unloaded():
             ValueError,
             r"distributed=True is not known; expected one of \('auto', False\)",
         ),
+        (
+            {"hooks": "log"},
+            TypeError,
+            r"hooks='log' must be a list of rnnkit.training.Hook, got str",
+        ),
+        (
+            {"hooks": Hook()},
+            TypeError,
+            r"hooks=<.*Hook object .*> must be a list of hooks; pass hooks=\[<",
+        ),
+        (
+            {"hooks": [Hook(), print]},
+            TypeError,
+            r"hooks\[1\]=<built-in function print> must be a rnnkit.training.Hook \(subclass it",
+        ),
     ],
 )
 def test_bad_settings_name_the_setting_the_value_and_what_was_expected(settings, error, message):
@@ -874,3 +890,129 @@ def test_time_limit_stops_after_the_step_that_reaches_it():
 def test_time_limit_alone_cannot_plan_a_cosine_schedule():
     with pytest.raises(ValueError, match="time_limit alone"):
         fit(tagger(), sequences(), epochs=None, time_limit=60, schedule="cosine")
+
+
+# ---------------------------------------------------------------- hooks
+
+
+class Log(Hook):
+    """Notes every call into ``calls``: (who, method, context, trainer's steps then, extra)."""
+
+    def __init__(self, calls: list, name: str = "log"):
+        self.calls, self.name = calls, name
+
+    def _note(self, method, trainer, context, *extra):
+        assert isinstance(context, FitContext)
+        self.calls.append((self.name, method, context, len(trainer.steps), *extra))
+
+    def on_fit_start(self, trainer, context):
+        self._note("start", trainer, context)
+
+    def on_step(self, trainer, context):
+        self._note("step", trainer, context, trainer.steps[-1]["step"])
+
+    def on_fit_end(self, trainer, context):
+        self._note("end", trainer, context)
+
+    def on_best_restored(self, trainer, context, best_epoch):
+        self._note("best", trainer, context, best_epoch)
+
+
+def test_hooks_see_the_start_every_step_in_order_and_the_end_and_change_nothing():
+    train, val = sequences(), sequences(n=5, seed=2)
+    plain = tagger()
+    fit(plain, train, val=val, epochs=2, batch_size=4)
+    calls = []
+    model = tagger()
+    trainer = fit(model, train, val=val, epochs=2, batch_size=4,
+                  hooks=[Log(calls, "a"), Log(calls, "b")])  # fmt: skip
+    assert_same_weights(model, plain)  # hooks that only look change no weight
+    # 13 rows in batches of 4: 4 steps an epoch. Each point calls the hooks in their order.
+    points = [("start", 0, 0)] + [("step", 1 + (s - 1) // 4, s) for s in range(1, 9)]
+    points.append(("end", 2, 8))
+    expected = [(name, *point) for point in points for name in ("a", "b")]
+    assert [(name, method, c.epoch, c.step) for name, method, c, *_ in calls] == expected
+    for _, method, context, taken, *extra in calls:
+        assert context.step == taken  # the context's step is len(trainer.steps) at the call
+        if method == "step":
+            assert extra == [taken]  # called after the step, its row already in trainer.steps
+        assert context.model is model and context.train is train and context.val is val
+        assert context.device == torch.device("cpu") and context.resume is False
+    assert len(trainer.steps) == 8 and trainer.hook_seconds >= 0
+
+
+def test_a_hook_hears_when_the_best_weights_are_restored():
+    calls = []
+    trainer = fit(tagger(), sequences(), val=sequences(n=5, seed=2), epochs=3, batch_size=4,
+                  early_stopping=5, hooks=[Log(calls)])  # fmt: skip
+    assert [c[1] for c in calls[-2:]] == ["end", "best"]
+    assert calls[-1][-1] == trainer.best_epoch and calls[-1][2].step == 12
+    calls.clear()
+    fit(tagger(), sequences(), val=sequences(n=5, seed=2), epochs=3, batch_size=4,
+        early_stopping=5, restore_best=False, hooks=[Log(calls)])  # fmt: skip
+    assert calls[-1][1] == "end"
+
+
+def test_a_resumed_fit_tells_its_hooks_where_it_resumed(tmp_path):
+    settings = {"batch_size": 4, "checkpoint_dir": tmp_path, "progress": "none"}
+    Trainer(epochs=1, **settings).fit(tagger(), sequences())
+    calls = []
+    Trainer(epochs=2, hooks=[Log(calls)], **settings).fit(tagger(), sequences(), resume=True)
+    start = calls[0][2]
+    assert calls[0][1] == "start" and start.resume is True
+    assert (start.epoch, start.step) == (1, 4)  # the checkpoint's epoch and its steps
+    assert [c[2].step for c in calls[1:-1]] == [5, 6, 7, 8]
+    assert (calls[-1][1], calls[-1][2].epoch) == ("end", 2)
+
+
+class NotMain(distributed.Context):
+    """One process that says it is not the main one, as every process but rank 0 of DDP."""
+
+    @property
+    def is_main(self) -> bool:
+        return False
+
+
+def test_hooks_run_on_the_main_process_only(monkeypatch):
+    monkeypatch.setattr(trainer_module.distributed, "setup", lambda *_: NotMain())
+    calls = []
+    trainer = fit(tagger(), sequences(), epochs=1, batch_size=4, hooks=[Log(calls)])
+    assert len(trainer.steps) == 4 and calls == [] and trainer.hook_seconds == 0
+
+
+class Clock:
+    """A stand-in for the Trainer's clock: a millisecond passes at every reading, and time
+    jumps only when a test says so; no test reads the real clock."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
+def test_the_time_hooks_take_is_not_training_time(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(trainer_module, "time", clock)
+
+    class Slow(Hook):
+        def on_step(self, trainer, context):
+            clock.now += 100.0  # each call takes 100 s by the Trainer's clock
+
+    trainer = fit(tagger(), sequences(), epochs=2, batch_size=4, time_limit=50, hooks=[Slow()])
+    # Counted as training, the first step's 100 s would reach the limit and stop there.
+    assert len(trainer.steps) == 8 and len(trainer.history) == 2
+    assert trainer.hook_seconds == pytest.approx(800, abs=1)
+    assert all(row["seconds"] < 1 for row in trainer.history)  # clock seconds, not the hooks'
+
+    # The control: the same 100 s in a val metric is training time, and the limit stops the
+    # run after the first epoch.
+    def slow_metric(model):
+        clock.now += 100.0
+        return 0.0
+
+    control = fit(tagger(), sequences(), epochs=2, batch_size=4, time_limit=50,
+                  val_metrics={"slow": slow_metric})  # fmt: skip
+    assert len(control.steps) == 4 and len(control.history) == 1
+    assert control.history[0]["seconds"] > 100

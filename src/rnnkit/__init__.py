@@ -5,9 +5,8 @@
 >>> out, (h, c) = layer(x, lengths=lengths)
 """
 
+from ._version import __version__
 from .cells import ElmanCell, GRUCell, LSTMCell
 from .layers import GRU, LSTM, RNN, Recurrent
-
-__version__ = "0.1.0"
 
 __all__ = ["GRU", "LSTM", "RNN", "ElmanCell", "GRUCell", "LSTMCell", "Recurrent", "__version__"]

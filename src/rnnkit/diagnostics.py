@@ -10,6 +10,9 @@ gates and states do.
   for a heat map.
 - ``diagnose`` does both in one pass; ``Diagnosis.save``/``load`` write and read them, and
   ``rnnkit.plots`` draws them.
+- ``Recorder``, a ``rnnkit.training.Hook``, diagnoses a fixed batch while the Trainer trains
+  (``Trainer(hooks=[Recorder(every=N, folder=DIR)])``); ``read_run``, ``render`` and
+  ``summary`` read and draw what it recorded.
 
 Every recurrent layer of rnnkit (``rnnkit.layers``) that the model runs is recorded, on any
 backend: the reference backend hooks each step's state, the fused kernels write the gradients
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +39,8 @@ from torch import nn
 
 from .backends import recording
 from .backends.reference import valid_steps
-from .training.batches import unpack
+from .training.batches import fetch, to_device, unpack
+from .training.hooks import Hook
 from .training.losses import batch_loss, lengths_argument
 
 
@@ -394,9 +399,91 @@ def diagnose(model: nn.Module, batch, *, loss="mse", compute_loss=None, sequence
     return diagnosis
 
 
+# ---------------------------------------------------------------------------- in a run
+
+
+class Recorder(Hook):
+    """A Trainer hook that records ``diagnose`` of one fixed batch as training goes.
+
+    ``Trainer(hooks=[Recorder(every=N, folder=DIR)])`` records before the first step, after
+    every ``every`` steps and after the last step (when it is off that grid), into ``folder``
+    as ``step_NNNNNNN.safetensors`` (the step count, 7 digits; the metadata holds ``step``
+    and ``epoch``). When ``restore_best`` puts the best epoch's weights back, those get one
+    more record, ``step_NNNNNNN_best`` (metadata ``restored_best_epoch`` too). Read them with
+    ``read_run`` (on the folder's parent, a run directory whose ``diagnostics/`` is
+    ``folder``) or ``rnnkit diagnose``.
+
+    The batch is the first ``rows`` rows of the val set (of the training set without one),
+    fetched once per fit so every record reads the same rows, run in eval mode over the
+    whole sequence (no truncation) and scored as the Trainer scores training: with
+    ``trainer.loss`` or ``trainer.compute_loss``. A fresh fit (not ``resume``) first removes
+    the ``step_*.safetensors`` an earlier run left in ``folder``, which would read as its
+    own; a resumed one keeps them and records step 0 only when no step was restored.
+    Recording draws no randomness and touches no parameter's ``.grad``, so training is bit
+    for bit what it is without it; the Trainer counts its time in ``hook_seconds``, not as
+    training time.
+
+    Args:
+        every: record after every this many optimizer steps, an integer >= 1.
+        folder: the directory the records go into (created when needed).
+        rows: the rows of the diagnostic batch, an integer >= 1 (fewer when the data has
+            fewer).
+    """
+
+    def __init__(self, *, every: int, folder: str | os.PathLike, rows: int = 32):
+        for name, value in (("every", every), ("rows", rows)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Recorder {name}={value!r} must be an integer >= 1")
+        if folder is None or not isinstance(folder, str | os.PathLike) or not str(folder):
+            raise ValueError(
+                f"Recorder folder={folder!r} must be the directory to record into (a path)"
+            )
+        self.every = every
+        self.folder = Path(folder)
+        self.rows = rows
+        self._batch = None
+
+    def __repr__(self) -> str:
+        return f"Recorder(every={self.every}, folder={str(self.folder)!r}, rows={self.rows})"
+
+    def on_fit_start(self, trainer, context) -> None:
+        self._batch = None  # this fit's data: fetched at the first record
+        if not context.resume:
+            for path in self.folder.glob("step_*.safetensors"):
+                path.unlink()
+        if context.step == 0:
+            self._record(trainer, context)
+
+    def on_step(self, trainer, context) -> None:
+        if context.step % self.every == 0:
+            self._record(trainer, context)
+
+    def on_fit_end(self, trainer, context) -> None:
+        if context.step % self.every:
+            self._record(trainer, context)  # the last step, off the regular grid
+
+    def on_best_restored(self, trainer, context, best_epoch: int) -> None:
+        self._record(trainer, context, restored=best_epoch)  # the weights the model ends with
+
+    def _record(self, trainer, context, restored: int | None = None) -> None:
+        if self._batch is None:  # fetched once: every record reads the same rows
+            data = context.val if context.val is not None else context.train
+            rows = torch.arange(min(self.rows, len(data)))
+            self._batch = to_device(fetch(data, rows), context.device)
+        found = diagnose(
+            context.model, self._batch, loss=trainer.loss, compute_loss=trainer.compute_loss
+        )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name, meta = f"step_{context.step:07d}", {"step": context.step, "epoch": context.epoch}
+        if restored is not None:
+            name, meta = f"{name}_best", meta | {"restored_best_epoch": restored}
+        found.save(self.folder / f"{name}.safetensors", meta)
+
+
 def read_run(run) -> list[tuple[Diagnosis, dict]]:
-    """The diagnoses a training run recorded (``Trainer(diagnose_every=...)`` into the run's
-    ``diagnostics/``), in step order: [(diagnosis, metadata with its ``step``)]."""
+    """The diagnoses a training run recorded (``Trainer(hooks=[Recorder(every=N,
+    folder=run / "diagnostics")])``), in step order: [(diagnosis, metadata with its
+    ``step``)]."""
     run = Path(run)
     if not run.is_dir():
         raise FileNotFoundError(f"run={str(run)!r} is not a directory")
@@ -410,7 +497,7 @@ def read_run(run) -> list[tuple[Diagnosis, dict]]:
     if not files:
         raise FileNotFoundError(
             f"{str(folder)!r} holds no recorded diagnostics; train with --diagnose-every N "
-            "(Trainer(diagnose_every=N)) to record them"
+            "(Trainer(hooks=[Recorder(every=N, folder=...)])) to record them"
         )
     return [Diagnosis.load(path) for path in files]
 
@@ -487,6 +574,7 @@ __all__ = [
     "Diagnosis",
     "GateStatistics",
     "GradientFlow",
+    "Recorder",
     "Trace",
     "diagnose",
     "gradient_flow",

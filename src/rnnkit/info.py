@@ -8,7 +8,8 @@ import platform
 import torch
 from torch import nn
 
-from . import __version__, backends
+from . import backends
+from ._version import __version__
 from .layers import GRU, LSTM, RNN, Recurrent
 
 

@@ -15,10 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..training.reproducibility import epoch_generator
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A generator for the batch order of one epoch, independent of the global generators.
+
+    Seeded from (seed, epoch) through NumPy's ``SeedSequence``, so the order of an epoch is
+    the same in a resumed run, in every process of a distributed run, and whatever the model
+    drew from the global generators before it. ``SequenceDataset`` and the ``Trainer``'s own
+    batches (``rnnkit.training.batches``) both draw their order from it.
+    """
+    state = np.random.SeedSequence((seed, epoch)).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
 
 
 def pad(tensors: Sequence[torch.Tensor], value=0) -> torch.Tensor:

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import torch
 from torch.utils.data import Subset, TensorDataset, default_collate
 
-from .reproducibility import epoch_generator
+from ..data.batching import epoch_generator
 
 
 def epoch_batches(dataset, batch_size: int, seed: int, epoch: int, shuffle: bool) -> list:

@@ -19,17 +19,6 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """A generator for the batch order of one epoch, independent of the global generators.
-
-    Seeded from (seed, epoch) through NumPy's ``SeedSequence``, so the order of an epoch is
-    the same in a resumed run, in every process of a distributed run, and whatever the model
-    drew from the global generators before it.
-    """
-    state = np.random.SeedSequence((seed, epoch)).generate_state(1, np.uint64)[0]
-    return torch.Generator().manual_seed(int(state))
-
-
 def rng_states() -> dict:
     """The states of every global generator, in types ``torch.load(weights_only=True)`` reads."""
     name, keys, position, has_gauss, cached_gauss = np.random.get_state()

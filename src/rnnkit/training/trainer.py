@@ -5,14 +5,14 @@ import numbers
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import IterableDataset
 
 from . import checkpoint, distributed, losses
-from .batches import epoch_batches, fetch, fetch_share, to_device, unpack
+from .batches import epoch_batches, fetch, fetch_share, unpack
+from .hooks import FitContext, check_hooks
 from .losses import lengths_argument, prediction_of, time_steps
 from .progress import MODES, Progress
 from .reproducibility import restore_rng_states, rng_states, set_seed
@@ -110,7 +110,7 @@ class _Run:
     tracking: bool  # the monitored metric exists, so the best epoch is tracked
     keep_best: bool  # the best weights are kept, to restore at the end
     steps_per_epoch: int
-    diagnose_batch: object = None  # the batch diagnostics record, once fetched
+    resume: bool  # fit was called with resume=True
 
 
 @dataclass
@@ -193,15 +193,13 @@ class Trainer:
         distributed: "auto" trains data-parallel when launched by torchrun (WORLD_SIZE > 1);
             False never does.
         plateau_factor, plateau_patience: the plateau schedule's factor and patience.
-        diagnose_every: record ``rnnkit.diagnostics.diagnose`` (gradient flow through time,
-            gate and state statistics) before the first step and after every this many
-            steps and the last, into ``diagnose_dir`` as ``step_NNNNNNN.safetensors``; read
-            them with ``rnnkit.diagnostics.read_run`` or ``rnnkit diagnose``. The batch is the
-            first ``diagnose_rows`` rows of ``val`` (of ``train`` without one), the same
-            every time, run in eval mode over the whole sequence (no truncation) and scored
-            as training scores it. With ``restore_best`` the restored weights get one more
-            record (``step_NNNNNNN_best``). Only the main process records; the time it takes
-            (``diagnose_seconds``) is not training time for ``time_limit`` or ``seconds``.
+        hooks: a list of ``rnnkit.training.Hook``, called at the start of the fit, after
+            every step, at its end and when the best weights are restored (see
+            ``rnnkit.training.hooks``), on the main process only. The time they take
+            (``hook_seconds``) is not training time for ``time_limit``, ``seconds`` or
+            ``samples_per_s``. ``hooks=[rnnkit.diagnostics.Recorder(every=N, folder=DIR)]``
+            records the gradient flow through time and the gate and state statistics
+            every N steps.
 
     Data: ``train`` and ``val`` are map-style datasets whose items are ``(inputs, target)``,
     ``(inputs, target, lengths)`` or ``(inputs, target, lengths, reset)``; ``inputs`` is a
@@ -238,6 +236,7 @@ class Trainer:
         best_epoch, best_score: the epoch with the best ``monitor`` value so far, and that
             value (None when the run has no such metric).
         stopped_early: whether early stopping ended the run.
+        hook_seconds: the time the hooks took, left out of the training time.
 
     Example::
 
@@ -278,9 +277,7 @@ class Trainer:
         progress: str = "auto",
         device: str | torch.device | None = None,
         distributed="auto",
-        diagnose_every: int | None = None,
-        diagnose_dir: str | os.PathLike | None = None,
-        diagnose_rows: int = 32,
+        hooks: list | None = None,
     ):
         _check_int("epochs", epochs, 1, optional=True)
         _check_int("max_steps", max_steps, 1, optional=True)
@@ -334,10 +331,7 @@ class Trainer:
             except (RuntimeError, TypeError) as error:
                 raise ValueError(f"device={device!r} is not a torch device: {error}") from None
         _check_choice("distributed", distributed, ("auto", False))
-        _check_int("diagnose_every", diagnose_every, 1, optional=True)
-        _check_int("diagnose_rows", diagnose_rows, 1)
-        if diagnose_every is not None and diagnose_dir is None:
-            raise ValueError("diagnose_every records into diagnose_dir, which is None")
+        hooks = check_hooks(hooks)
         self.epochs = epochs
         self.max_steps = max_steps
         self.time_limit = time_limit
@@ -367,9 +361,7 @@ class Trainer:
         self.progress = progress
         self.device = device
         self.distributed = distributed
-        self.diagnose_every = diagnose_every
-        self.diagnose_dir = diagnose_dir
-        self.diagnose_rows = diagnose_rows
+        self.hooks = hooks
         self._reset()
         self._is_main = True
 
@@ -381,7 +373,7 @@ class Trainer:
         self.stopped_early = False
         self._bad_epochs = 0
         self._best_weights: dict | None = None
-        self.diagnose_seconds = 0.0
+        self.hook_seconds = 0.0
 
     # ---------------------------------------------------------------- fit
 
@@ -449,33 +441,28 @@ class Trainer:
             tracking=tracking,
             keep_best=tracking and self.early_stopping is not None and self.restore_best,
             steps_per_epoch=steps_per_epoch,
+            resume=resume,
         )
         epoch = 0
         self._started = time.perf_counter()
         if resume:
             epoch = self._resume(run)
             self._started -= sum(row["seconds"] for row in self.history)
-        elif ctx.is_main:
-            if self.checkpoint_dir is not None:
-                checkpoint.clear(self.checkpoint_dir)
-            if self.diagnose_dir is not None:  # an earlier run's records would read as ours
-                for path in Path(self.diagnose_dir).glob("step_*.safetensors"):
-                    path.unlink()
+        elif ctx.is_main and self.checkpoint_dir is not None:
+            checkpoint.clear(self.checkpoint_dir)
         run.net = ctx.wrap(model)
         run.net.train()
-        if not self.steps:
-            self._diagnose(run, epoch)
+        self._call_hooks(run, epoch, "on_fit_start")
         try:
             while not self._finished(epoch):
                 epoch += 1
                 self._run_epoch(run, epoch)
         finally:
             run.progress.close()
-        if self.diagnose_every and len(self.steps) % self.diagnose_every:
-            self._diagnose(run, epoch)  # the last step, off the regular grid
+        self._call_hooks(run, epoch, "on_fit_end")
         if run.keep_best and self._best_weights is not None:
             model.load_state_dict(self._best_weights)
-            self._diagnose(run, epoch, restored=self.best_epoch)  # the weights the model ends with
+            self._call_hooks(run, epoch, "on_best_restored", self.best_epoch)
 
     def _finished(self, epoch: int) -> bool:
         """Whether training ends after ``epoch`` epochs."""
@@ -569,9 +556,9 @@ class Trainer:
     def _run_epoch(self, run: _Run, number: int) -> None:
         """Train one epoch, validate, record its history row, checkpoint."""
         started = time.perf_counter()
-        diagnosing = self.diagnose_seconds
+        hooked = self.hook_seconds
         epoch = self._train_epoch(run, number)
-        started += self.diagnose_seconds - diagnosing  # diagnostics are not training time
+        started += self.hook_seconds - hooked  # the hooks' time is not training time
         trained = time.perf_counter() - started
         validation = self._validate(run)
         norms = epoch.grad_norms
@@ -690,36 +677,28 @@ class Trainer:
         epoch.count += total_count
         epoch.grad_norms.append(norm)
         run.progress.step(epoch.loss_sum / epoch.count, epoch.samples)
-        if self.diagnose_every and step % self.diagnose_every == 0:
-            self._diagnose(run, epoch.number)
+        self._call_hooks(run, epoch.number, "on_step")
         return True
 
-    def _diagnose(self, run: _Run, epoch: int, restored: int | None = None) -> None:
-        """Record the diagnostics of the fixed diagnostic batch after ``len(self.steps)``
-        steps, or of the best epoch's weights once ``restored``. The time it takes counts
-        in ``diagnose_seconds``, not in the training time (``time_limit``, ``seconds``)."""
-        if not self.diagnose_every or not run.ctx.is_main:
+    def _call_hooks(self, run: _Run, epoch: int, method: str, *args) -> None:
+        """Call ``method`` of every hook, on the main process only. The time they take counts
+        in ``hook_seconds``, not in the training time (``time_limit``, ``seconds``)."""
+        if not self.hooks or not run.ctx.is_main:
             return
-        from ..diagnostics import diagnose
-
         started = time.perf_counter()
-
-        if run.diagnose_batch is None:  # fetched once: every record reads the same rows
-            data = run.val if run.val is not None else run.train
-            rows = torch.arange(min(self.diagnose_rows, len(data)))
-            run.diagnose_batch = to_device(fetch(data, rows), run.device)
-        found = diagnose(
-            run.model, run.diagnose_batch, loss=self.loss, compute_loss=self.compute_loss
+        context = FitContext(
+            model=run.model,
+            train=run.train,
+            val=run.val,
+            device=run.device,
+            epoch=epoch,
+            step=len(self.steps),
+            resume=run.resume,
         )
-        folder = Path(self.diagnose_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        step = len(self.steps)
-        name, meta = f"step_{step:07d}", {"step": step, "epoch": epoch}
-        if restored is not None:
-            name, meta = f"{name}_best", meta | {"restored_best_epoch": restored}
-        found.save(folder / f"{name}.safetensors", meta)
+        for hook in self.hooks:
+            getattr(hook, method)(self, context, *args)
         seconds = time.perf_counter() - started
-        self.diagnose_seconds += seconds
+        self.hook_seconds += seconds
         self._started += seconds
 
     # ---------------------------------------------------------------- validation
