@@ -61,8 +61,8 @@ def run_fold(k: int, train: pd.DataFrame, test: pd.DataFrame, settings: dict) ->
     scores = classifier.score(list(test.text), list(test.label))
     return {
         "fold": k,
-        "accuracy": scores["accuracy"],
-        "single_models": scores.get("members", [scores["accuracy"]]),
+        "accuracy": scores["model"]["accuracy"],
+        "single_models": scores["model"].get("members", [scores["model"]["accuracy"]]),
         "one_to_one": scores["one_to_one"]["accuracy"],
         "best_epoch": classifier.best_epoch_,
         "seconds": time.perf_counter() - started,

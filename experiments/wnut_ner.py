@@ -49,9 +49,9 @@ def main() -> None:
         scores = tagger.score(test)
         name = "BiLSTM-CRF" if crf else "BiLSTM-softmax"
         results[name] = {
-            "precision": scores["precision"],
-            "recall": scores["recall"],
-            "f1": scores["f1"],
+            "precision": scores["model"]["precision"],
+            "recall": scores["model"]["recall"],
+            "f1": scores["model"]["f1"],
             "best_epoch": tagger.best_epoch_,
             "epochs": len(tagger.history_),
             "minutes": (time.perf_counter() - started) / 60,

@@ -55,6 +55,7 @@ def test_train_writes_a_complete_run_with_baselines(mr_run):
         "data_state.json",
         "metrics.json",
         "history.csv",
+        "steps.csv",
         "learning_curves.png",
         "confusion_matrix.png",
     } <= names
@@ -62,10 +63,11 @@ def test_train_writes_a_complete_run_with_baselines(mr_run):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["scored_on"] == "test"
     test = metrics["test"]
-    assert test["examples"] == 400
-    assert metrics["accuracy"] == test["accuracy"] == test["model"]["accuracy"]
-    assert {"model", "one_to_one", "majority"} <= set(test)
-    assert np.array(test["confusion_matrix"]).sum() == 400
+    assert metrics["data"]["test"] == 400
+    assert metrics["accuracy"] == test["model"]["accuracy"]
+    assert metrics["macro_f1"] == test["model"]["macro_f1"]
+    assert set(test) == {"model", "one_to_one", "majority"}
+    assert np.array(test["model"]["confusion_matrix"]).sum() == 400
     for line in ("LSTM (attention pooling)", "one-to-one (no recurrence)", "majority class"):
         assert line in printed
 
@@ -75,7 +77,7 @@ def test_the_text_model_beats_chance(mr_run):
     test = json.loads((out / "metrics.json").read_text())["test"]
     # 400 balanced sentences: chance is 50 % (one standard error 2.5 %); 5 epochs on 2,000
     # sentences make a weak model (59-65 % over seeds), but one that learnt something.
-    assert test["accuracy"] > 0.55
+    assert test["model"]["accuracy"] > 0.55
     assert test["majority"]["accuracy"] <= 0.6
 
 
@@ -86,11 +88,14 @@ def test_evaluate_records_accuracy_and_macro_f1(mr_run, tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((copy / "metrics.json").read_text())
     evaluation = metrics["evaluations"][-1]
-    assert metrics["accuracy"] == evaluation["accuracy"]
-    assert metrics["macro_f1"] == evaluation["macro_f1"]
+    assert evaluation["data"] == str(folder / "test.tsv")
+    scores = evaluation["scores"]
+    assert set(scores) == {"model", "one_to_one", "majority"}
+    assert metrics["accuracy"] == scores["model"]["accuracy"]
+    assert metrics["macro_f1"] == scores["model"]["macro_f1"]
     assert metrics["scored_on"] == str(folder / "test.tsv")
     # The same data as the training-time test: the same scores.
-    assert evaluation["accuracy"] == metrics["test"]["accuracy"]
+    assert scores["model"]["accuracy"] == metrics["test"]["model"]["accuracy"]
 
 
 def test_save_load_gives_identical_predictions(mr_run):
@@ -100,7 +105,8 @@ def test_save_load_gives_identical_predictions(mr_run):
     again = Classifier.load(out)
     np.testing.assert_array_equal(loaded.predict_proba(texts), again.predict_proba(texts))
     metrics = json.loads((out / "metrics.json").read_text())
-    assert loaded.score(folder / "test.tsv")["accuracy"] == metrics["test"]["accuracy"]
+    scores = loaded.score(folder / "test.tsv")
+    assert scores["model"]["accuracy"] == metrics["test"]["model"]["accuracy"]
 
 
 def test_predict_reads_stdin_and_explains_with_attention(mr_run):
@@ -175,8 +181,9 @@ def test_signals_from_ts_files_beat_chance(tmp_path):
     classifier = Classifier(pooling="mean", val=0.0, epochs=15, lr=5e-3, **SMALL)
     classifier.fit(VOWELS_TRAIN)
     scores = classifier.score(VOWELS_TEST)
-    assert scores["examples"] == 90
-    assert scores["accuracy"] > 0.6  # chance is 1/9
+    assert len(read_examples(VOWELS_TEST)) == 90
+    assert np.array(scores["model"]["confusion_matrix"]).sum() == 90  # every example scored
+    assert scores["model"]["accuracy"] > 0.6  # chance is 1/9
     assert classifier.labels_.tokens == [str(i) for i in range(1, 10)]
     probabilities = classifier.predict_proba(VOWELS_TEST)
     assert probabilities.shape == (90, 9)
@@ -220,12 +227,13 @@ def test_fashion_mnist_row_by_row_from_idx_files(tmp_path):
         "--hidden-size", 32, "--batch-size", 64, "--out", out,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    test = json.loads((out / "metrics.json").read_text())["test"]
-    assert test["examples"] == 500
-    assert test["accuracy"] > 0.5  # chance is 0.1
-    assert len(test["confusion_matrix"]) == 10
+    metrics = json.loads((out / "metrics.json").read_text())
+    test = metrics["test"]
+    assert metrics["data"]["test"] == 500
+    assert test["model"]["accuracy"] > 0.5  # chance is 0.1
+    assert len(test["model"]["confusion_matrix"]) == 10
     loaded = Classifier.load(out)
-    assert loaded.steps_ == 28  # fixed length: the one-to-one baseline is a plain MLP
+    assert loaded.fixed_length_ == 28  # fixed length: the one-to-one baseline is a plain MLP
     assert loaded.baseline_.steps == 28
 
 
@@ -260,5 +268,7 @@ def test_numpy_sequences_of_any_length_are_scored(tmp_path):
     np.savez(tmp_path / "train.npz", x=x, y=y)
     np.savez(tmp_path / "short.npz", x=x[:10, :6], y=y[:10])
     classifier = Classifier(val=0, epochs=2, **SMALL).fit(tmp_path / "train.npz")
-    assert classifier.steps_ is None
-    assert classifier.score(tmp_path / "short.npz")["examples"] == 10
+    assert classifier.fixed_length_ is None
+    scores = classifier.score(tmp_path / "short.npz")
+    assert np.array(scores["model"]["confusion_matrix"]).sum() == 10
+    assert "one_to_one" in scores  # the pooling baseline scores the other length too

@@ -1,4 +1,4 @@
-"""Diagnostics in runs: the Trainer records them on a schedule without changing training,
+"""Diagnostics in runs: the Recorder hook records them on a schedule without changing training,
 `rnnkit diagnose` draws them, `rnnkit bench-memory` trains and compares cells end to end, and
 the pictures are real PNGs."""
 
@@ -15,7 +15,9 @@ from torch.utils.data import TensorDataset
 from rnnkit import diagnostics, layers, plots
 from rnnkit.cli import main
 from rnnkit.data.memory_tasks import ADDING_BASELINE_MSE, adding_problem, copy_baseline
-from rnnkit.tasks.memory import MemoryNet, bench_memory
+from rnnkit.diagnostics import Recorder
+from rnnkit.tasks import rundir
+from rnnkit.tasks.memory import MemoryBenchmark, MemoryNet
 from rnnkit.training import Trainer
 
 
@@ -38,14 +40,18 @@ class Net(nn.Module):
         return self.head(out[:, -1])
 
 
+def recording(folder, every) -> list:
+    """The hooks of a run that records every ``every`` steps into ``folder``; none without."""
+    return [] if every is None else [Recorder(every=every, folder=folder)]
+
+
 def _fit(folder=None, every=None, **options):
     torch.manual_seed(0)
     model = Net()
     x, y = adding_problem(100, 12)
     trainer = Trainer(
-        epochs=2, batch_size=16, progress="none", diagnose_every=every, diagnose_dir=folder,
-        **options,
-    )  # fmt: skip
+        epochs=2, batch_size=16, progress="none", hooks=recording(folder, every), **options
+    )
     trainer.fit(model, TensorDataset(x, y), **({"val": TensorDataset(x[:20], y[:20])}))
     return model, trainer
 
@@ -90,9 +96,9 @@ def test_recording_draws_no_randomness_from_a_regularised_model(tmp_path):
     for folder, every in ((None, None), (tmp_path, 3)):
         torch.manual_seed(0)
         model = Regularised()
-        Trainer(
-            epochs=2, batch_size=16, progress="none", diagnose_every=every, diagnose_dir=folder
-        ).fit(model, TensorDataset(x, y))
+        Trainer(epochs=2, batch_size=16, progress="none", hooks=recording(folder, every)).fit(
+            model, TensorDataset(x, y)
+        )
         weights.append(model.state_dict())
     for a, b in zip(*(w.values() for w in weights), strict=True):
         assert torch.equal(a, b)
@@ -112,7 +118,7 @@ def test_fresh_fit_replaces_old_records_and_best_weights_get_their_own(tmp_path)
     x, y = adding_problem(100, 12)
     again = diagnostics.diagnose(model, (x[:20], y[:20]))  # the weights the model ended with
     assert best.loss == pytest.approx(again.loss, rel=1e-6)
-    assert trainer.diagnose_seconds > 0
+    assert trainer.hook_seconds > 0  # counted apart from the training time
 
 
 def test_trainer_records_with_compute_loss(tmp_path):
@@ -124,7 +130,7 @@ def test_trainer_records_with_compute_loss(tmp_path):
 
     torch.manual_seed(0)
     trainer = Trainer(epochs=1, batch_size=16, progress="none", compute_loss=compute_loss,
-                      diagnose_every=2, diagnose_dir=tmp_path / "diagnostics")  # fmt: skip
+                      hooks=[Recorder(every=2, folder=tmp_path / "diagnostics")])  # fmt: skip
     trainer.fit(Net(), TensorDataset(x, y))
     records = diagnostics.read_run(tmp_path)
     assert [meta["step"] for _, meta in records] == [0, 2, 4]
@@ -143,13 +149,45 @@ def test_frozen_layers_and_parameters_grad_are_left_alone():
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_trainer_diagnose_settings_are_checked():
-    with pytest.raises(ValueError, match="diagnose_dir"):
-        Trainer(diagnose_every=5)
-    with pytest.raises(ValueError, match="diagnose_every=0"):
-        Trainer(diagnose_every=0, diagnose_dir="x")
-    with pytest.raises(ValueError, match="diagnose_rows"):
-        Trainer(diagnose_rows=0)
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"every": 0, "folder": "x"}, r"Recorder every=0 must be an integer >= 1"),
+        ({"every": 2.5, "folder": "x"}, r"Recorder every=2.5 must be an integer >= 1"),
+        ({"every": True, "folder": "x"}, r"Recorder every=True must be an integer >= 1"),
+        ({"every": 5, "folder": "x", "rows": 0}, r"Recorder rows=0 must be an integer >= 1"),
+        ({"every": 5, "folder": None}, r"Recorder folder=None must be the directory to record"),
+        ({"every": 5, "folder": 3}, r"Recorder folder=3 must be the directory to record"),
+    ],
+)
+def test_recorder_settings_are_checked(settings, message):
+    with pytest.raises(ValueError, match=message):
+        Recorder(**settings)
+
+
+def test_recorder_needs_every_and_folder():
+    with pytest.raises(TypeError, match="every"):
+        Recorder(folder="x")
+    with pytest.raises(TypeError, match="folder"):
+        Recorder(every=5)
+
+
+def test_the_recorder_reads_a_few_rows_of_train_without_val_and_records_a_resume(tmp_path):
+    x, y = adding_problem(48, 10)
+    folder = tmp_path / "diagnostics"
+    settings = {"batch_size": 16, "progress": "none", "checkpoint_dir": tmp_path / "checkpoints"}
+    hooks = [Recorder(every=2, folder=folder, rows=5)]
+    torch.manual_seed(0)
+    model = Net()
+    Trainer(epochs=1, hooks=hooks, **settings).fit(model, TensorDataset(x, y))
+    first, _ = diagnostics.read_run(tmp_path)[0]
+    torch.manual_seed(0)
+    fresh = diagnostics.diagnose(Net(), (x[:5], y[:5]))  # the first 5 rows of train
+    assert first.loss == pytest.approx(fresh.loss, rel=1e-6)
+    # A resumed fit keeps the records so far and adds its own, with no second step 0.
+    Trainer(epochs=2, hooks=hooks, **settings).fit(model, TensorDataset(x, y), resume=True)
+    steps = [meta["step"] for _, meta in diagnostics.read_run(tmp_path)]
+    assert steps == [0, 2, 3, 4, 6]  # 3 steps an epoch: 3 is the first fit's last
 
 
 def test_read_run_without_records_says_how_to_get_them(tmp_path):
@@ -212,11 +250,13 @@ def test_bench_memory_end_to_end(tmp_path):
 
 
 def test_bench_memory_copy_task_scores_cross_entropy_per_step(tmp_path):
-    rows = bench_memory(
-        tmp_path / "copy", task="copy", cells=["lstm"], lengths=[5], max_steps=5,
-        train_size=64, test_size=32, hidden_size=8, diagnose_every=5, progress=lambda _: None,
-    )  # fmt: skip
-    (row,) = rows
+    bench = MemoryBenchmark(
+        problem="copy", cells=["lstm"], lengths=[5], steps=5, train_size=64, test_size=32,
+        hidden_size=8, diagnose_every=5, progress="none",
+    ).fit()  # fmt: skip
+    (row,) = bench.results_
+    assert bench.score() == {"model": {"lstm_T5": {"error": row["test_error"]}},
+                             "trivial": {"lstm_T5": {"error": row["baseline"]}}}  # fmt: skip
     assert row["baseline"] == pytest.approx(copy_baseline(5))
     # An untrained readout guesses among 9 outputs: about log 9 nats per step.
     assert row["test_error"] == pytest.approx(math.log(9), rel=0.2)
@@ -225,16 +265,16 @@ def test_bench_memory_copy_task_scores_cross_entropy_per_step(tmp_path):
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"task": "parity"}, "task='parity'"),
+        ({"problem": "parity"}, "problem='parity'"),
         ({"cells": ["lstm", "tcn"]}, "cells="),
         ({"lengths": [1]}, "T=\\[1\\]"),
-        ({"task": "smnist", "lengths": [100]}, "784"),
-        ({"max_steps": 0}, "max_steps=0"),
+        ({"problem": "smnist", "lengths": [100]}, "784"),
+        ({"steps": 0}, "steps=0"),
     ],
 )
 def test_bench_memory_refuses_bad_settings_before_writing(tmp_path, settings, message):
     with pytest.raises(ValueError, match=message):
-        bench_memory(tmp_path / "out", **settings)
+        rundir.train_run(MemoryBenchmark(**settings), None, tmp_path / "out")
     assert not any(tmp_path.iterdir())  # nothing half-written
 
 

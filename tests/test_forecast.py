@@ -124,8 +124,18 @@ def test_run_directory_round_trip_gives_identical_predictions(tmp_path, goog, fi
         assert (run / name).is_file(), name
     loaded = Forecaster.load(run)
     pd.testing.assert_frame_equal(loaded.predict(goog), fitted.predict(goog))
-    assert loaded.evaluate(goog) == fitted.metrics_["test"]
+    assert loaded.score(goog) == fitted.metrics_["test"]
+    with pytest.warns(DeprecationWarning, match="Forecaster.evaluate is now Forecaster.score"):
+        assert loaded.evaluate(goog) == fitted.metrics_["test"]  # the old name still works
     assert json.loads((run / "config.json").read_text())["settings"]["lookback"] == 10
+
+
+def test_without_epochs_training_stops_by_steps(goog):
+    """epochs=None (--epochs none) is a setting of every task: the steps limit training."""
+    forecaster = small(epochs=None, steps=5).fit(goog)
+    assert len(forecaster.steps_) == 5 and len(forecaster.history_) == 1
+    with pytest.raises(ValueError, match="epochs=0 must be a positive integer"):
+        small(epochs=0).fit(goog)
 
 
 def test_tutorial_preset_is_the_tutorials_keras_model():
@@ -182,14 +192,21 @@ def test_cli_train_evaluate_predict(tmp_path, csv):
     out = tmp_path / "run"
     result = invoke("forecast", "train", "--data", csv, *SMALL_CLI, "--out", out)
     assert result.exit_code == 0, result.output
-    assert "persistence" in result.output and f"Picture: {out / 'forecast.png'}" in result.output
+    assert "persistence" in result.output and f"Run directory: {out}" in result.output
+    assert (out / "forecast.png").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["test"]) == {"model", *BASELINES}
+    assert metrics["scored_on"] == "test"
+    assert (metrics["rmse"], metrics["mae"]) == (
+        metrics["test"]["model"]["rmse"],
+        metrics["test"]["model"]["mae"],
+    )
 
     result = invoke("forecast", "evaluate", "--run", out, "--data", csv)
     assert result.exit_code == 0 and "lowest RMSE" in result.output
     evaluation = json.loads((out / "metrics.json").read_text())["evaluations"][0]
-    assert evaluation["results"] == metrics["test"]
+    assert (evaluation["data"], evaluation["part"]) == (str(csv), "test")
+    assert evaluation["scores"] == metrics["test"]
 
     result = invoke("forecast", "predict", "--run", out, "--data", csv)
     assert result.exit_code == 0
@@ -226,7 +243,7 @@ def test_layer_options_reach_the_network_from_the_command_line(tmp_path, csv):
     result = invoke("forecast", "train", "--data", csv, *SMALL_CLI, *options, "--out", out)
     assert result.exit_code == 0, result.output
     settings = json.loads((out / "config.json").read_text())["settings"]
-    assert settings["cell_options"] == {"layer_norm": True, "zoneout": 0.1}
+    assert settings["rnn_options"] == {"layer_norm": True, "zoneout": 0.1}
     assert Forecaster.load(out).model_.rnn.cells[0].layer_norm
     bad = invoke("forecast", "train", "--data", csv, "--option", "layer_norm", "--out", out)
     assert bad.exit_code == 1 and "--option 'layer_norm' must be written KEY=VALUE" in bad.output
@@ -250,7 +267,7 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path):
 
 def test_evaluate_on_newer_data_alone_uses_the_fitted_test_start(goog, fitted):
     newer = goog[goog["Date"] >= "2012-07-01"]  # starts after the fitted validation start
-    results = fitted.evaluate(newer)
+    results = fitted.score(newer)
     assert results == fitted.metrics_["test"]  # the same test days, history from the new rows
 
 
@@ -278,7 +295,7 @@ def test_resume_refuses_other_settings(tmp_path, csv):
 
 def test_a_run_of_another_kind_or_a_loaded_forecaster_is_refused_clearly(tmp_path, fitted):
     (tmp_path / "config.json").write_text(json.dumps({"task": "classify"}))
-    with pytest.raises(ValueError, match="holds a 'classify' run, not a forecast run"):
+    with pytest.raises(ValueError, match="holds a 'classify' run, not a 'forecast' run"):
         Forecaster.load(tmp_path)
     loaded = Forecaster.load(fitted.save(tmp_path / "run"))
     with pytest.raises(ValueError, match="keeps no training data"):

@@ -37,7 +37,9 @@ def test_recursive_carries_state_instead_of_rereading_the_window():
 
 
 def test_seq2seq_starts_from_the_last_observation_and_bridges_two_directions():
-    model = Seq2SeqForecaster(1, 1, 2, hidden_size=6, bidirectional=True, num_layers=2)
+    model = Seq2SeqForecaster(
+        1, 1, 2, hidden_size=6, num_layers=2, rnn_options={"bidirectional": True}
+    )
     assert len(model.bridge) == 2  # h and c
     assert model(torch.randn(3, 7, 1)).shape == (3, 2, 1)
 
@@ -55,7 +57,7 @@ def test_recursive_refuses_what_it_cannot_feed_back():
     with pytest.raises(ValueError, match="input_size=3 must equal targets=1 \\+ future_size=0"):
         RecursiveForecaster(3, 1, 2)
     with pytest.raises(ValueError, match="bidirectional=True cannot forecast step by step"):
-        RecursiveForecaster(1, 1, 2, bidirectional=True)
+        RecursiveForecaster(1, 1, 2, rnn_options={"bidirectional": True})
 
 
 def test_unknown_cell_is_named():

@@ -14,7 +14,8 @@ from rnnkit.data.readers import read_text
 from rnnkit.decoding import sample
 from rnnkit.models.language_model import LanguageModel
 from rnnkit.models.ngram import NGramModel
-from rnnkit.tasks.lm import LanguageModeler, stream_loss, train_run
+from rnnkit.tasks.lm import LanguageModeler, stream_loss
+from rnnkit.tasks.rundir import train_run
 
 SHAKESPEARE = "tests/data/shakespeare_sample.txt"
 
@@ -251,15 +252,23 @@ def test_the_run_directory_is_complete_and_loads_back(trained, text):
         "data_state.json",
         "metrics.json",
         "history.csv",
+        "steps.csv",
         "held_out_curve.png",
         "sample.txt",
     ):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
+    assert {"data", "validation", "training_seconds", "steps", "passes"} <= set(metrics)
+    assert set(metrics["data"]) == {"train", "validation", "validation_characters"}
+    assert set(metrics["validation"]) == {"model", "1-gram", "5-gram"}
     assert metrics["bpc"] == pytest.approx(modeler.metrics_["validation"]["model"]["bpc"])
     loaded = LanguageModeler.load(out)
     held = modeler.split(text)[1]
-    assert loaded.score(held)["model"]["bpc"] == pytest.approx(metrics["bpc"], rel=1e-6)
+    assert metrics["data"]["validation_characters"] == len(held)
+    scores = loaded.score(held)
+    assert set(scores) == {"model", "1-gram"}  # the higher orders' counts are not saved
+    assert scores["model"]["bpc"] == pytest.approx(metrics["bpc"], rel=1e-6)
+    assert scores["1-gram"] == pytest.approx(modeler.metrics_["validation"]["1-gram"])
     assert "".join(loaded.generate("KING", 30, seed=1)) == "".join(
         modeler.generate("KING", 30, seed=1)
     )
@@ -313,9 +322,12 @@ def test_cli_evaluate_and_generate(trained):
         main, ["lm", "evaluate", "--run", str(out), "--data", SHAKESPEARE, "--held-out"]
     )
     assert result.exit_code == 0, result.output
-    assert "bits per character" in result.output
+    assert "bpc" in result.output and "1-gram" in result.output
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["evaluations"][-1]["data"].endswith("(held-out part)")
+    evaluation = metrics["evaluations"][-1]
+    assert evaluation["data"] == SHAKESPEARE and evaluation["held_out"] is True
+    assert metrics["bpc"] == evaluation["scores"]["model"]["bpc"]
+    assert metrics["scored_on"] == SHAKESPEARE
     result = runner.invoke(
         main, ["lm", "generate", "--run", str(out), "--prime", "To be", "--length", "40",
                "--seed", "2", "--top-p", "0.9"],

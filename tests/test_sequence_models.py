@@ -247,9 +247,11 @@ def test_last_pooling_unidirectional_is_output_at_last_valid_step():
 )
 def test_last_pooling_follows_the_layer_output_size(cell, options):
     torch.manual_seed(0)
+    bidirectional = options.pop("bidirectional", True)
     model = SequenceClassifier(
-        2, vocab_size=VOCAB, embedding_dim=3, hidden_size=5, cell=cell, pooling="last", **options
-    )
+        2, vocab_size=VOCAB, embedding_dim=3, hidden_size=5, cell=cell, pooling="last",
+        bidirectional=bidirectional, rnn_options=options,
+    )  # fmt: skip
     assert model(torch.ones(2, 4, dtype=torch.long), lengths=torch.tensor([4, 2])).shape == (2, 2)
 
 
@@ -439,7 +441,12 @@ def test_tagger_chars_checks():
 def test_gradcheck_through_attention_classifier():
     torch.manual_seed(0)
     model = SequenceClassifier(
-        2, input_size=2, hidden_size=2, cell="gru", pooling="attention", backend="reference"
+        2,
+        input_size=2,
+        hidden_size=2,
+        cell="gru",
+        pooling="attention",
+        rnn_options={"backend": "reference"},
     ).to(D)
     x = torch.randn(2, 3, 2, dtype=D, requires_grad=True)
     lengths = torch.tensor([3, 2])
@@ -460,7 +467,14 @@ def test_gradcheck_through_attention_classifier():
 def test_gradcheck_through_tagger_crf_loss():
     torch.manual_seed(0)
     model = SequenceTagger(
-        6, 3, embedding_dim=2, hidden_size=2, dropout=0.0, crf=True, tags=TAGS, backend="reference"
+        6,
+        3,
+        embedding_dim=2,
+        hidden_size=2,
+        dropout=0.0,
+        crf=True,
+        tags=TAGS,
+        rnn_options={"backend": "reference"},
     ).to(D)
     words = torch.tensor([[1, 2, 3], [4, 5, 0]])
     lengths = torch.tensor([3, 2])

@@ -45,14 +45,16 @@ def test_train_reports_entity_scores_beside_the_baseline(tag_run):
     out, printed, crf = tag_run
     metrics = json.loads((out / "metrics.json").read_text())
     test = metrics["test"]
-    assert test["sentences"] == 80
-    assert metrics["f1"] == test["f1"] == test["model"]["f1"]
+    assert metrics["data"]["test"] == 80
+    assert set(test) == {"model", "most_frequent_tag"}
+    for key in ("precision", "recall", "f1"):
+        assert metrics[key] == test["model"][key]
     for key in ("precision", "recall", "f1", "token_accuracy"):
         assert 0 <= test["model"][key] <= 1
         assert key in test["most_frequent_tag"]
     assert ("BiLSTM-CRF" if crf else "BiLSTM-softmax") in printed
     assert "most frequent tag" in printed
-    assert {"config.json", "model.safetensors", "data_state.json", "history.csv"} <= {
+    assert {"config.json", "model.safetensors", "data_state.json", "history.csv", "steps.csv"} <= {
         p.name for p in out.iterdir()
     }
 
@@ -71,7 +73,7 @@ def test_save_load_gives_identical_tags(tag_run, split):
     first, second = Tagger.load(out), Tagger.load(out)
     assert first.predict(sentences) == second.predict(sentences)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert first.score(split / "test.bio")["f1"] == metrics["test"]["f1"]
+    assert first.score(split / "test.bio")["model"]["f1"] == metrics["test"]["model"]["f1"]
 
 
 def test_in_memory_and_reloaded_taggers_agree(tmp_path, split):
@@ -96,7 +98,11 @@ def test_predict_and_evaluate_through_the_cli(tag_run, split, tmp_path):
     result = run("tag", "evaluate", "--run", copy, "--data", split / "test.bio")
     assert result.exit_code == 0, result.output
     metrics = json.loads((copy / "metrics.json").read_text())
-    assert metrics["f1"] == metrics["evaluations"][-1]["f1"] == metrics["test"]["f1"]
+    evaluation = metrics["evaluations"][-1]
+    assert evaluation["data"] == str(split / "test.bio")
+    scores = evaluation["scores"]
+    assert metrics["f1"] == scores["model"]["f1"] == metrics["test"]["model"]["f1"]
+    assert scores["most_frequent_tag"] == metrics["test"]["most_frequent_tag"]
 
 
 def test_mismatched_tokens_and_tags_are_refused():
@@ -147,7 +153,9 @@ def test_tags_of_validation_data_are_known_and_iob1_is_read_as_iob2():
     val = [(["z", "q"], ["I-rare", "I-rare"])]  # IOB1: the entity opens with I-
     tagger = Tagger(epochs=1, hidden_size=8, embedding_dim=8, progress="none")
     tagger.fit(train, val_data=val)
-    assert "B-rare" in tagger.tags_.tokens and "I-rare" in tagger.tags_.tokens
+    assert "B-rare" in tagger.labels_.tokens and "I-rare" in tagger.labels_.tokens
+    with pytest.warns(DeprecationWarning, match="Tagger.tags_ is now labels_"):
+        assert tagger.tags_ is tagger.labels_
     assert tagger.score(val)["most_frequent_tag"]["token_accuracy"] == 0  # words never seen
 
 

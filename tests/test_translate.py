@@ -1,6 +1,7 @@
 """The translate task end to end on a small extract of the Bible pairs, and its bad input."""
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -8,9 +9,12 @@ from click.testing import CliRunner
 
 from rnnkit.cli import main
 from rnnkit.data.text import WordTokenizer
-from rnnkit.tasks.translate import Translator, bleu_chrf, read_pairs, train_run
+from rnnkit.tasks.rundir import train_run
+from rnnkit.tasks.translate import Translator, bleu_chrf, read_pairs
 
 PAIRS = "tests/data/bible_en_es_sample.tsv"
+# Scoring warns of source tokens outside the vocabulary; the test pairs hold a few.
+UNKNOWN = r"\d+ of \d+ source tokens are not in the vocabulary"
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +22,11 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("translate") / "run"
     translator = Translator(
         vocab_size=600, hidden_size=48, embedding_dim=32, epochs=3, batch_size=32,
-        max_length=80, val=0.1, progress="none",
+        max_length=80, val=0.1, test=0.1, progress="none",
     )  # fmt: skip
-    report = train_run(translator, PAIRS, out, test_fraction=0.1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", UNKNOWN, UserWarning)
+        report = train_run(translator, PAIRS, out)
     return translator, out, report
 
 
@@ -43,14 +49,32 @@ def test_bleu_and_chrf_are_sacrebleus():
 
 def test_training_reports_greedy_beam_and_the_copy_baseline(trained):
     translator, out, report = trained
-    test = translator.metrics_["test"]
-    for name in ("greedy", "beam 5", "copy source"):
+    metrics = translator.metrics_
+    test = metrics["test"]
+    assert set(test) == {"model", "model_beam5", "copy"}
+    for name in ("model", "model_beam5", "copy"):
         assert set(test[name]) == {"bleu", "chrf"}
         assert name in report
-    assert test["bleu"] == test["beam 5"]["bleu"]  # the headline is the beam's
+    assert metrics["bleu"] == test["model_beam5"]["bleu"]  # the headline is the beam's
+    assert metrics["chrf"] == test["model_beam5"]["chrf"]
+    assert metrics["scored_on"] == "test"
+    assert set(metrics["validation"]) == {"model", "model_beam5", "copy"}
+    pairs = read_pairs(PAIRS)
+    counts = metrics["data"]
+    assert set(counts) == {"train", "too_long", "validation", "test"}
+    assert counts["test"] == round(0.1 * len(pairs))
+    assert counts["train"] + counts["too_long"] + counts["validation"] + counts["test"] == len(
+        pairs
+    )
+    assert len(metrics["examples"]) == 5
+    held = metrics["examples"][0]
+    assert {"source", "reference", "greedy"} == set(held)
+    assert held["greedy"] == translator.translate([held["source"]], beam_size=1)[0]
+    assert json.loads((out / "metrics.json").read_text())["bleu"] == metrics["bleu"]
     assert translator.history_[-1]["val_loss"] < translator.history_[0]["val_loss"]
     for name in ("config.json", "model.safetensors", "data_state.json", "metrics.json",
-                 "history.csv", "learning_curves.png", "attention.png"):  # fmt: skip
+                 "history.csv", "steps.csv", "learning_curves.png",
+                 "attention.png"):  # fmt: skip
         assert (out / name).is_file(), name
 
 
@@ -78,11 +102,11 @@ def test_attention_map_is_what_greedy_decoding_attended_to(trained):
     sentence = "And God said, Let there be light."
     source, target, weights = translator.attention_map(sentence)
     emitted = translator.translate_ids([sentence], beam_size=1)[0]
-    assert target == [*translator.vocabularies_[1].decode(emitted), "</s>"]
+    assert target == [*translator.target_vocabulary_.decode(emitted), "</s>"]
     assert weights.shape == (len(emitted) + 1, len(source))
     # Step the decoder over what it emitted: each step's weights are one row of the map.
     model = translator.model_
-    ids = torch.tensor([translator.vocabularies_[0].encode(source)])
+    ids = torch.tensor([translator.vocabulary_.encode(source)])
     state = model.encode(ids, torch.tensor([ids.shape[1]]))
     with torch.no_grad():
         for row, token in enumerate([2, *emitted]):  # <s> first
@@ -93,8 +117,9 @@ def test_attention_map_is_what_greedy_decoding_attended_to(trained):
 
 def test_unknown_tokens_are_counted_and_long_sources_cut(trained):
     translator, _, _ = trained
-    scores = translator.score([("Zyxq \u03bb\u03bb and God", "Y Dios")], beam_size=1)
-    assert scores["unknown_source_tokens"] >= 1
+    with pytest.warns(UserWarning, match=UNKNOWN):
+        scores = translator.score([("Zyxq \u03bb\u03bb and God", "Y Dios")], beam_size=1)
+    assert set(scores) == {"model", "copy"}  # the count is a warning, not a score
     with pytest.warns(UserWarning, match="more than max_length=80 tokens and are cut"):
         (out,) = translator.translate([" ".join(["light"] * 100)], beam_size=1)
     assert isinstance(out, str)
@@ -127,7 +152,7 @@ def test_bad_settings_are_refused(settings, error):
 def test_a_test_fraction_that_holds_out_nothing_is_refused_before_training(tmp_path):
     path = tmp_path / "few.tsv"
     path.write_text("".join(f"a{i} b\tc{i} d\n" for i in range(9)))
-    with pytest.raises(ValueError, match=r"test_fraction=0\.05 of 9 pairs holds out none"):
+    with pytest.raises(ValueError, match=r"test=0\.05 of 9 pairs holds out none"):
         train_run(Translator(progress="none"), path, tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
@@ -135,12 +160,20 @@ def test_a_test_fraction_that_holds_out_nothing_is_refused_before_training(tmp_p
 def test_cli_evaluate_and_predict(trained, tmp_path):
     _, out, _ = trained
     runner = CliRunner()
-    result = runner.invoke(
-        main, ["translate", "evaluate", "--run", str(out), "--data", PAIRS, "--beam", "2"]
-    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", UNKNOWN, UserWarning)
+        result = runner.invoke(
+            main, ["translate", "evaluate", "--run", str(out), "--data", PAIRS, "--beam", "2"]
+        )
     assert result.exit_code == 0, result.output
-    assert "copy source" in result.output and "beam 2" in result.output
-    assert "bleu" in json.loads((out / "metrics.json").read_text())["evaluations"][-1]
+    assert "copy" in result.output and "model_beam2" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    evaluation = metrics["evaluations"][-1]
+    assert evaluation["data"] == PAIRS and evaluation["beam_size"] == 2
+    assert set(evaluation["scores"]) == {"model", "model_beam2", "copy"}
+    assert "bleu" in evaluation["scores"]["model_beam2"]
+    # The headline is the beam the evaluation searched with.
+    assert metrics["bleu"] == evaluation["scores"]["model_beam2"]["bleu"]
     source = tmp_path / "en.txt"
     source.write_text("And God said.\nIn the beginning.\n")
     png = tmp_path / "map.png"
@@ -162,9 +195,32 @@ def test_cli_refuses_a_run_of_another_task(trained, tmp_path):
 
 def test_punctuation_is_attached_as_written(trained):
     words = Translator(tokenizer="word")
-    words.tokenizers_ = [WordTokenizer(), WordTokenizer()]
+    words.tokenizer_ = words.target_tokenizer_ = WordTokenizer()
     tokens = ["Y", "dijo", "Dios", ":", "¿", "Sea", "la", "luz", "?", "(", "y", ")", "."]
     assert words._detokenize(tokens) == "Y dijo Dios: ¿Sea la luz? (y)."
     translator, _, _ = trained
     outputs = translator.translate([s for s, _ in read_pairs(PAIRS)[:20]], beam_size=1)
     assert not any(" ." in out or " ," in out for out in outputs)
+
+
+def test_cli_train_holds_out_the_test_fraction_or_reads_the_test_pairs(tmp_path):
+    """--test names the test pairs, --test-fraction the setting ``test``: two options."""
+    pairs = read_pairs(PAIRS)
+    test = tmp_path / "test.tsv"
+    test.write_text("".join(f"{s}\t{t}\n" for s, t in pairs[:30]))
+    small = ["--tokenizer", "word", "--hidden-size", "8", "--embedding-dim", "8", "--steps", "2"]
+    for given, count in ((["--test-fraction", "0.2"], round(0.2 * len(pairs))),
+                         (["--test", str(test)], 30)):  # fmt: skip
+        out = tmp_path / given[0].strip("-")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", UNKNOWN, UserWarning)
+            result = CliRunner().invoke(
+                main, ["translate", "train", "--data", PAIRS, *small, *given, "--out", str(out)]
+            )
+        assert result.exit_code == 0, result.output
+        counts = json.loads((out / "metrics.json").read_text())["data"]
+        assert counts["test"] == count
+        held = count if given[0] == "--test-fraction" else 0
+        assert counts["train"] + counts["too_long"] + counts["validation"] == len(pairs) - held
+    settings = json.loads((tmp_path / "test-fraction" / "config.json").read_text())["settings"]
+    assert settings["test"] == 0.2

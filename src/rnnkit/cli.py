@@ -1,8 +1,22 @@
-"""``rnnkit <command>``: a thin shell over the Python API."""
+"""``rnnkit <command>``: a thin shell over the Python API.
+
+Every ``<task> train`` command is made the same way: the task's own options, then one option
+per training setting the task's estimator takes (``rnnkit.tasks.settings.TRAINING``), each
+with its help and the estimator's default; the run goes through
+``rnnkit.tasks.rundir.train_run``. Under torchrun only rank 0 prints.
+"""
+
+import inspect
 
 import click
 
+from .tasks.classify import Classifier
+from .tasks.forecast import Forecaster
+from .tasks.lm import LanguageModeler
+from .tasks.memory import MemoryBenchmark
 from .tasks.options import parse_assignments, parse_value
+from .tasks.tag import Tagger
+from .tasks.translate import Translator
 
 
 class _Main(click.Group):
@@ -29,31 +43,71 @@ def info():
     click.echo(report())
 
 
-# --- forecast ----------------------------------------------------------------------------------
+# --- how options are made ------------------------------------------------------------------------
+
+_NONE = object()  # "none" on the command line: the setting is None (no clipping, no patience)
 
 
-@main.group()
-def forecast():
-    """Forecast time series: train, predict, evaluate (see `rnnkit demo`)."""
+class _OrNone(click.ParamType):
+    """A number, or "none" for a setting that may be switched off."""
+
+    def __init__(self, kind: type):
+        self.kind, self.name = kind, f"{kind.__name__}|none"
+
+    def convert(self, value, param, ctx):
+        if value is _NONE or isinstance(value, self.kind):
+            return value
+        if str(value).strip().lower() == "none":
+            return _NONE
+        try:
+            return self.kind(value)
+        except ValueError:
+            self.fail(f"{value!r} is not {'an integer' if self.kind is int else 'a number'} "
+                      "or 'none'", param, ctx)  # fmt: skip
 
 
-def _training_loop() -> list:
-    """The options of the training loop that every task's ``train`` has."""
-    return [
-        click.option("--epochs", type=int),
-        click.option("--batch-size", type=int),
-        click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"])),
-        click.option("--lr", type=float),
-        click.option("--weight-decay", type=float),
-        click.option("--clip-norm", type=float),
-        click.option("--schedule", type=click.Choice(["cosine", "plateau"])),
-        click.option("--patience", type=int, help="Early-stopping patience in epochs."),
-        click.option(
-            "--diagnose-every",
-            type=int,
-            help="Record gradient flow and gate statistics every N steps (`rnnkit diagnose`).",
-        ),
-    ]
+def _shown(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _setting(cls, name: str, help: str, *flags, dest=None, **kwargs):
+    """An option for the setting ``name`` of estimator ``cls``: its default is left to the
+    estimator (the option defaults to None) and shown in the help as the estimator's.
+    ``dest``: the command's parameter, where ``name`` is taken by another option (the
+    command's ``build`` then gives it to the setting)."""
+    default = inspect.signature(cls).parameters[name].default
+    flags = flags or (f"--{name.replace('_', '-')}",)
+    return click.option(*flags, dest or name, default=None,
+                        help=f"{help} [default: {_shown(default)}]", **kwargs)  # fmt: skip
+
+
+def _training(cls) -> list:
+    """One option per training setting ``cls`` takes, with the help and default of
+    ``rnnkit.tasks.settings.TRAINING`` and the task's own default."""
+    from .tasks.settings import TRAINING
+
+    options = []
+    for name in cls.training:
+        setting = TRAINING[name]
+        if setting.choices:
+            kind = click.Choice(setting.choices)
+        else:  # a setting that may be off also takes "none"
+            kind = _OrNone(setting.type) if setting.optional else setting.type
+        options.append(_setting(cls, name, setting.help, type=kind))
+    return options
+
+
+def _layer_options() -> click.Option:
+    return click.option(
+        "--option",
+        "rnn_options",
+        multiple=True,
+        help="Layer option KEY=VALUE, e.g. recurrent_dropout=0.2, layer_norm=true (repeatable).",
+    )
 
 
 def _with_options(function, options: list):
@@ -63,77 +117,173 @@ def _with_options(function, options: list):
     return function
 
 
-def _forecast_settings(function):
-    """The settings of ``Forecaster``, as options that default to the preset's or the API's."""
-    options = [
-        click.option("--target", "-t", multiple=True, help="Column to forecast (repeatable)."),
-        click.option(
-            "--covariate", "covariates", multiple=True, help="Past-observed input column."
-        ),
-        click.option("--known-future", multiple=True, help="Input column known ahead of time."),
-        click.option("--date-col", help='Date column (default: a column named "date").'),
-        click.option("--no-dates", is_flag=True, help="The data has no date column."),
-        click.option("--where", multiple=True, help="Keep rows with COLUMN=VALUE (repeatable)."),
-        click.option(
-            "--fill", type=click.Choice(["error", "ffill", "drop"]), help="Missing values."
-        ),
-        click.option("--val", type=float, help="Validation fraction (default 0.1; tutorial: 0)."),
-        click.option("--test", type=float, help="Test fraction (default 0.2)."),
-        click.option("--val-start", help="First validation date."),
-        click.option("--test-start", help="First test date."),
-        click.option("--lookback", type=int, help="Steps of history per forecast (default 60)."),
-        click.option("--horizon", type=int, help="Steps forecast at once (default 1)."),
-        click.option("--transform", type=click.Choice(["diff", "returns", "log_returns", "none"])),
-        click.option("--scaler", type=click.Choice(["standard", "minmax", "none"])),
-        click.option("--model", type=click.Choice(["direct", "recursive", "seq2seq"])),
-        click.option("--cell", type=click.Choice(["lstm", "gru", "rnn"])),
-        click.option("--hidden-size", type=int),
-        click.option("--num-layers", type=int),
-        click.option("--dropout", type=float, help="Dropout between recurrent layers."),
-        click.option("--output-dropout", type=float),
-        click.option(
-            "--option",
-            "cell_options",
-            multiple=True,
-            help="Layer option KEY=VALUE, e.g. layer_norm=true, zoneout=0.1 (repeatable).",
-        ),
-        *_training_loop(),
-        click.option("--interval", type=float, help="Prediction interval level (default 0.9)."),
-        click.option("--season", type=int, help="Period of the seasonal naive baseline."),
-        click.option("--ar-order", type=int, help="Lags of the linear autoregression."),
-        click.option("--seed", type=int),
-        click.option("--preset", type=click.Choice(["tutorial"]), help="Start from a preset."),
+def _settings(given: dict) -> dict:
+    """The settings the user gave (others keep the estimator's defaults), ``--option``
+    parsed into ``rnn_options`` and "none" into None."""
+    settings = {}
+    for name, value in given.items():
+        if value is None or value == ():
+            continue
+        settings[name] = None if value is _NONE else value
+    if "rnn_options" in settings:
+        settings["rnn_options"] = parse_assignments(
+            settings["rnn_options"], "--option", parse=parse_value
+        )
+    return settings
+
+
+def _echo(text: str) -> None:
+    """Print ``text``, on the main process only under torchrun."""
+    from .training.distributed import process_rank
+
+    if text and process_rank() == 0:
+        click.echo(text)
+
+
+def _train_command(group, cls, summary: str, options: list, *, data_help=None, test_help=None,
+                   read=(), build=None, name="train"):  # fmt: skip
+    """``<group> train``: ``--data`` (unless ``data_help`` is None: the task makes its own),
+    ``--test`` (with ``test_help``), ``options`` (the task's own) and the training settings
+    of ``cls``, then ``rundir.train_run``. ``read``: options that say how to read the data,
+    not settings; ``build(settings) -> estimator`` where the command line spells settings
+    its own way (default ``cls(**settings)``)."""
+
+    def train(out, overwrite, resume, data=None, test=None, **given):
+        from .tasks.rundir import train_run
+
+        reading = {name: given.pop(name) for name in read}
+        settings = _settings(given)
+        estimator = build(settings) if build else cls(**settings)
+        _echo(train_run(estimator, data, out, test=test, read=reading, overwrite=overwrite,
+                        resume=resume))  # fmt: skip
+
+    train.__doc__ = summary
+    common = [click.option("--data", required=True, help=data_help)] if data_help else []
+    if test_help:
+        common.append(click.option("--test", help=test_help))
+    placement = [
+        click.option("--out", required=True, help="Run directory to write."),
+        click.option("--overwrite", is_flag=True, help="Replace an existing run directory."),
+        click.option("--resume", is_flag=True, help="Continue an interrupted run."),
     ]
-    return _with_options(function, options)
+    everything = [*common, *options, *_training(cls), *placement]
+    return group.command(name)(_with_options(train, everything))
 
 
-def _make_forecaster(preset, target, where, no_dates, cell_options, **settings):
-    from .tasks.forecast import Forecaster
+def _evaluate(cls, run, data, read=None, **options) -> None:
+    from .tasks.rundir import evaluate_run
 
-    given = {name: value for name, value in settings.items() if value not in (None, ())}
-    if target:
-        given["target"] = list(target) if len(target) > 1 else target[0]
-    if where:
-        given["where"] = parse_assignments(where, "--where", parse=str)
-    if no_dates:
-        given["date_col"] = None
-    if cell_options:
-        given["cell_options"] = parse_assignments(cell_options, "--option", parse=parse_value)
-    return Forecaster.from_preset(preset, **given) if preset else Forecaster(**given)
+    click.echo(evaluate_run(cls, run, data, read=read, **options))
 
 
-@forecast.command("train")
-@click.option("--data", required=True, help="CSV/TSV file (may be gzipped).")
-@_forecast_settings
-@click.option("--out", required=True, help="Run directory to write.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoint.")
-def forecast_train(data, out, overwrite, resume, **settings):
-    """Train a forecaster and write a run directory with metrics against baselines."""
-    from .tasks.forecast import train_run
+FORMATS = ["table", "ts", "idx", "numpy", "text"]
 
-    forecaster = _make_forecaster(**settings)
-    click.echo(train_run(forecaster, data, out, overwrite=overwrite, resume=resume))
+
+def _cell(cls):
+    return _setting(cls, "cell", "Recurrent cell.", type=click.Choice(["lstm", "gru", "rnn"]))
+
+
+def _sizes(cls, *names) -> list:
+    helps = {"hidden_size": "Units per recurrent layer.", "num_layers": "Stacked layers.",
+             "embedding_dim": "Size of the token embedding.",
+             "dropout": "Dropout (between layers and before the output)."}  # fmt: skip
+    kinds = {"dropout": float}
+    return [_setting(cls, n, helps[n], type=kinds.get(n, int)) for n in names]
+
+
+def _val(cls, help="Fraction held out for validation."):
+    return _setting(cls, "val", help, type=float)
+
+
+# --- forecast ----------------------------------------------------------------------------------
+
+
+@main.group()
+def forecast():
+    """Forecast time series: train, predict, evaluate (see `rnnkit demo`)."""
+
+
+def _make_forecaster(settings: dict):
+    preset = settings.pop("preset", None)
+    if "target" in settings:
+        target = settings["target"]
+        settings["target"] = list(target) if len(target) > 1 else target[0]
+    if "where" in settings:
+        settings["where"] = parse_assignments(settings["where"], "--where", parse=str)
+    if settings.pop("no_dates", False):
+        settings["date_col"] = None
+    for name in ("covariates", "known_future"):
+        if name in settings:
+            settings[name] = list(settings[name])
+    return Forecaster.from_preset(preset, **settings) if preset else Forecaster(**settings)
+
+
+_train_command(
+    forecast,
+    Forecaster,
+    "Train a forecaster and write a run directory with metrics against baselines.",
+    [
+        _setting(
+            Forecaster,
+            "target",
+            "Column to forecast (repeatable).",
+            "--target",
+            "-t",
+            multiple=True,
+        ),
+        _setting(
+            Forecaster,
+            "covariates",
+            "Past-observed input column (repeatable).",
+            "--covariate",
+            multiple=True,
+        ),
+        _setting(
+            Forecaster, "known_future", "Input column known ahead (repeatable).", multiple=True
+        ),
+        _setting(Forecaster, "date_col", 'Date column ("auto": a column named "date").'),
+        click.option("--no-dates", is_flag=True, default=None, help="The data has no dates."),
+        _setting(Forecaster, "where", "Keep rows with COLUMN=VALUE (repeatable).", multiple=True),
+        _setting(
+            Forecaster, "fill", "Missing values.", type=click.Choice(["error", "ffill", "drop"])
+        ),
+        _val(Forecaster),
+        _setting(Forecaster, "test", "Test fraction.", type=float),
+        _setting(Forecaster, "val_start", "First validation date."),
+        _setting(Forecaster, "test_start", "First test date."),
+        _setting(Forecaster, "lookback", "Steps of history per forecast.", type=int),
+        _setting(Forecaster, "horizon", "Steps forecast at once.", type=int),
+        _setting(
+            Forecaster,
+            "transform",
+            "What the model reads and predicts.",
+            type=click.Choice(["diff", "returns", "log_returns", "none"]),
+        ),
+        _setting(
+            Forecaster,
+            "scaler",
+            "Scaling, fitted on the training rows.",
+            type=click.Choice(["standard", "minmax", "none"]),
+        ),
+        _setting(
+            Forecaster,
+            "model",
+            "Forecasting strategy.",
+            type=click.Choice(["direct", "recursive", "seq2seq"]),
+        ),
+        _cell(Forecaster),
+        *_sizes(Forecaster, "hidden_size", "num_layers"),
+        _setting(Forecaster, "dropout", "Dropout between recurrent layers.", type=float),
+        _setting(Forecaster, "output_dropout", "Dropout before the output.", type=float),
+        _layer_options(),
+        _setting(Forecaster, "interval", "Prediction interval level.", type=_OrNone(float)),
+        _setting(Forecaster, "season", "Period of the seasonal naive baseline.", type=int),
+        _setting(Forecaster, "ar_order", "Lags of the linear autoregression.", type=int),
+        click.option("--preset", type=click.Choice(["tutorial"]), help="Start from a preset."),
+    ],
+    data_help="CSV/TSV file (may be gzipped).",
+    build=_make_forecaster,
+)
 
 
 @forecast.command("evaluate")
@@ -142,9 +292,7 @@ def forecast_train(data, out, overwrite, resume, **settings):
 @click.option("--part", type=click.Choice(["test", "validation"]), default="test")
 def forecast_evaluate(run, data, part):
     """Backtest a trained run on DATA's test period; print and store the table."""
-    from .tasks.forecast import evaluate_run
-
-    click.echo(evaluate_run(run, data, part))
+    _evaluate(Forecaster, run, data, part=part)
 
 
 @forecast.command("predict")
@@ -153,46 +301,22 @@ def forecast_evaluate(run, data, part):
 @click.option("--future", help="Known-future covariates over the horizon (CSV).")
 def forecast_predict(run, data, future):
     """Forecast the steps after the end of DATA; prints CSV."""
-    from .tasks.forecast import Forecaster
-
     click.echo(Forecaster.load(run).predict(data, future=future).to_csv(), nl=False)
 
 
 # --- classify and tag ------------------------------------------------------------------------
 
-FORMATS = ["table", "ts", "idx", "numpy", "text"]
+
+def _read_options(function):
+    """How classify reads its files: format, text and label columns."""
+    return _with_options(function, _READ)
 
 
-def _settings(given: dict, options) -> dict:
-    """The options the user gave (others keep the API's defaults), ``--option`` parsed."""
-    settings = {name: value for name, value in given.items() if value is not None}
-    if options:
-        settings["rnn_options"] = parse_assignments(options, "--option", parse=parse_value)
-    return settings
-
-
-def _training_options(function):
-    """Options that classify and tag share: the recurrent stack and the training loop."""
-    options = [
-        click.option("--cell", type=click.Choice(["lstm", "gru", "rnn"])),
-        click.option("--hidden-size", type=int),
-        click.option("--num-layers", type=int),
-        click.option("--embedding-dim", type=int),
-        click.option("--dropout", type=float),
-        click.option(
-            "--option",
-            "rnn_options",
-            multiple=True,
-            help="Layer option KEY=VALUE, e.g. recurrent_dropout=0.2, layer_norm=true.",
-        ),
-        *_training_loop(),
-        click.option("--val", type=float, help="Fraction held out for validation."),
-        click.option("--seed", type=int),
-        click.option("--out", required=True, help="Run directory to write."),
-        click.option("--overwrite", is_flag=True, help="Replace an existing run directory."),
-        click.option("--resume", is_flag=True, help="Continue an interrupted run."),
-    ]
-    return _with_options(function, options)
+_READ = [
+    click.option("--format", "fmt", type=click.Choice(FORMATS), help="Override the extension."),
+    click.option("--text-col", default="text", show_default=True, help="Text column (tables)."),
+    click.option("--label-col", default="label", show_default=True, help="Label column."),
+]
 
 
 @main.group()
@@ -200,44 +324,46 @@ def classify():
     """Classify sequences (many-to-one): text, signals, images row by row."""
 
 
-@classify.command("train")
-@click.option("--data", required=True, help="Training data: .csv/.tsv, .ts, idx images, .npz.")
-@click.option("--test", help="Test data in the same format, scored after training.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Override the extension.")
-@click.option("--text-col", default="text", show_default=True, help="Text column (tables).")
-@click.option("--label-col", default="label", show_default=True, help="Label column (tables).")
-@click.option("--pooling", type=click.Choice(["last", "mean", "max", "attention"]))
-@click.option("--tokenizer", type=click.Choice(["word", "char", "bpe"]))
-@click.option("--min-freq", type=int, help="Rarer tokens become <unk>.")
-@click.option("--max-length", type=int, help="Keep the first this many steps.")
-@click.option("--ensemble", type=int, help="Models from consecutive seeds, averaged.")
-@click.option("--no-baseline", is_flag=True, help="Skip the one-to-one baseline.")
-@_training_options
-def classify_train(data, test, fmt, text_col, label_col, out, overwrite, resume, no_baseline,
-                   rnn_options, **given):  # fmt: skip
-    """Train a classifier; report it beside the one-to-one and majority baselines."""
-    from .tasks.classify import Classifier, read_examples
-    from .tasks.supervised import train_run
-
-    read = {"fmt": fmt, "text_col": text_col, "label_col": label_col}
-    classifier = Classifier(**_settings(given, rnn_options), baseline=not no_baseline)
-    train = read_examples(data, **read)
-    test = read_examples(test, **read) if test else None
-    click.echo(train_run(classifier, train, out, test=test, overwrite=overwrite, resume=resume))
+_train_command(
+    classify,
+    Classifier,
+    "Train a classifier; report it beside the one-to-one and majority baselines.",
+    [
+        *_READ,
+        _cell(Classifier),
+        *_sizes(Classifier, "hidden_size", "num_layers", "embedding_dim", "dropout"),
+        _setting(
+            Classifier,
+            "pooling",
+            "How the sequence becomes one vector.",
+            type=click.Choice(["last", "mean", "max", "attention"]),
+        ),
+        _setting(
+            Classifier, "tokenizer", "Text tokens.", type=click.Choice(["word", "char", "bpe"])
+        ),
+        _setting(Classifier, "min_freq", "Rarer tokens become <unk>.", type=int),
+        _setting(Classifier, "max_length", "Keep the first this many steps.", type=int),
+        _setting(Classifier, "ensemble", "Models from consecutive seeds, averaged.", type=int),
+        _setting(
+            Classifier, "baseline", "Train the one-to-one baseline too.", "--baseline/--no-baseline"
+        ),
+        _layer_options(),
+        _val(Classifier),
+    ],
+    data_help="Training data: .csv/.tsv, .ts, idx images, .npz.",
+    test_help="Test data in the same format, scored after training.",
+    read=("fmt", "text_col", "label_col"),
+)
 
 
 @classify.command("evaluate")
 @click.option("--run", required=True, help="Run directory written by `classify train`.")
 @click.option("--data", required=True, help="Labelled data in a format the run reads.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Override the extension.")
-@click.option("--text-col", default="text", show_default=True)
-@click.option("--label-col", default="label", show_default=True)
+@_read_options
 def classify_evaluate(run, data, fmt, text_col, label_col):
     """Score a run on DATA; print and store accuracy and macro-F1 in its metrics.json."""
-    from .tasks.classify import evaluate_run, read_examples
-
-    examples = read_examples(data, fmt=fmt, text_col=text_col, label_col=label_col)
-    click.echo(evaluate_run(run, examples))
+    read = {"fmt": fmt, "text_col": text_col, "label_col": label_col}
+    _evaluate(Classifier, run, data, read=read)
 
 
 @classify.command("predict")
@@ -258,22 +384,21 @@ def tag():
     """Tag every token (many-to-many): named entities in BIO/CoNLL data."""
 
 
-@tag.command("train")
-@click.option("--data", required=True, help="Training data: token<TAB>tag lines (.bio, .conll).")
-@click.option("--test", help="Test data in the same format, scored after training.")
-@click.option("--crf/--no-crf", default=None, help="Decode with a CRF (default) or softmax.")
-@click.option("--chars/--no-chars", default=None, help="Character-level BiRNN features.")
-@_training_options
-def tag_train(data, test, out, overwrite, resume, rnn_options, **given):
-    """Train a tagger; report entity-level scores beside the most-frequent-tag baseline."""
-    from .tasks.supervised import train_run
-    from .tasks.tag import Tagger, read_sentences
-
-    tagger = Tagger(**_settings(given, rnn_options))
-    if test is not None:  # read now: a bad test file should not wait for training
-        tokens, tags, _ = read_sentences(test)
-        test = list(zip(tokens, tags, strict=True))
-    click.echo(train_run(tagger, data, out, test=test, overwrite=overwrite, resume=resume))
+_train_command(
+    tag,
+    Tagger,
+    "Train a tagger; report entity-level scores beside the most-frequent-tag baseline.",
+    [
+        _cell(Tagger),
+        *_sizes(Tagger, "hidden_size", "num_layers", "embedding_dim", "dropout"),
+        _setting(Tagger, "crf", "Decode with a CRF, or a softmax per token.", "--crf/--no-crf"),
+        _setting(Tagger, "chars", "Character-level BiRNN features.", "--chars/--no-chars"),
+        _layer_options(),
+        _val(Tagger),
+    ],
+    data_help="Training data: token<TAB>tag lines (.bio, .conll).",
+    test_help="Test data in the same format, scored after training.",
+)
 
 
 @tag.command("evaluate")
@@ -281,9 +406,7 @@ def tag_train(data, test, out, overwrite, resume, rnn_options, **given):
 @click.option("--data", required=True, help="Tagged data (.bio, .conll).")
 def tag_evaluate(run, data):
     """Score a run on DATA; print and store entity precision, recall and F1."""
-    from .tasks.tag import evaluate_run
-
-    click.echo(evaluate_run(run, data))
+    _evaluate(Tagger, run, data)
 
 
 @tag.command("predict")
@@ -304,26 +427,38 @@ def lm():
     """Language models (many-to-many, aligned): train on a text, score, generate."""
 
 
-@lm.command("train")
-@click.option("--data", required=True, help="A text file (may be gzipped); its end is held out.")
-@click.option("--level", type=click.Choice(["char", "word"]), help="Tokens (default char).")
-@click.option("--lowercase/--keep-case", default=None, help="Default: keep case for char.")
-@click.option("--max-vocab", type=int, help="Word types kept (word level; default 10000).")
-@click.option("--tie-weights", is_flag=True, default=None, help="Output layer = embedding.")
-@click.option("--embedding-dropout", type=float)
-@click.option("--output-dropout", type=float)
-@click.option("--minutes", type=float, help="Time limit of training, validation included.")
-@click.option("--bptt", type=int, help="Steps per truncated-BPTT segment (default 128).")
-@click.option("--eval-every", type=int, help="Steps between scorings of the held-out text.")
-@_training_options
-def lm_train(data, out, overwrite, resume, rnn_options, patience, **given):
-    """Train a language model; report bits per character / perplexity beside n-gram models."""
-    from .tasks.lm import LanguageModeler, train_run
-
-    if patience is not None:
-        raise click.UsageError("--patience: a language model trains for --epochs or --minutes")
-    modeler = LanguageModeler(**_settings(given, rnn_options))
-    click.echo(train_run(modeler, data, out, overwrite=overwrite, resume=resume))
+_train_command(
+    lm,
+    LanguageModeler,
+    "Train a language model; report bits per character / perplexity beside n-gram models.",
+    [
+        _setting(LanguageModeler, "level", "Tokens.", type=click.Choice(["char", "word"])),
+        _setting(
+            LanguageModeler,
+            "lowercase",
+            "Lower-case the text (none: for words only).",
+            "--lowercase/--keep-case",
+        ),
+        _setting(LanguageModeler, "max_vocab", "Word types kept (word level).", type=int),
+        _cell(LanguageModeler),
+        *_sizes(LanguageModeler, "hidden_size", "num_layers", "embedding_dim", "dropout"),
+        _setting(
+            LanguageModeler,
+            "tie_weights",
+            "Output layer = embedding.",
+            "--tie-weights/--no-tie-weights",
+        ),
+        _setting(LanguageModeler, "embedding_dropout", "Drop whole word types.", type=float),
+        _setting(LanguageModeler, "output_dropout", "Dropout before the output.", type=float),
+        _setting(LanguageModeler, "bptt", "Steps per truncated-BPTT segment.", type=int),
+        _setting(
+            LanguageModeler, "eval_every", "Steps between scorings of the held-out text.", type=int
+        ),
+        _layer_options(),
+        _val(LanguageModeler, "Fraction at the end of the text held out."),
+    ],
+    data_help="A text file (may be gzipped); its end is held out.",
+)
 
 
 @lm.command("evaluate")
@@ -332,9 +467,7 @@ def lm_train(data, out, overwrite, resume, rnn_options, patience, **given):
 @click.option("--held-out", is_flag=True, help="Score only the part training held out.")
 def lm_evaluate(run, data, held_out):
     """Score a run on DATA; print and store bits per character and perplexity."""
-    from .tasks.lm import evaluate_run
-
-    click.echo(evaluate_run(run, data, held_out=held_out))
+    _evaluate(LanguageModeler, run, data, held_out=held_out)
 
 
 @lm.command("generate")
@@ -347,8 +480,6 @@ def lm_evaluate(run, data, held_out):
 @click.option("--seed", type=int, help="Make the text reproducible.")
 def lm_generate(run, prime, length, temperature, top_k, top_p, seed):
     """Print text that follows PRIME, token by token as it is sampled."""
-    from .tasks.lm import LanguageModeler
-
     modeler = LanguageModeler.load(run)
     pieces = modeler.generate(
         prime, length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed
@@ -367,27 +498,57 @@ def translate():
     """Translate (many-to-many, unaligned): an attention encoder-decoder on sentence pairs."""
 
 
-@translate.command("train")
-@click.option("--data", required=True, help="TSV of source<TAB>target lines (may be gzipped).")
-@click.option("--test", help="Test pairs (TSV); default: a fixed random 5 % of --data.")
-@click.option("--tokenizer", type=click.Choice(["bpe", "word"]), help="Default bpe.")
-@click.option("--vocab-size", type=int, help="BPE subwords per side (default 8000).")
-@click.option("--max-length", type=int, help="Longest side in tokens kept (default 80).")
-@click.option("--attention", type=click.Choice(["additive", "dot", "general", "none"]))
-@click.option("--input-feeding/--no-input-feeding", default=None)
-@click.option("--bridge", type=click.Choice(["linear", "zeros"]))
-@click.option("--sampling", type=float, help="Scheduled-sampling probability.")
-@click.option("--min-freq", type=int, help="Rarer words become <unk> (word tokenizer).")
-@click.option("--beam-size", type=int, help="Beam reported beside greedy (default 5).")
-@click.option("--length-penalty", type=float, help="Beam score = log p / length^this.")
-@click.option("--minutes", type=float, help="Time limit of training, validation included.")
-@_training_options
-def translate_train(data, test, out, overwrite, resume, rnn_options, **given):
-    """Train a translator; report BLEU/chrF of greedy and beam search beside copying."""
-    from .tasks.translate import Translator, train_run
+def _make_translator(settings: dict):
+    # --test names the test pairs: the setting test (a fraction) is --test-fraction.
+    if "test_fraction" in settings:
+        settings["test"] = settings.pop("test_fraction")
+    return Translator(**settings)
 
-    translator = Translator(**_settings(given, rnn_options))
-    click.echo(train_run(translator, data, out, test=test, overwrite=overwrite, resume=resume))
+
+_train_command(
+    translate,
+    Translator,
+    "Train a translator; report BLEU/chrF of greedy and beam search beside copying.",
+    [
+        _setting(Translator, "tokenizer", "Tokens per side.", type=click.Choice(["bpe", "word"])),
+        _setting(Translator, "vocab_size", "BPE subwords per side.", type=int),
+        _setting(Translator, "max_length", "Longest side in tokens kept.", type=int),
+        _cell(Translator),
+        *_sizes(Translator, "hidden_size", "num_layers", "embedding_dim", "dropout"),
+        _setting(
+            Translator,
+            "attention",
+            "Attention of the decoder.",
+            type=click.Choice(["additive", "dot", "general", "none"]),
+        ),
+        _setting(
+            Translator,
+            "input_feeding",
+            "Feed the attention output to the next step.",
+            "--input-feeding/--no-input-feeding",
+        ),
+        _setting(
+            Translator, "bridge", "Decoder's first state.", type=click.Choice(["linear", "zeros"])
+        ),
+        _setting(Translator, "sampling", "Scheduled-sampling probability.", type=float),
+        _setting(Translator, "min_freq", "Rarer words become <unk> (word tokenizer).", type=int),
+        _setting(Translator, "beam_size", "Beam reported beside greedy.", type=int),
+        _setting(Translator, "length_penalty", "Beam score = log p / length^this.", type=float),
+        _layer_options(),
+        _val(Translator),
+        _setting(
+            Translator,
+            "test",
+            "Fraction held out for the test without --test.",
+            "--test-fraction",
+            dest="test_fraction",
+            type=float,
+        ),
+    ],
+    data_help="TSV of source<TAB>target lines (may be gzipped).",
+    test_help="Test pairs (TSV); default: a fixed random --test-fraction of --data.",
+    build=_make_translator,
+)
 
 
 @translate.command("evaluate")
@@ -396,9 +557,7 @@ def translate_train(data, test, out, overwrite, resume, rnn_options, **given):
 @click.option("--beam", type=int, help="Beam size (default: the run's; 1 = greedy only).")
 def translate_evaluate(run, data, beam):
     """Score a run on DATA; print and store BLEU and chrF, and the copy baseline's."""
-    from .tasks.translate import evaluate_run
-
-    click.echo(evaluate_run(run, data, beam_size=beam))
+    _evaluate(Translator, run, data, beam_size=beam)
 
 
 @translate.command("predict")
@@ -411,6 +570,9 @@ def translate_predict(run, source, beam, attention_png):
     from .tasks.translate import predict_lines
 
     click.echo(predict_lines(run, source, beam_size=beam, attention_png=attention_png))
+
+
+# --- the rest ------------------------------------------------------------------------------
 
 
 @main.command()
@@ -452,40 +614,41 @@ def _integers(text: str | None, option: str) -> list[int] | None:
         ) from None
 
 
-@main.command("bench-memory")
-@click.option("--task", type=click.Choice(["adding", "copy", "smnist"]), default="adding")
-@click.option(
-    "--T",
-    "lengths",
-    help="Sequence lengths, comma-separated (default 100,200,400; copy: the delay; smnist: "
-    "784, its only length).",
-)
-@click.option("--cells", default="rnn,lstm,gru", show_default=True, help="Cells to compare.")
-@click.option("--out", default="runs/memory", show_default=True, help="Run directory to write.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing run directory.")
-@click.option("--hidden-size", type=int, default=64, show_default=True)
-@click.option(
-    "--steps",
-    "max_steps",
-    type=int,
-    default=2000,
-    show_default=True,
-    help="Optimizer steps per run.",
-)
-@click.option("--minutes", type=float, help="Also stop each run after this many minutes.")
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--train-size", type=int, default=10_000, show_default=True)
-@click.option("--test-size", type=int, default=1_000, show_default=True)
-@click.option("--diagnose-every", type=int, default=250, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-def bench_memory(lengths, cells, out, overwrite, **settings):
-    """Train each cell at each T on a long-dependency task; table, plots, gradient flow."""
-    from .tasks.memory import bench_memory as run_bench
-    from .tasks.memory import table_text
+def _make_benchmark(settings: dict):
+    if "lengths" in settings:
+        settings["lengths"] = _integers(settings["lengths"], "--T")
+    if "cells" in settings:
+        settings["cells"] = [c.strip() for c in settings["cells"].split(",") if c.strip()]
+    return MemoryBenchmark(**settings)
 
-    cells = [c.strip() for c in cells.split(",") if c.strip()]
-    rows = run_bench(out, cells=cells, lengths=_integers(lengths, "--T"), overwrite=overwrite,
-                     progress=click.echo, **settings)  # fmt: skip
-    click.echo(table_text(rows, settings["task"]))
-    click.echo(f"Wrote {out}")
+
+_bench_options = [
+    _setting(
+        MemoryBenchmark,
+        "problem",
+        "The long-dependency problem.",
+        "--task",
+        type=click.Choice(["adding", "copy", "smnist"]),
+    ),
+    _setting(
+        MemoryBenchmark,
+        "lengths",
+        "Sequence lengths, comma-separated (copy: the delay; "
+        "smnist: 784, its only length; none: 100,200,400).",
+        "--T",
+    ),
+    _setting(MemoryBenchmark, "cells", "Cells to compare, comma-separated."),
+    _setting(MemoryBenchmark, "hidden_size", "Units of each cell.", type=int),
+    _setting(MemoryBenchmark, "train_size", "Training sequences.", type=int),
+    _setting(MemoryBenchmark, "test_size", "Test sequences.", type=int),
+]
+
+
+_train_command(
+    main,
+    MemoryBenchmark,
+    "Train each cell at each T on a long-dependency task; table, plots, gradient flow.",
+    _bench_options,
+    build=_make_benchmark,
+    name="bench-memory",
+)

@@ -140,7 +140,7 @@ class SequenceClassifier(_Head):
         head_hidden: width of the MLP's hidden layer; 0 for a single linear layer.
         dropout: dropout before the head and inside it (and between stacked layers).
         embedding_dropout: drop whole word types from the embedding in training.
-        **rnn_options: passed to the layer (``recurrent_dropout``, ``layer_norm``,
+        rnn_options: more options of the layer (``recurrent_dropout``, ``layer_norm``,
             ``zoneout``, ``activation``, ``backend``, …).
 
     ``forward(x, lengths=None)`` -> logits (B, num_classes).
@@ -166,7 +166,7 @@ class SequenceClassifier(_Head):
         head_hidden: int = 0,
         dropout: float = 0.0,
         embedding_dropout: float = 0.0,
-        **rnn_options,
+        rnn_options: dict | None = None,
     ):
         super().__init__(
             num_classes,

@@ -65,12 +65,16 @@ class _Forecaster(nn.Module):
         cell: str = "lstm",
         hidden_size: int = 64,
         num_layers: int = 2,
+        dropout: float = 0.0,
         output_dropout: float = 0.0,
-        **options,
+        rnn_options: dict | None = None,
     ):
         super().__init__()
         self.targets, self.horizon, self.future_size = targets, horizon, future_size
         self.output_dropout = nn.Dropout(output_dropout)
+        if "dropout" in (rnn_options or {}):
+            raise ValueError("rnn_options ['dropout'] is a setting of the forecaster: dropout=")
+        options = {"dropout": dropout, **(rnn_options or {})}
         self.build(input_size, cell, hidden_size, num_layers, options)
 
     def _future(self, future: torch.Tensor | None) -> torch.Tensor | None:
@@ -92,8 +96,9 @@ class DirectForecaster(_Forecaster):
         targets: number of target series ``k``.
         horizon: steps predicted at once.
         future_size: known-future covariates per step (their horizon values join the summary).
-        cell, hidden_size, num_layers, **options: the recurrent layer (see
-            ``recurrent_layer``); ``dropout`` acts between its layers.
+        cell, hidden_size, num_layers: the recurrent layer (see ``recurrent_layer``);
+        dropout: between its layers; rnn_options: more options of the layer
+            (``layer_norm``, ``zoneout``, ``bidirectional``, …).
         output_dropout: dropout on the summary before the linear map.
 
     Example::

@@ -59,7 +59,7 @@ class SequenceTagger(nn.Module):
         crf: decode with a linear-chain CRF (True) or a softmax per token (False).
         tags: the tag names in id order; with ``crf``, BIO/BIOES names forbid the
             transitions the scheme does not allow (``I-X`` after ``O``, …).
-        **rnn_options: passed to the word BiRNN (``recurrent_dropout``, ``layer_norm``, …).
+        rnn_options: more options of the word BiRNN (``recurrent_dropout``, ``layer_norm``, …).
 
     ``forward(words, chars=None, lengths=None)`` -> emission scores (B, T, num_tags);
     with ``tags=`` it returns instead each row's loss (B,): the CRF's negative
@@ -81,7 +81,7 @@ class SequenceTagger(nn.Module):
         dropout: float = 0.5,
         crf: bool = True,
         tags: list[str] | None = None,
-        **rnn_options,
+        rnn_options: dict | None = None,
     ):
         super().__init__()
         if not isinstance(num_tags, int) or num_tags < 2:

@@ -9,12 +9,14 @@ the sequence in order adds.
 
     >>> classifier = Classifier(cell="gru", epochs=5).fit("reviews.csv")
     >>> classifier.predict(["a gorgeous, witty film", "tedious and overlong"])
+    >>> classifier.score("test.csv")["model"]["accuracy"]
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -25,7 +27,9 @@ from ..data.batching import SequenceDataset
 from ..data.text import Vocabulary, make_tokenizer, tokenizer_from_dict
 from ..models.classifier import BagClassifier, SequenceClassifier
 from . import supervised
-from .supervised import SupervisedTask, label_vocabulary, run_batches
+from .estimator import Estimator
+from .settings import training_settings
+from .supervised import label_vocabulary, run_batches
 
 
 @dataclass
@@ -115,7 +119,7 @@ def _read_file(path: Path, fmt, text_col, label_col) -> Examples:
     )
 
 
-class Classifier(SupervisedTask):
+class Classifier(Estimator):
     """Train, evaluate and use a sequence classifier; see the module docstring.
 
     Model (see ``rnnkit.models.SequenceClassifier``):
@@ -126,24 +130,25 @@ class Classifier(SupervisedTask):
         tokenizer: "word", "char" or "bpe" (subwords; needs the ``tokenizers`` library);
         lowercase; bpe_vocab_size; min_freq and max_vocab for the vocabulary;
         max_length: keep the first this many tokens (steps) of a longer sequence.
-    Training:
-        epochs, batch_size, optimizer, lr, weight_decay, clip_norm, schedule
-        (None, "cosine" or "plateau"); val, the fraction of the
-        training data held out (per class) for early stopping with ``patience`` epochs on its
-        accuracy, unless ``fit`` is given ``val_data``; seed; progress.
+    Training (``rnnkit.tasks.settings.TRAINING``): epochs, steps, minutes, batch_size,
+        optimizer, lr, weight_decay, clip_norm, schedule, patience (early stopping on the
+        held-out accuracy), seed, progress, diagnose_every.
+        val: the fraction of the training data held out (per class) for early stopping,
+            unless ``fit`` is given ``val_data``.
         ensemble: train this many models, from seeds ``seed``, ``seed + 1``, …, and average
             their class probabilities. On a few thousand sentences one model's accuracy moves
             by a point or two with its seed; the average of a few moves much less.
         baseline: also train the one-to-one baseline.
 
     Fitted: ``members_`` (the ensemble's models; ``model_`` is the first), ``baseline_``,
-    ``labels_``, ``vocab_`` and ``tokenizer_`` (text) or ``scaler_`` (features), ``history_``
-    and ``best_epoch_`` (of the first model), ``metrics_``.
+    ``labels_``, ``vocabulary_`` and ``tokenizer_`` (text) or ``scaler_`` (features),
+    ``history_``, ``steps_`` and ``best_epoch_`` (of the first model), ``metrics_``.
     """
 
     task = "classify"
-    model_class = SequenceClassifier
+    training = training_settings(epochs=10, lr=2e-3, clip_norm=5.0, patience=3)
     headline = ("accuracy", "macro_f1")
+    renamed: ClassVar[dict] = {"vocab_": "vocabulary_"}
 
     def __init__(
         self,
@@ -164,74 +169,34 @@ class Classifier(SupervisedTask):
         min_freq: int = 1,
         max_vocab: int | None = None,
         max_length: int | None = 400,
-        epochs: int = 10,
-        batch_size: int = 32,
-        optimizer: str = "adam",
-        lr: float = 2e-3,
-        weight_decay: float = 0.0,
-        clip_norm: float | None = 5.0,
-        schedule: str | None = None,
         val: float = 0.1,
-        patience: int | None = 3,
-        seed: int = 0,
         ensemble: int = 1,
         baseline: bool = True,
-        progress: str = "auto",
-        diagnose_every: int | None = None,
+        **training,
     ):
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.pooling = pooling
-        self.embedding_dim = embedding_dim
-        self.head_hidden = head_hidden
-        self.dropout = dropout
-        self.embedding_dropout = embedding_dropout
-        self.rnn_options = dict(rnn_options or {})
-        self.tokenizer = tokenizer
-        self.lowercase = lowercase
-        self.bpe_vocab_size = bpe_vocab_size
-        self.min_freq = min_freq
-        self.max_vocab = max_vocab
-        self.max_length = max_length
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.clip_norm = clip_norm
-        self.schedule = schedule
-        self.val = val
-        self.patience = patience
-        self.seed = seed
-        self.ensemble = ensemble
-        self.baseline = baseline
-        self.progress = progress
-        self.diagnose_every = diagnose_every
+        self._store(locals())
 
     # --- learning --------------------------------------------------------------------------
 
-    def fit(
-        self,
-        data,
-        labels=None,
-        *,
-        val_data=None,
-        checkpoint_dir=None,
-        resume=False,
-        diagnose_dir=None,
-    ):
-        """Learn from ``data`` (see ``read_examples``); hold out ``val`` of it for early
-        stopping unless ``val_data`` is given. Scores go to ``metrics_["validation"]``."""
+    def read(self, data, **options) -> Examples:
+        """``data`` as ``Examples`` (see ``read_examples`` for ``options``)."""
+        return read_examples(data, **options)
+
+    def fit(self, data, labels=None, *, val_data=None, **places) -> Classifier:
+        """Learn from ``data`` (see ``read_examples``; ``labels`` beside a list of texts or
+        arrays); hold out ``val`` of it for early stopping unless ``val_data`` is given.
+        Scores go to ``metrics_["validation"]``. ``places``: ``checkpoint_dir``, ``resume``
+        and ``diagnose_dir``, which a run directory gives (``rnnkit.tasks.rundir``)."""
         from ..training import set_seed
 
-        self._check_settings()
+        self._start_fit(**places)
         examples = read_examples(data, labels)
         if val_data is not None:
             train, held = examples, read_examples(val_data)
         elif self.val:
-            keep, hold = self._split(len(examples), examples.labels)
+            keep, hold = supervised.hold_out(
+                len(examples), self.val, self.seed, self.unit, examples.labels
+            )
             train, held = _subset(examples, keep), _subset(examples, hold)
         else:
             train, held = examples, None
@@ -242,7 +207,8 @@ class Classifier(SupervisedTask):
             self.tokenizer_ = make_tokenizer(self.tokenizer, **self._tokenizer_options())
             self.tokenizer_.fit(train.inputs)
             tokens = [self._tokens(text, train.where(i)) for i, text in enumerate(train.inputs)]
-            self.vocab_ = Vocabulary(min_freq=self.min_freq, max_size=self.max_vocab).fit(tokens)
+            self.vocabulary_ = Vocabulary(min_freq=self.min_freq, max_size=self.max_vocab)
+            self.vocabulary_.fit(tokens)
         else:
             steps = np.concatenate(
                 [self._check_features(x, train, i) for i, x in enumerate(train.inputs)]
@@ -252,39 +218,33 @@ class Classifier(SupervisedTask):
         train_set = self._dataset(train)
         held_set = self._dataset(held) if held is not None else None
         # Images have one size by nature: the one-to-one baseline reads them whole.
-        self.steps_ = int(train_set.lengths[0]) if train.fixed_length else None
+        self.fixed_length_ = int(train_set.lengths[0]) if train.fixed_length else None
 
         def val_accuracy(model) -> float:
             return metrics.accuracy(held_set.target.numpy(), self._classes(model, held_set))
 
-        val_metrics = {"val_accuracy": val_accuracy} if held is not None else None
+        # Accuracy ties often on small validation sets: the lower val_loss decides, so
+        # patience measures real stagnation.
+        training = {"validation": held is not None, "monitor": "val_accuracy", "mode": "max",
+                    "tie_break": "val_loss" if held is not None else None,
+                    "val_metrics": {"val_accuracy": val_accuracy} if held is not None else None,
+                    "loss": "cross_entropy"}  # fmt: skip
         self.members_ = []
         for member in range(self.ensemble):
             seed = self.seed + member
             set_seed(seed)
             model = self._build_model()
-            folder = checkpoint_dir
-            if checkpoint_dir is not None and self.ensemble > 1:
-                folder = Path(checkpoint_dir) / f"member-{member}"
-            trainer = self._trainer(
-                checkpoint_dir=folder, val_metrics=val_metrics, monitor="val_accuracy",
-                seed=seed, loss="cross_entropy", diagnose_dir=diagnose_dir if member == 0 else None,
-            )  # fmt: skip
-            trainer.fit(model, train_set, val=held_set, resume=resume)
-            model.eval()
-            self.members_.append(model)
+            folder = f"member-{member}" if self.ensemble > 1 else ""
+            trainer = self._trainer(**training, seed=seed, record=member == 0, checkpoint=folder)
+            self.members_.append(self._train(trainer, model, train_set, held_set))
             if member == 0:
-                self.history_, self.best_epoch_ = trainer.history, trainer.best_epoch
+                self._keep(trainer)
         self.model_ = self.members_[0]
         self.baseline_ = self._build_baseline()
         if self.baseline_ is not None:
             set_seed(self.seed)
-            baseline_trainer = self._trainer(
-                checkpoint_dir=None, val_metrics=val_metrics, monitor="val_accuracy",
-                loss="cross_entropy",
-            )  # fmt: skip
-            baseline_trainer.progress = "none"
-            baseline_trainer.fit(self.baseline_, train_set, val=held_set)
+            trainer = self._trainer(**training, record=False, checkpoint=None, progress="none")
+            self._train(trainer, self.baseline_, train_set, held_set)
         self.majority_ = self.labels_.tokens[int(np.bincount(train_set.target.numpy()).argmax())]
         self.metrics_ = {
             "data": {"train": len(train), "validation": len(held) if held is not None else 0},
@@ -295,8 +255,10 @@ class Classifier(SupervisedTask):
         return self
 
     def score(self, data, labels=None) -> dict:
-        """Accuracy, macro-F1 and per-class scores of the model and the baselines on ``data``
-        (labelled); the model's ``accuracy`` and ``macro_f1`` also at the top."""
+        """Accuracy, macro-F1 and per-class scores of the model and the baselines on
+        labelled ``data``: ``{"model": …, "one_to_one": …, "majority": …}``. The model's also
+        hold its ``confusion_matrix`` (rows: actual, columns: predicted, in the order of
+        ``labels_.tokens``) and, for an ensemble, each member's accuracy (``members``)."""
         self._check_fitted()
         examples = read_examples(data, labels)
         unknown = sorted(set(examples.labels) - set(self.labels_.tokens))
@@ -318,18 +280,12 @@ class Classifier(SupervisedTask):
             for name, predicted in predictions.items()
         }
         confusion = metrics.confusion_matrix(actual, predictions["model"], labels)
-        result = {
-            "accuracy": scores["model"]["accuracy"],
-            "macro_f1": scores["model"]["macro_f1"],
-            "examples": len(actual),
-            **scores,
-            "confusion_matrix": confusion.tolist(),
-        }
+        scores["model"]["confusion_matrix"] = confusion.tolist()
         if len(self.members_) > 1:  # what each model of the ensemble scores alone
-            result["members"] = [
+            scores["model"]["members"] = [
                 metrics.accuracy(actual, self._decode(p.argmax(1))) for p in probabilities
             ]
-        return result
+        return scores
 
     # --- using -----------------------------------------------------------------------------
 
@@ -359,7 +315,7 @@ class Classifier(SupervisedTask):
                 [m.eval()(x, lengths=lengths, return_attention=True)[1] for m in self.members_]
             ).mean(0)
 
-        weights = run_batches(dataset, attention)
+        weights = run_batches(dataset, attention, self.model_)
         explained = []
         for i, text in enumerate(examples.inputs):
             tokens = self._tokens(text, examples.where(i))
@@ -380,7 +336,8 @@ class Classifier(SupervisedTask):
     # --- internals -------------------------------------------------------------------------
 
     def _check_settings(self) -> None:
-        super()._check_settings()
+        supervised.check_fraction("val", self.val)
+        supervised.check_rnn_options(self, SequenceClassifier)
         if (
             isinstance(self.ensemble, bool)
             or not isinstance(self.ensemble, int)
@@ -420,7 +377,7 @@ class Classifier(SupervisedTask):
             )
         if self.kind_ == "text":
             inputs = [
-                torch.tensor(self.vocab_.encode(self._tokens(text, examples.where(i))))
+                torch.tensor(self.vocabulary_.encode(self._tokens(text, examples.where(i))))
                 for i, text in enumerate(examples.inputs)
             ]
         else:
@@ -443,7 +400,7 @@ class Classifier(SupervisedTask):
     def _shared(self) -> dict:
         """What the classifier and its baseline have in common: input, embedding, head."""
         size = (
-            {"vocab_size": len(self.vocab_)}
+            {"vocab_size": len(self.vocabulary_)}
             if self.kind_ == "text"
             else {"input_size": len(self.scaler_["mean"])}
         )
@@ -459,7 +416,7 @@ class Classifier(SupervisedTask):
         return SequenceClassifier(
             len(self.labels_), cell=self.cell, hidden_size=self.hidden_size,
             num_layers=self.num_layers, bidirectional=self.bidirectional, pooling=self.pooling,
-            **self._shared(), **self.rnn_options,
+            rnn_options=self.rnn_options, **self._shared(),
         )  # fmt: skip
 
     def _build_baseline(self) -> BagClassifier | None:
@@ -467,7 +424,7 @@ class Classifier(SupervisedTask):
             return None
         width = self.model_.rnn.output_size  # as wide as what the classifier's head reads
         return BagClassifier(
-            len(self.labels_), hidden_size=width, steps=self.steps_, **self._shared()
+            len(self.labels_), hidden_size=width, steps=self.fixed_length_, **self._shared()
         )
 
     def _probabilities(self, models, dataset) -> np.ndarray:
@@ -478,7 +435,7 @@ class Classifier(SupervisedTask):
                 [torch.softmax(m.eval()(*x, lengths=lengths), -1) for m in models]
             ).mean(0)
 
-        return torch.stack(run_batches(dataset, mean_softmax)).numpy()
+        return torch.stack(run_batches(dataset, mean_softmax, models[0])).numpy()
 
     def _classes(self, model, dataset) -> np.ndarray:
         return self._probabilities([model], dataset).argmax(1)
@@ -498,10 +455,13 @@ class Classifier(SupervisedTask):
             "kind": self.kind_,
             "labels": self.labels_.to_dict(),
             "majority": self.majority_,
-            "steps": self.steps_,
+            "fixed_length": self.fixed_length_,
         }
         if self.kind_ == "text":
-            state |= {"tokenizer": self.tokenizer_.to_dict(), "vocab": self.vocab_.to_dict()}
+            state |= {
+                "tokenizer": self.tokenizer_.to_dict(),
+                "vocabulary": self.vocabulary_.to_dict(),
+            }
         else:
             state["scaler"] = {k: v.tolist() for k, v in self.scaler_.items()}
         return state
@@ -510,24 +470,24 @@ class Classifier(SupervisedTask):
         self.kind_ = state["kind"]
         self.labels_ = Vocabulary.from_dict(state["labels"])
         self.majority_ = state["majority"]
-        self.steps_ = state["steps"]
+        self.fixed_length_ = state["fixed_length"]
         if self.kind_ == "text":
             self.tokenizer_ = tokenizer_from_dict(state["tokenizer"])
-            self.vocab_ = Vocabulary.from_dict(state["vocab"])
+            self.vocabulary_ = Vocabulary.from_dict(state["vocabulary"])
         else:
             self.scaler_ = {k: np.array(v, dtype=np.float32) for k, v in state["scaler"].items()}
         self.members_ = [self._build_model() for _ in range(self.ensemble)]
         self.model_ = self.members_[0]
         self.baseline_ = self._build_baseline()
 
-    def _write_pictures(self, directory: Path) -> None:
+    def _write_extra(self, directory: Path) -> None:
         from .. import plots
 
         part = self.metrics_.get("scored_on", "validation")
         if part in self.metrics_:
             plots.plot_confusion_matrix(
                 directory / "confusion_matrix.png",
-                np.array(self.metrics_[part]["confusion_matrix"]),
+                np.array(self.metrics_[part]["model"]["confusion_matrix"]),
                 self.labels_.tokens,
                 title=f"{self.cell.upper()} classifier, {part}",
             )
@@ -546,13 +506,6 @@ def _subset(examples: Examples, rows) -> Examples:
 
 
 # --- what the command line runs and prints ----------------------------------------------------
-
-
-def evaluate_run(run, data) -> str:
-    """Score a saved run on labelled ``data``; its metrics.json's ``accuracy`` and
-    ``macro_f1`` become this evaluation's. Returns what ``classify evaluate`` prints."""
-    examples = read_examples(data)
-    return supervised.evaluate_run(Classifier, run, examples, examples.source)
 
 
 def predict_lines(run, source: str, *, explain=False, **read) -> str:

@@ -8,15 +8,13 @@ the data. Its default is level-free (the model sees and predicts changes, so pri
 training range are no harder than others); ``Forecaster.from_preset("tutorial")`` is the
 tutorials' model exactly, failure included.
 
-    >>> forecaster = Forecaster("Close", test_start="2012-01-01").fit(load_stocks("GOOG"))
-    >>> test = forecaster.metrics_["test"]
+    >>> forecaster = Forecaster(target="Close", test_start="2012-01-01").fit(load_stocks("GOOG"))
+    >>> test = forecaster.score()  # the test part of the data fit saw
     >>> test["model"]["rmse"], test["persistence"]["rmse"]
 """
 
 from __future__ import annotations
 
-import inspect
-import os
 import textwrap
 import warnings
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from .. import __version__, metrics
+from .. import metrics
 from ..cells._common import check_sizes
 from ..data.tables import Series, describe_spacing, load_series
 from ..data.timeseries import (
@@ -43,7 +41,8 @@ from ..data.timeseries import (
 )
 from ..models.baselines import make_baselines
 from ..models.forecaster import FORECASTERS
-from .rundir import as_json, read_json, require_run, save_weights, staging, write_json
+from .estimator import Estimator
+from .settings import training_settings
 
 PRESETS = {
     # The tutorials' Keras model: scaled prices, 60-step windows, four LSTM(50) layers each
@@ -146,10 +145,11 @@ class _Windows(Dataset):
         return (self.past[i], self.future[i]), self.target[i]
 
 
-class Forecaster:
-    """Train, evaluate, save and load a recurrent forecaster of one or more series.
+class Forecaster(Estimator):
+    """Train, evaluate, save and load a recurrent forecaster of one or more series (see
+    ``rnnkit.tasks.estimator`` for the contract).
 
-    Settings (stored as given; ``fit`` learns, fitted state ends in ``_``):
+    Settings (keyword only, stored as given; ``fit`` learns, fitted state ends in ``_``):
 
     Data:
         target: the column (or list of columns) to forecast.
@@ -169,12 +169,13 @@ class Forecaster:
     Model:
         model: "direct", "recursive" or "seq2seq" (see ``rnnkit.models.forecaster``).
         cell, hidden_size, num_layers, dropout, output_dropout: the recurrent network.
-        cell_options: more layer options, e.g. ``{"layer_norm": True, "zoneout": 0.1}``.
+        rnn_options: more layer options, e.g. ``{"layer_norm": True, "zoneout": 0.1}``
+            (``cell_options``, its old name, still works in this release).
         keras_init: initialise like Keras (Glorot over the whole input kernel, orthogonal
             recurrent kernel), for the tutorial preset.
-    Training (see ``rnnkit.training.Trainer``):
-        epochs, batch_size, optimizer, lr, weight_decay, schedule, clip_norm; patience:
-        early stopping on the validation RMSE (None: train all epochs); seed.
+    Training (``rnnkit.tasks.settings.TRAINING``): epochs, steps, minutes, batch_size,
+        optimizer, lr, weight_decay, clip_norm, schedule, patience (early stopping on the
+        validation RMSE; None: train all epochs), seed, progress, diagnose_every.
     Intervals:
         interval: the level of the prediction interval around the model's forecasts (0.9 by
             default; None for none), from the validation errors by split conformal prediction
@@ -184,10 +185,14 @@ class Forecaster:
         linear autoregression.
     """
 
+    task = "forecast"
+    training = training_settings(epochs=30, lr=1e-3, clip_norm=1.0, patience=5)
+    headline = ("rmse", "mae")
+
     def __init__(
         self,
+        *legacy,
         target="Close",
-        *,
         covariates=(),
         known_future=(),
         date_col: str | None = "auto",
@@ -207,26 +212,32 @@ class Forecaster:
         num_layers: int = 2,
         dropout: float = 0.0,
         output_dropout: float = 0.0,
-        cell_options: dict | None = None,
+        rnn_options: dict | None = None,
         keras_init: bool = False,
-        epochs: int = 30,
-        batch_size: int = 32,
-        optimizer: str = "adam",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        schedule: str | None = None,
-        clip_norm: float | None = 1.0,
-        patience: int | None = 5,
         interval: float | None = 0.9,
         season: int = 5,
         ar_order: int = 5,
-        seed: int = 0,
-        progress: str = "auto",
-        diagnose_every: int | None = None,
+        **training,
     ):
-        settings = dict(locals())
-        del settings["self"]
-        self.__dict__.update(settings)
+        if legacy:  # the target was positional before the estimator contract
+            if len(legacy) > 1:
+                raise TypeError("Forecaster takes its settings as keywords: target=, ...")
+            warnings.warn(
+                "Forecaster(target) is now Forecaster(target=...); the positional form goes in "
+                "the next release",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            target = legacy[0]
+        if "cell_options" in training:
+            warnings.warn(
+                "Forecaster(cell_options=) is now rnn_options=, as in every task; the old "
+                "name goes in the next release",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            rnn_options = training.pop("cell_options")
+        self._store(locals())
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> Forecaster:
@@ -235,22 +246,19 @@ class Forecaster:
             raise ValueError(f"preset={name!r} is not one of {tuple(PRESETS)}")
         return cls(**{**PRESETS[name], **overrides})
 
-    def get_params(self) -> dict:
-        """Every setting, as given (scikit-learn's name)."""
-        return {name: getattr(self, name) for name in _SETTINGS}
-
     # --- learning --------------------------------------------------------------------------
 
-    def fit(
-        self, data, *, checkpoint_dir=None, resume: bool = False, diagnose_dir=None
-    ) -> Forecaster:
+    def fit(self, data, **places) -> Forecaster:
         """Learn from ``data`` (a CSV path or a DataFrame): split it in time, fit the scaler on
         the training rows, train the network with early stopping on the validation RMSE, fit
         the baselines on the training windows, and score everything on validation and test.
+        (The validation part is the one before the test part in time, so there is no
+        ``val_data``.) ``places``: ``checkpoint_dir``, ``resume`` and ``diagnose_dir``
+        (``rnnkit.tasks.rundir``).
         """
-        from ..training import Trainer, set_seed
+        from ..training import set_seed
 
-        self._check_settings()
+        self._start_fit(**places)
         series = self._load(data)
         self.split_ = chronological_split(
             series.dates, len(series), val=self.val, test=self.test,
@@ -289,32 +297,15 @@ class Forecaster:
             actual = future_windows(levels, val_origins, self.horizon)
             return metrics.rmse(actual, forecast)
 
-        trainer = Trainer(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            schedule=self.schedule,
-            clip_norm=self.clip_norm,
-            loss="mse",
-            early_stopping=self.patience if has_validation else None,
-            monitor="val_rmse" if has_validation else "loss",
+        trainer = self._trainer(
+            validation=has_validation,
+            monitor="val_rmse",
             val_metrics={"val_rmse": val_rmse} if has_validation else None,
-            checkpoint_dir=checkpoint_dir,
-            seed=self.seed,
-            progress=self.progress,
-            diagnose_every=self.diagnose_every,
-            diagnose_dir=diagnose_dir,
+            loss="mse",
         )
-        trainer.fit(
-            self.model_,
-            self._dataset(scaled, train_origins),
-            val=self._dataset(scaled, val_origins) if has_validation else None,
-            resume=resume,
-        )
-        self.history_, self.steps_ = trainer.history, trainer.steps
-        self.best_epoch_ = trainer.best_epoch
+        val = self._dataset(scaled, val_origins) if has_validation else None
+        self._train(trainer, self.model_, self._dataset(scaled, train_origins), val)
+        self._keep(trainer)
         self.series_ = series
         self.interval_ = None
         parts = PARTS if has_validation else PARTS[1:]
@@ -369,9 +360,20 @@ class Forecaster:
             interval=self._bounds(model),
         )
 
-    def evaluate(self, data=None, part: str = "test") -> dict[str, dict[str, float]]:
-        """Metrics of the model and every baseline over ``part`` of ``data``, keyed by name."""
+    def score(self, data=None, part: str = "test") -> dict[str, dict[str, float]]:
+        """Metrics of the model and every baseline over ``part`` of ``data`` (default: the
+        data ``fit`` saw), keyed by name: ``{"model": …, "persistence": …, …}``."""
         return self.backtest(data, part).metrics(self.mase_scale_)
+
+    def evaluate(self, data=None, part: str = "test") -> dict[str, dict[str, float]]:
+        """The old name of ``score``, kept for this release."""
+        warnings.warn(
+            "Forecaster.evaluate is now Forecaster.score, as in every task; the old name goes "
+            "in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.score(data, part)
 
     def predict(self, data, future=None) -> pd.DataFrame:
         """Forecast the ``horizon`` steps after the last row of ``data``.
@@ -407,78 +409,42 @@ class Forecaster:
 
     # --- run directories -------------------------------------------------------------------
 
-    def save(self, out, *, overwrite: bool = False, plots: bool = True) -> Path:
-        """Write the run directory ``out`` (see DESIGN.md): config, weights, data state,
-        metrics, history, test predictions and pictures. Written whole or not at all."""
+    def save(self, out, *, overwrite: bool = False) -> Path:
+        """Write the run directory ``out`` (see ``rnnkit.tasks.rundir``): config, weights,
+        data state, metrics, history, test predictions and pictures. Written whole or not at
+        all."""
         self._check_fitted()
         if not hasattr(self, "series_"):
             raise ValueError(
                 "a forecaster loaded from a run keeps no training data or history to save; "
                 "copy the run directory instead"
             )
-        with staging(out, overwrite=overwrite) as partial:
-            self._write(partial, plots=plots)
-        return Path(out)
+        return super().save(out, overwrite=overwrite)
 
-    def _write(self, directory: Path, *, plots: bool = True) -> None:
-        write_json(directory / "config.json", self._config())
-        save_weights(self.model_, directory / "model.safetensors")
-        write_json(directory / "data_state.json", self._data_state())
-        write_json(directory / "metrics.json", self.metrics_)
-        pd.DataFrame(self.history_).to_csv(directory / "history.csv", index=False)
-        pd.DataFrame(self.steps_).to_csv(directory / "steps.csv", index=False)
+    def _write_extra(self, directory: Path) -> None:
         backtest = self.backtest(part="test")
         backtest.frame(self.targets).to_csv(directory / "predictions.csv")
-        if plots:
-            self._plot(directory, backtest)
+        self._plot(directory, backtest)
 
-    @classmethod
-    def load(cls, run) -> Forecaster:
-        """A fitted forecaster from a run directory; needs nothing else."""
-        from safetensors.torch import load_file
-
-        run = require_run(run)
-        config = read_json(run / "config.json")
-        if config.get("task") != "forecast":
-            raise ValueError(
-                f"run={str(run)!r} holds a {config.get('task')!r} run, not a forecast run"
-            )
-        for name in ("model.safetensors", "data_state.json", "metrics.json"):
-            if not (run / name).is_file():
-                raise ValueError(f"run={str(run)!r} is incomplete: {name} is missing")
-        forecaster = cls(**config["settings"])
-        state = read_json(run / "data_state.json")
-        forecaster.split_ = Split(**state["split"])
-        forecaster.split_labels_ = state["split_labels"]
-        forecaster.scaler_ = Scaler.from_dict(state["scaler"])
-        forecaster.mase_scale_ = state["mase_scale"]
+    def _restore(self, state: dict) -> None:
+        self.split_ = Split(**state["split"])
+        self.split_labels_ = state["split_labels"]
+        self.scaler_ = Scaler.from_dict(state["scaler"])
+        self.mase_scale_ = state["mase_scale"]
         interval = state["interval"]
-        forecaster.interval_ = interval and {k: _array_or_value(v) for k, v in interval.items()}
-        forecaster.baselines_ = make_baselines(
-            season=forecaster.season, ar_order=forecaster.ar_order
-        )
+        self.interval_ = interval and {k: _array_or_value(v) for k, v in interval.items()}
+        self.baselines_ = make_baselines(season=self.season, ar_order=self.ar_order)
         for name, fitted in state["baselines"].items():
             for attribute, value in fitted.items():
-                setattr(forecaster.baselines_[name], attribute, _array_or_value(value))
-        forecaster.model_ = forecaster._build_model()
-        forecaster.model_.load_state_dict(load_file(run / "model.safetensors"))
-        forecaster.model_.eval()
-        forecaster.metrics_ = read_json(run / "metrics.json")
-        forecaster.best_epoch_ = config.get("best_epoch")
-        return forecaster
+                setattr(self.baselines_[name], attribute, _array_or_value(value))
+        self.model_ = self._build_model()
 
     def _config(self) -> dict:
         return {
-            "task": "forecast",
-            "rnnkit": __version__,
-            "torch": torch.__version__,
-            "settings": self.get_params(),
             "columns": {"targets": self.targets, "covariates": list(self.covariates),
                         "known_future": list(self.known_future)},
             "split": self.split_labels_,
             "rows": len(self.series_),
-            "best_epoch": self.best_epoch_,
-            "parameters": sum(p.numel() for p in self.model_.parameters()),
         }  # fmt: skip
 
     def _data_state(self) -> dict:
@@ -518,7 +484,6 @@ class Forecaster:
             ylabel=self.targets[0],
             band=band,
         )
-        plots.plot_learning_curves(directory / "learning_curves.png", self.history_)
         errors = {
             name: np.abs(f - backtest.actual)[:, 0].mean(-1)
             for name, f in backtest.forecasts.items()
@@ -542,7 +507,10 @@ class Forecaster:
                 f"a column is named twice among target, covariates and known_future: {columns}"
             )
         sizes = ("lookback", "horizon", "epochs", "batch_size", "hidden_size", "num_layers")
-        check_sizes(**{name: getattr(self, name) for name in sizes})
+        # epochs=None is a setting too: training stops by steps or minutes (as in every task).
+        check_sizes(
+            **{n: getattr(self, n) for n in sizes if n != "epochs" or self.epochs is not None}
+        )
         # The baselines read the same windows: each needs enough of them.
         needs = {"season": self.season, "ar_order + 1": self.ar_order + 1, "drift": 2}
         for name, steps in needs.items():
@@ -600,12 +568,16 @@ class Forecaster:
         if f and known is None:
             known = future_windows(scaled[:, -f:], origins, self.horizon)
         inputs = (past,) if not f else (past, _tensor(known))
+        device = next(model.parameters()).device  # a GPU while torchrun trains there
         was_training = model.training
         model.eval()
         with torch.no_grad():
             scaled_changes = (
                 torch.cat(
-                    [model(*chunk) for chunk in zip(*(x.split(4096) for x in inputs), strict=True)]
+                    [
+                        model(*(x.to(device) for x in chunk)).cpu()
+                        for chunk in zip(*(x.split(4096) for x in inputs), strict=True)
+                    ]
                 )
                 .double()
                 .numpy()
@@ -652,7 +624,7 @@ class Forecaster:
         model = FORECASTERS[self.model](
             inputs, k, self.horizon, future_size=f, cell=self.cell, hidden_size=self.hidden_size,
             num_layers=self.num_layers, dropout=self.dropout, output_dropout=self.output_dropout,
-            **(self.cell_options or {}),
+            rnn_options=self.rnn_options,
         )  # fmt: skip
         if self.keras_init:
             from ..models.forecaster import keras_init_
@@ -660,14 +632,12 @@ class Forecaster:
             keras_init_(model)
         return model
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise RuntimeError(
-                "this Forecaster is not fitted: call fit(data) or Forecaster.load(run)"
-            )
+    def report(self) -> str:
+        return format_report(self)
 
-
-_SETTINGS = list(inspect.signature(Forecaster).parameters)
+    def table(self, scores: dict) -> list[str]:
+        # No window line: ``scores`` may be of any part of any data, not the fitted test part.
+        return format_report(self, part=None, results=scores).splitlines()
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -697,11 +667,12 @@ def _dates_after(dates: pd.DatetimeIndex, steps: int) -> pd.DatetimeIndex | None
     return pd.date_range(dates[-1], periods=steps + 1, freq=frequency)[1:]
 
 
-def format_report(forecaster: Forecaster, part: str = "test", results=None) -> str:
+def format_report(forecaster: Forecaster, part: str | None = "test", results=None) -> str:
     """The table of model against baselines that a user reads first, and what it means.
 
     ``results`` defaults to the fitted metrics of ``part``; every row that is not a baseline
-    is a model and gets a verdict (the demo adds the tutorial preset's row)."""
+    is a model and gets a verdict (the demo adds the tutorial preset's row). ``part`` None:
+    no line describing the part's windows (``results`` of other data)."""
     results = results or forecaster.metrics_[part]
     window = forecaster.metrics_.get("windows", {}).get(part)
     steps = "one-step" if forecaster.horizon == 1 else f"{forecaster.horizon}-step"
@@ -761,43 +732,6 @@ def _verdict(rmse: float, persistence: float) -> str:
     return f"RMSE is {abs(change):.1%} {where} persistence's: {verdict}"
 
 
-def train_run(forecaster: Forecaster, data, out, *, overwrite=False, resume=False) -> str:
-    """Fit, save the run directory ``out`` and return the report (what ``forecast train``
-    prints). The run is written whole or not at all; ``resume`` continues an interrupted one
-    from its checkpoint."""
-    out = Path(out)
-    run = {"settings": forecaster.get_params(), "data": _source(data)}
-    with staging(out, overwrite=overwrite, resume=resume) as partial:
-        started = partial / "started.json"  # what the checkpoint was trained with
-        if resume and started.exists():
-            _check_same_run(read_json(started), as_json(run))
-        write_json(started, run)
-        forecaster.fit(
-            data,
-            checkpoint_dir=partial / "checkpoint",
-            resume=resume,
-            diagnose_dir=partial / "diagnostics",
-        )
-        started.unlink()
-        forecaster._write(partial)
-    return f"{format_report(forecaster)}\n\nRun directory: {out}\nPicture: {out / 'forecast.png'}"
-
-
-def evaluate_run(run, data, part: str = "test") -> str:
-    """Backtest a saved run on ``data``, store the result in its metrics.json under
-    ``evaluations`` and return the report (what ``forecast evaluate`` prints)."""
-    run = require_run(run)
-    forecaster = Forecaster.load(run)
-    backtest = forecaster.backtest(data, part)
-    results = backtest.metrics(forecaster.mase_scale_)
-    stored = read_json(run / "metrics.json")
-    stored.setdefault("evaluations", []).append(
-        {"data": _source(data), "part": part, **backtest.describe(), "results": results}
-    )
-    write_json(run / "metrics.json", stored)
-    return format_report(forecaster, part, results)
-
-
 DEMO_INTRO = """\
 rnnkit demo: forecast Google's daily closing price one day ahead, two ways, beside four
 baselines. Data: GOOG 2004-08-19 to 2013-03-01, bundled with rnnkit (public domain); test
@@ -817,10 +751,11 @@ def demo(out="runs/demo", *, epochs: int | None = None, tutorial: bool = True) -
     baselines (those of the default run, fitted on the same training windows).
     """
     from ..data.datasets import stocks_path
+    from .rundir import train_run
 
     data = {"date_col": "Date", "where": {"Ticker": "GOOG"}, "test_start": "2012-01-01"}
     settings = {**data, **({"epochs": epochs} if epochs else {})}
-    runs = {"rnnkit default": Forecaster("Close", **settings)}
+    runs = {"rnnkit default": Forecaster(target="Close", **settings)}
     if tutorial:
         runs["tutorial preset"] = Forecaster.from_preset("tutorial", target="Close", **settings)
     folders = {"rnnkit default": Path(out) / "default", "tutorial preset": Path(out) / "tutorial"}
@@ -867,23 +802,3 @@ def _tutorial_diagnosis(tutorial: Forecaster, default: Forecaster) -> str:
 def _wrap(text: str) -> list[str]:
     """Report lines of at most 92 characters, never broken inside a hyphenated word."""
     return textwrap.wrap(text, 92, break_on_hyphens=False)
-
-
-def _source(data) -> str:
-    """How a run names its data: the path, or "DataFrame"."""
-    return os.fspath(data) if isinstance(data, (str, os.PathLike)) else "DataFrame"
-
-
-def _check_same_run(before: dict, now: dict) -> None:
-    """Refuse to resume a checkpoint with settings or data other than its own."""
-    changed = (
-        [f"data: {before['data']!r} -> {now['data']!r}"] if before["data"] != now["data"] else []
-    )
-    for name, value in now["settings"].items():
-        if before["settings"].get(name) != value:
-            changed.append(f"{name}: {before['settings'].get(name)!r} -> {value!r}")
-    if changed:
-        raise ValueError(
-            "--resume continues a run with the settings and data it started with; changed: "
-            + "; ".join(changed)
-        )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 import warnings
 from collections import Counter
@@ -25,7 +26,10 @@ import torch
 
 from ..data.text import Vocabulary, WordTokenizer
 from ..models.language_model import LanguageModel
-from .supervised import SupervisedTask, record_evaluation
+from ..models.ngram import NGramModel
+from . import supervised
+from .estimator import Estimator
+from .settings import training_settings
 
 LEVELS = ("char", "word")
 END_OF_LINE = "<eos>"  # a word-level model's token for a line end (the PTB convention)
@@ -74,9 +78,9 @@ def stream_loss(model: LanguageModel, ids: torch.Tensor, steps: int = 256) -> tu
     return total, predicted
 
 
-class LanguageModeler(SupervisedTask):
-    """Trains, scores and samples a recurrent language model (scikit-learn style: the
-    constructor stores settings, ``fit`` learns, fitted state ends in ``_``).
+class LanguageModeler(Estimator):
+    """Trains, scores and samples a recurrent language model (see
+    ``rnnkit.tasks.estimator`` for the contract).
 
     Args:
         level: "char" (every character a token; scored in bits per character) or "word"
@@ -85,19 +89,26 @@ class LanguageModeler(SupervisedTask):
         max_vocab: most word types kept (rarer words become ``<unk>``); chars keep all.
         cell, embedding_dim, hidden_size, num_layers, dropout, embedding_dropout,
         output_dropout, tie_weights, rnn_options: the model (``LanguageModel``).
-        epochs: passes over the training text; ``minutes``: a time limit of training
-            (validation included). Give either or both; with neither, one pass.
-        batch_size: parallel streams; ``bptt``: steps per truncated-BPTT segment.
+        bptt: steps per truncated-BPTT segment.
         eval_every: optimizer steps between two scorings of the held-out text (one row of
             history.csv each; the Trainer calls them epochs).
         val: the fraction at the end of the text held out.
-        optimizer, lr, weight_decay, clip_norm, schedule ("cosine" needs ``epochs``), seed,
-        progress: the training loop (see ``rnnkit.training.Trainer``).
+        Training (``rnnkit.tasks.settings.TRAINING``): epochs (passes over the training
+        text, a fraction allowed), steps, minutes (give any of them; with none, one pass),
+        batch_size (parallel streams), optimizer, lr, weight_decay, clip_norm, schedule
+        ("cosine" needs ``epochs`` or ``steps``), seed, progress, diagnose_every. There is
+        no early stopping: the final model is kept.
+
+    Fitted: ``vocabulary_``, ``model_``, ``baselines_`` (the n-gram models; after ``load``
+    the unigram model only, the higher orders' counts are not saved), ``history_``,
+    ``steps_``, ``metrics_``.
     """
 
     task = "lm"
     unit = "tokens"
-    model_class = LanguageModel
+    training = training_settings(
+        epochs=None, batch_size=32, lr=2e-3, clip_norm=1.0, exclude=("patience",)
+    )
 
     def __init__(
         self,
@@ -114,47 +125,12 @@ class LanguageModeler(SupervisedTask):
         output_dropout: float = 0.0,
         tie_weights: bool = False,
         rnn_options: dict | None = None,
-        epochs: float | None = None,
-        minutes: float | None = None,
-        batch_size: int = 32,
         bptt: int = 128,
         eval_every: int = 500,
         val: float = 0.05,
-        optimizer: str = "adam",
-        lr: float = 2e-3,
-        weight_decay: float = 0.0,
-        clip_norm: float | None = 1.0,
-        schedule: str | None = None,
-        seed: int = 0,
-        progress: str = "auto",
-        diagnose_every: int | None = None,
+        **training,
     ):
-        self.level = level
-        self.lowercase = lowercase
-        self.max_vocab = max_vocab
-        self.cell = cell
-        self.embedding_dim = embedding_dim
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.embedding_dropout = embedding_dropout
-        self.output_dropout = output_dropout
-        self.tie_weights = tie_weights
-        self.rnn_options = dict(rnn_options or {})
-        self.epochs = epochs
-        self.minutes = minutes
-        self.batch_size = batch_size
-        self.bptt = bptt
-        self.eval_every = eval_every
-        self.val = val
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.clip_norm = clip_norm
-        self.schedule = schedule
-        self.seed = seed
-        self.progress = progress
-        self.diagnose_every = diagnose_every
+        self._store(locals())
 
     # --- text and ids ------------------------------------------------------------------------
 
@@ -169,9 +145,8 @@ class LanguageModeler(SupervisedTask):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be an integer >= 1")
-        if not 0 < self.val < 1:
-            raise ValueError(f"val={self.val!r} must be a fraction in (0, 1): the held-out part")
-        super()._check_settings()
+        supervised.check_fraction("val", self.val, zero=False)
+        supervised.check_rnn_options(self, LanguageModel)
 
     def _tokens(self, text: str) -> list[str]:
         if not isinstance(text, str):
@@ -233,16 +208,26 @@ class LanguageModeler(SupervisedTask):
             rnn_options=self.rnn_options,
         )
 
-    def fit(
-        self, text: str, *, checkpoint_dir=None, resume: bool = False, diagnose_dir=None
-    ) -> LanguageModeler:
-        """Learn the vocabulary and the model from ``text`` (its last ``val`` held out)."""
-        from ..data.batching import TokenStream
-        from ..models.ngram import NGramModel
-        from ..training import Trainer
+    def read(self, data) -> str:
+        """The text of ``data``: a path (a text file, gzipped or not), or the text itself."""
+        from ..data.readers import read_text
 
-        self._check_settings()
-        train_text, held_text = self.split(text)
+        if isinstance(data, os.PathLike) or (isinstance(data, str) and _is_file(data)):
+            return read_text(data)
+        if not isinstance(data, str):
+            raise TypeError(f"data must be a text or a path to one, got {type(data).__name__}")
+        return data
+
+    def fit(self, text: str, *, val_data: str | None = None, **places) -> LanguageModeler:
+        """Learn the vocabulary and the model from ``text``; its last ``val`` is held out,
+        unless ``val_data`` (another text) is given. ``places``: ``checkpoint_dir``,
+        ``resume`` and ``diagnose_dir`` (``rnnkit.tasks.rundir``)."""
+        from ..data.batching import TokenStream
+
+        self._start_fit(**places)
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string, got {type(text).__name__}")
+        train_text, held_text = (text, val_data) if val_data is not None else self.split(text)
         self.vocabulary_ = Vocabulary(max_size=None if self.level == "char" else self.max_vocab)
         train_tokens = self._tokens(train_text)
         self.vocabulary_.fit([train_tokens])
@@ -258,34 +243,24 @@ class LanguageModeler(SupervisedTask):
             total, count = stream_loss(model, held_ids)
             return total / count
 
-        if self.epochs is not None:
-            max_steps = math.ceil(self.epochs * steps_per_pass)
-        else:  # a time limit alone, or one pass when neither is given
-            max_steps = None if self.minutes is not None else steps_per_pass
-        trainer = Trainer(
+        # Passes, not epochs, count here: a Trainer epoch is eval_every steps.
+        limits = [math.ceil(self.epochs * steps_per_pass)] if self.epochs is not None else []
+        limits += [self.steps] if self.steps is not None else []
+        if not limits and self.minutes is None:
+            limits = [steps_per_pass]  # one pass when no limit is given
+        trainer = self._trainer(
+            validation=True,
+            monitor="held_out_loss",
             epochs=None,
-            max_steps=max_steps,
-            time_limit=self.minutes * 60 if self.minutes else None,
-            batch_size=self.batch_size,
+            max_steps=min(limits, default=None),
             shuffle=False,
             stateful=True,
             tbptt=self.bptt,
             loss="cross_entropy",
-            optimizer=self.optimizer,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            clip_norm=self.clip_norm,
-            schedule=self.schedule,
             val_metrics={"held_out_loss": held_out},
-            monitor="held_out_loss",
-            checkpoint_dir=checkpoint_dir,
-            seed=self.seed,
-            progress=self.progress,
-            diagnose_every=self.diagnose_every,
-            diagnose_dir=diagnose_dir,
         )
-        trainer.fit(self.model_, data, resume=resume)
-        self.model_.eval()
+        self._train(trainer, self.model_, data)
+        self._keep(trainer)
         self.history_ = [self._with_units(row) for row in trainer.history]
         elapsed, steps = 0.0, Counter(step["epoch"] for step in trainer.steps)
         for row in self.history_:
@@ -296,26 +271,28 @@ class LanguageModeler(SupervisedTask):
             )
         self.best_epoch_ = None  # the final model is kept: a language model seldom overfits here
         self.training_seconds_ = time.perf_counter() - started
-        baselines = {}
-        for order in (1, self._ngram_order()):
-            ngram = NGramModel(order, len(self.vocabulary_)).fit(train_ids.numpy())
-            baselines[f"{order}-gram"] = self._scores(ngram.cross_entropy(held_ids.numpy()))
+        self.baselines_ = {
+            f"{order}-gram": NGramModel(order, len(self.vocabulary_)).fit(train_ids.numpy())
+            for order in (1, self._ngram_order())
+        }
         final = self.history_[-1]["held_out_loss"] if self.history_ else held_out(self.model_)
+        validation = {"model": self._scores(final)}
+        for name, ngram in self.baselines_.items():
+            validation[name] = self._scores(ngram.cross_entropy(held_ids.numpy()))
         self.metrics_ = {
-            "validation": {
-                "model": self._scores(final),
-                **baselines,
-                self.unit: len(held_ids) - 1,
-                "characters": len(held_text),
-            },
+            "data": {"train": len(train_ids), "validation": len(held_ids) - 1,
+                     "validation_characters": len(held_text)},
+            "validation": validation,
             "training_seconds": self.training_seconds_,
-            "training_tokens": len(train_ids),
             "steps": len(trainer.steps),
             "passes": len(trainer.steps) / steps_per_pass,
-        }
-        self.metrics_ |= self.metrics_["validation"]["model"]  # the headline scores on top
-        self.metrics_["scored_on"] = "validation"
+        }  # fmt: skip
         return self
+
+    @property
+    def headline(self) -> tuple[str, ...]:
+        """The scores at the top of metrics.json: bits per character, or perplexity."""
+        return ("bpc", "perplexity") if self.level == "char" else ("perplexity",)
 
     def _ngram_order(self) -> int:
         """The n-gram baseline's order: the level's, lowered until its keys fit in 64 bits
@@ -337,13 +314,28 @@ class LanguageModeler(SupervisedTask):
 
     # --- using it ----------------------------------------------------------------------------
 
-    def score(self, text: str) -> dict:
-        """The model's and the baselines' scores on ``text``: nats per token, perplexity,
-        and bits per character at the char level."""
+    def score(self, text: str, *, held_out: bool = False) -> dict:
+        """The model's and the n-gram baselines' scores on ``text``: nats per token,
+        perplexity, and bits per character at the char level. With ``held_out``, only the
+        part of ``text`` that a run with this ``val`` holds out is scored."""
         self._check_fitted()
+        if held_out:
+            text = self.split(text)[1]
         ids = self.encode(text)
         total, count = stream_loss(self.model_, ids)
-        return {"model": self._scores(total / count), self.unit: count}
+        scores = {"model": self._scores(total / count)}
+        for name, ngram in self.baselines_.items():
+            scores[name] = self._scores(ngram.cross_entropy(ids.numpy()))
+        return scores
+
+    def predict(self, text: str) -> np.ndarray:
+        """The model's distribution of the token after ``text``: probabilities (V,), in the
+        order of ``vocabulary_.tokens``."""
+        self._check_fitted()
+        ids = self.encode(text)
+        with torch.no_grad():
+            logits, _ = self.model_(ids[None])
+        return torch.softmax(logits[0, -1].double(), -1).numpy()
 
     def generate(
         self,
@@ -397,28 +389,32 @@ class LanguageModeler(SupervisedTask):
         return lines
 
     def report(self) -> str:
-        lines = [f"Held out ({self.metrics_['validation'][self.unit]:,} tokens):"]
+        counts = self.metrics_["data"]
+        lines = [f"Held out ({counts['validation']:,} tokens):"]
         lines += self.table(self.metrics_["validation"])
         lines.append(
             f"\nTrained {self.metrics_['steps']:,} steps ({self.metrics_['passes']:.2f} passes "
-            f"over {self.metrics_['training_tokens']:,} tokens) in "
-            f"{self.metrics_['training_seconds']:.0f} s."
+            f"over {counts['train']:,} tokens) in {self.metrics_['training_seconds']:.0f} s."
         )
         return "\n".join(lines)
 
     # --- run directories ---------------------------------------------------------------------
 
-    def _models(self) -> dict:
-        return {"model": self.model_}
-
     def _data_state(self) -> dict:
-        return {"vocabulary": self.vocabulary_.to_dict()}
+        return {
+            "vocabulary": self.vocabulary_.to_dict(),
+            "unigram_counts": self.baselines_["1-gram"].unigram_.tolist(),
+        }
 
     def _restore(self, state: dict) -> None:
         self.vocabulary_ = Vocabulary.from_dict(state["vocabulary"])
+        unigram = NGramModel(1, len(self.vocabulary_))
+        unigram.unigram_ = np.asarray(state["unigram_counts"], dtype=np.float64)
+        unigram.tables_ = []
+        self.baselines_ = {"1-gram": unigram}
         self.model_ = self._new_model()
 
-    def _write_pictures(self, directory: Path) -> None:
+    def _write_extra(self, directory: Path) -> None:
         from .. import plots
 
         if self.history_:
@@ -432,34 +428,9 @@ class LanguageModeler(SupervisedTask):
         (directory / "sample.txt").write_text(sample)
 
 
-def train_run(modeler: LanguageModeler, data, out, *, overwrite=False, resume=False) -> str:
-    """Read the text file ``data``, fit, write the run directory ``out``; return the report."""
-    from ..data.readers import read_text
-    from .rundir import staging
-
-    text = read_text(data)
-    with staging(out, overwrite=overwrite, resume=resume) as partial:
-        modeler.fit(
-            text,
-            checkpoint_dir=partial / "checkpoint",
-            resume=resume,
-            diagnose_dir=partial / "diagnostics",
-        )
-        modeler._write(partial)
-    return f"{modeler.report()}\n\nRun directory: {out}"
-
-
-def evaluate_run(run, data, *, held_out: bool = False) -> str:
-    """Score the run on the text file ``data`` (with ``held_out``, only the part a run with
-    the same ``val`` held out); record it in metrics.json; return what is printed."""
-    from ..data.readers import read_text
-
-    modeler = LanguageModeler.load(run)
-    text = read_text(data)
-    if held_out:
-        text = modeler.split(text)[1]
-    scores = modeler.score(text)["model"]
-    source = f"{data} (held-out part)" if held_out else str(data)
-    record_evaluation(run, {"data": source, **scores})
-    units = [f"{scores['bpc']:.4f} bits per character"] if "bpc" in scores else []
-    return f"{source}: " + ", ".join([*units, f"perplexity {scores['perplexity']:.3f}"])
+def _is_file(text: str) -> bool:
+    """Whether ``text`` names a file (and is not a text with a line break in it)."""
+    try:
+        return "\n" not in text and Path(text).is_file()
+    except OSError:  # a text too long to be a path
+        return False

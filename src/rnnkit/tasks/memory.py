@@ -1,21 +1,22 @@
 """``rnnkit bench-memory``: do plain RNNs forget and LSTMs remember? Measured.
 
-Each cell is trained on a long-dependency task (``rnnkit.data.memory_tasks``) at each length
-T with the same budget, scored on fresh test data against the task's trivial baseline, and
-diagnosed while it trains (the gradient flow through time before and after). The result is a
-run directory:
+Each cell is trained on a long-dependency problem (``rnnkit.data.memory_tasks``) at each
+length T with the same budget, scored on fresh test data against the problem's trivial
+baseline, and diagnosed while it trains (the gradient flow through time before and after).
+The result is a run directory, with what every run directory holds (``rnnkit.tasks.rundir``:
+config.json, model.safetensors with every run's weights, metrics.json, data_state.json) and:
 
 - ``results.csv``: one row per cell and T: test error, baseline, training time, steps;
-- ``memory_<task>.png``: test error against T, one line per cell, baseline dashed;
+- ``memory_<problem>.png``: test error against T, one line per cell, baseline dashed;
 - ``gradient_flow_<cell>.png``: ‖∂loss/∂h_t‖ over t at each T, before and after training;
 - ``runs/<cell>_T<T>/diagnostics/``: every recorded diagnosis (``rnnkit diagnose --run``
-  draws them), and ``config.json`` with every setting.
+  draws them), with that run's ``config.json`` and ``history.csv``.
 """
 
 from __future__ import annotations
 
+import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -24,8 +25,10 @@ from torch import nn
 
 from ..data import memory_tasks
 from . import rundir
+from .estimator import Estimator
+from .settings import training_settings
 
-TASKS = ("adding", "copy", "smnist")
+PROBLEMS = ("adding", "copy", "smnist")
 CELLS = ("rnn", "lstm", "gru")
 KEY = "rnn.0.forward/h"  # MemoryNet's one layer, in the diagnoses
 METRICS = {"adding": "MSE", "copy": "cross-entropy (nats/step)", "smnist": "error rate"}
@@ -52,33 +55,15 @@ class MemoryNet(nn.Module):
         return self.head(out if self.every_step else out[:, -1])
 
 
-@dataclass
-class Setting:
-    """The budget and shape of every run of a benchmark."""
-
-    task: str = "adding"
-    hidden_size: int = 64
-    train_size: int = 10_000
-    test_size: int = 1_000
-    batch_size: int = 64
-    max_steps: int = 2_000
-    minutes: float | None = None  # per run, on top of max_steps
-    lr: float = 1e-3
-    clip_norm: float = 1.0
-    diagnose_every: int = 250
-    seed: int = 0
-
-
-def _data(setting: Setting, steps: int):
+def _data(problem: str, steps: int, train_size: int, test_size: int, seed: int):
     """-> (train, test, baseline error, model shape: inputs, outputs, every step, loss)."""
-    task, seed = setting.task, setting.seed
-    if task == "adding":
-        train = memory_tasks.adding_problem(setting.train_size, steps, seed)
-        test = memory_tasks.adding_problem(setting.test_size, steps, seed + 1)
+    if problem == "adding":
+        train = memory_tasks.adding_problem(train_size, steps, seed)
+        test = memory_tasks.adding_problem(test_size, steps, seed + 1)
         return train, test, memory_tasks.ADDING_BASELINE_MSE, (2, 1, False, "mse")
-    if task == "copy":
-        train = memory_tasks.copy_task(setting.train_size, steps, seed=seed)
-        test = memory_tasks.copy_task(setting.test_size, steps, seed=seed + 1)
+    if problem == "copy":
+        train = memory_tasks.copy_task(train_size, steps, seed=seed)
+        test = memory_tasks.copy_task(test_size, steps, seed=seed + 1)
         # Inputs: blank, 8 symbols, delimiter; outputs: blank and the 8 symbols.
         return train, test, memory_tasks.copy_baseline(steps), (10, 9, True, "cross_entropy")
     digits = memory_tasks.sequential_mnist(seed=seed)
@@ -88,15 +73,15 @@ def _data(setting: Setting, steps: int):
 
 
 @torch.no_grad()
-def _test_error(model: nn.Module, task: str, x, y, batch: int = 500) -> float:
+def _test_error(model: nn.Module, problem: str, x, y, batch: int = 500) -> float:
     """Mean squared error (adding), cross-entropy per step (copy) or error rate (digits)."""
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(x), batch):
         out, target = model(x[start : start + batch]), y[start : start + batch]
-        if task == "adding":
+        if problem == "adding":
             total += float(F.mse_loss(out, target, reduction="sum"))
-        elif task == "copy":
+        elif problem == "copy":
             total += float(F.cross_entropy(out.flatten(0, 1), target.flatten(), reduction="sum"))
         else:
             total += float((out.argmax(1) != target).sum())
@@ -104,67 +89,212 @@ def _test_error(model: nn.Module, task: str, x, y, batch: int = 500) -> float:
     return total / count
 
 
-def _check(setting: Setting, cells, lengths) -> None:
-    if setting.task not in TASKS:
-        raise ValueError(f"task={setting.task!r} is not known; expected one of {TASKS}")
-    unknown = [c for c in cells if c not in CELLS]
-    if not cells or unknown or len(set(cells)) < len(cells):
-        raise ValueError(f"cells={list(cells)!r} must be a non-empty list of distinct {CELLS}")
-    bad = any(isinstance(t, bool) or not isinstance(t, int) or t < 2 for t in lengths)
-    if not lengths or bad or len(set(lengths)) < len(lengths):
-        raise ValueError(f"T={list(lengths)!r} must be a non-empty list of distinct integers >= 2")
-    if setting.minutes is not None and not setting.minutes > 0:
-        raise ValueError(f"minutes={setting.minutes!r} must be a number > 0, or None")
-    if setting.task == "smnist" and set(lengths) != {memory_tasks.MNIST_PIXELS}:
-        raise ValueError(
-            f"T={list(lengths)!r}: sequential MNIST has T = {memory_tasks.MNIST_PIXELS} "
-            "(one pixel per step) only"
+class MemoryBenchmark(Estimator):
+    """Every cell of ``cells`` trained at every length of ``lengths`` on ``problem`` with
+    the same budget, each scored on fresh test data against the problem's trivial baseline.
+
+    Settings: problem ("adding", "copy" or "smnist"; ``--task`` on the command line);
+    cells; lengths (T; default 100, 200, 400, and 784 for sequential MNIST, its only
+    length); hidden_size; train_size and test_size (sequences generated from ``seed``, the
+    test ones from ``seed + 1``); and the training settings of
+    ``rnnkit.tasks.settings.TRAINING`` (``steps`` per run, default 2,000; ``minutes`` per
+    run, on top of it; no epochs or early stopping).
+
+    ``fit()`` generates its data. Fitted: ``model_`` (a ``ModuleDict`` of every run's
+    ``MemoryNet``, keyed ``<cell>_T<T>``), ``results_`` (a row per run), ``histories_``
+    (each run's), ``metrics_``. ``score()`` returns ``{"model": {run: {"error": …}},
+    "trivial": {run: {"error": …}}}``; ``predict(inputs, run=...)`` runs one of the models.
+
+        >>> bench = MemoryBenchmark(problem="adding", cells=["rnn", "gru"], lengths=[50]).fit()
+        >>> bench.score()["model"]["gru_T50"]
+    """
+
+    task = "bench-memory"
+    training = training_settings(
+        steps=2_000, batch_size=64, lr=1e-3, clip_norm=1.0, diagnose_every=250,
+        progress="log", exclude=("epochs", "patience"),
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        problem: str = "adding",
+        cells=CELLS,
+        lengths=None,
+        hidden_size: int = 64,
+        train_size: int = 10_000,
+        test_size: int = 1_000,
+        **training,
+    ):
+        self._store(locals())
+
+    def _lengths(self) -> list[int]:
+        if self.lengths is not None:
+            return list(self.lengths)
+        return [memory_tasks.MNIST_PIXELS] if self.problem == "smnist" else [100, 200, 400]
+
+    def _runs(self) -> list[tuple[str, int]]:
+        return [(cell, steps) for cell in self.cells for steps in self._lengths()]
+
+    def _check_settings(self) -> None:
+        problem, cells, lengths = self.problem, list(self.cells), self._lengths()
+        if problem not in PROBLEMS:
+            raise ValueError(f"problem={problem!r} is not known; expected one of {PROBLEMS}")
+        unknown = [c for c in cells if c not in CELLS]
+        if not cells or unknown or len(set(cells)) < len(cells):
+            raise ValueError(f"cells={cells!r} must be a non-empty list of distinct {CELLS}")
+        bad = any(isinstance(t, bool) or not isinstance(t, int) or t < 2 for t in lengths)
+        if not lengths or bad or len(set(lengths)) < len(lengths):
+            raise ValueError(f"T={lengths!r} must be a non-empty list of distinct integers >= 2")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"minutes={self.minutes!r} must be a number > 0, or None")
+        if problem == "smnist" and set(lengths) != {memory_tasks.MNIST_PIXELS}:
+            raise ValueError(
+                f"T={lengths!r}: sequential MNIST has T = {memory_tasks.MNIST_PIXELS} "
+                "(one pixel per step) only"
+            )
+        for name in ("hidden_size", "train_size", "test_size", "batch_size", "steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be an integer >= 1")
+
+    def read(self, data):
+        if data is not None:
+            raise ValueError("the memory benchmark generates its data: give no data")
+        return None
+
+    def fit(self, data=None, **places) -> MemoryBenchmark:
+        """Train every cell at every T (see the class docstring). ``places``:
+        ``checkpoint_dir``, ``resume`` and ``diagnose_dir`` (``rnnkit.tasks.rundir``); each
+        run records into ``runs/<cell>_T<T>/diagnostics`` beside ``diagnose_dir``."""
+        from torch.utils.data import TensorDataset
+
+        from ..training import set_seed
+
+        self.read(data)
+        self._start_fit(**places)
+        self.model_ = nn.ModuleDict()
+        self.results_, self.histories_, self.history_, self.steps_ = [], {}, [], []
+        self.best_epoch_ = None
+        for cell, steps in self._runs():
+            name = f"{cell}_T{steps}"
+            (x, y), (x_test, y_test), baseline, shape = self._generate(steps)
+            inputs, outputs, every_step, loss = shape
+            set_seed(self.seed)
+            model = MemoryNet(cell, inputs, self.hidden_size, outputs, every_step)
+            folder = places.get("diagnose_dir")
+            record = Path(folder).parent / "runs" / name / "diagnostics" if folder else False
+            trainer = self._trainer(
+                validation=False, loss=loss, record=record, checkpoint=name, progress="none"
+            )
+            started = time.perf_counter()
+            self._train(trainer, model, TensorDataset(x, y))
+            seconds = time.perf_counter() - started - trainer.hook_seconds
+            self.model_[name] = model
+            self.histories_[name] = trainer.history
+            error = _test_error(model, self.problem, x_test, y_test)
+            self.results_.append({
+                "cell": cell, "T": steps, "test_error": error, "baseline": baseline,
+                "error_vs_baseline": error / baseline, "train_seconds": seconds,
+                "steps": len(trainer.steps), "final_train_loss": trainer.steps[-1]["loss"],
+                "backend": model.rnn.backend_in_use,
+            })  # fmt: skip
+            if self.progress != "none":
+                print(
+                    f"{cell:>4} T={steps:<4} test {METRICS[self.problem]} {error:.4g} "
+                    f"(baseline {baseline:.4g}) in {seconds:.0f} s, {len(trainer.steps)} steps",
+                    file=sys.stderr,
+                )
+        self.metrics_ = {"test": _scores(self.results_)}
+        return self
+
+    def _generate(self, steps: int):
+        return _data(self.problem, steps, self.train_size, self.test_size, self.seed)
+
+    def score(self, data=None) -> dict:
+        """Every run's error on the test sequences (generated from ``seed + 1``) beside the
+        trivial baseline's: ``{"model": {run: {"error": …}}, "trivial": {…}}``."""
+        self._check_fitted()
+        self.read(data)
+        rows = []
+        for cell, steps in self._runs():
+            _, (x_test, y_test), baseline, _ = self._generate(steps)
+            error = _test_error(self.model_[f"{cell}_T{steps}"], self.problem, x_test, y_test)
+            rows.append({"cell": cell, "T": steps, "test_error": error, "baseline": baseline})
+        return _scores(rows)
+
+    def predict(self, inputs, *, run: str) -> torch.Tensor:
+        """The outputs of the model of ``run`` (``<cell>_T<T>``) for ``inputs``."""
+        self._check_fitted()
+        if run not in self.model_:
+            raise ValueError(f"run={run!r} is not one of {list(self.model_)}")
+        with torch.no_grad():
+            return self.model_[run].eval()(inputs)
+
+    def table(self, scores: dict) -> list[str]:
+        metric = METRICS[self.problem]
+        lines = [f"| run | test {metric} | baseline | error / baseline |", "|---|--:|--:|--:|"]
+        for name, entry in scores["model"].items():
+            error, baseline = entry["error"], scores["trivial"][name]["error"]
+            lines.append(f"| {name} | {error:.4g} | {baseline:.4g} | {error / baseline:.3f} |")
+        return lines
+
+    def report(self) -> str:
+        return table_text(self.results_, self.problem)
+
+    def _data_state(self) -> dict:
+        return {"results": self.results_}
+
+    def _restore(self, state: dict) -> None:
+        self.results_ = state["results"]
+        self.histories_ = {}  # each run's history.csv stays in the run directory it came from
+        self.model_ = nn.ModuleDict()
+        for cell, steps in self._runs():
+            _, _, _, (inputs, outputs, every_step, _) = self._generate(steps)
+            self.model_[f"{cell}_T{steps}"] = MemoryNet(
+                cell, inputs, self.hidden_size, outputs, every_step
+            )
+
+    def _write_extra(self, directory: Path) -> None:
+        import pandas as pd
+
+        from .. import plots
+
+        lengths, cells, problem = self._lengths(), list(self.cells), self.problem
+        table = pd.DataFrame(self.results_)
+        table.to_csv(directory / "results.csv", index=False)
+        for cell, steps in self._runs():
+            folder = directory / "runs" / f"{cell}_T{steps}"
+            folder.mkdir(parents=True, exist_ok=True)
+            settings = {"cell": cell, "T": steps, **self.get_params()}
+            rundir.write_json(folder / "config.json", settings)
+            if f"{cell}_T{steps}" in self.histories_:
+                history = pd.DataFrame(self.histories_[f"{cell}_T{steps}"])
+                history.to_csv(folder / "history.csv", index=False)
+        errors = {
+            c: table[table.cell == c].set_index("T").test_error.reindex(lengths) for c in cells
+        }
+        baselines = table.groupby("T").baseline.first().reindex(lengths).to_numpy()
+        plots.plot_memory_benchmark(
+            directory / f"memory_{problem}.png", lengths, errors, baselines, METRICS[problem]
         )
-    for name in ("hidden_size", "train_size", "test_size", "batch_size", "max_steps"):
-        value = getattr(setting, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r} must be an integer >= 1")
+        recorded = all((directory / "runs" / f"{c}_T{t}" / "diagnostics").is_dir()
+                       for c, t in self._runs())  # fmt: skip
+        if recorded:  # by a run directory's fit (rnnkit.tasks.rundir.train_run)
+            for cell in cells:
+                plots.plot_gradient_flow(
+                    directory / f"gradient_flow_{cell}.png",
+                    _gradient_panels(directory, cell, lengths),
+                    title=f"{cell}: gradient flow through time on the {problem} task",
+                )
 
 
-def run_one(setting: Setting, cell: str, steps: int, folder: Path) -> dict:
-    """Train one cell at one T, recording diagnostics into ``folder``; -> its results row."""
-    from torch.utils.data import TensorDataset
-
-    from ..training import Trainer, set_seed
-
-    (x, y), (x_test, y_test), baseline, shape = _data(setting, steps)
-    inputs, outputs, every_step, loss = shape
-    set_seed(setting.seed)
-    model = MemoryNet(cell, inputs, setting.hidden_size, outputs, every_step)
-    trainer = Trainer(
-        epochs=None,
-        max_steps=setting.max_steps,
-        time_limit=None if setting.minutes is None else setting.minutes * 60,
-        batch_size=setting.batch_size,
-        lr=setting.lr,
-        clip_norm=setting.clip_norm,
-        loss=loss,
-        seed=setting.seed,
-        progress="none",
-        diagnose_every=setting.diagnose_every,
-        diagnose_dir=folder / "diagnostics",
-    )
-    started = time.perf_counter()
-    trainer.fit(model, TensorDataset(x, y))
-    seconds = time.perf_counter() - started - trainer.diagnose_seconds
-    error = _test_error(model, setting.task, x_test, y_test)
-    rundir.write_json(folder / "config.json", {"cell": cell, "T": steps, **asdict(setting)})
-    trainer.write_history(folder / "history.csv")
+def _scores(rows: list[dict]) -> dict:
+    """Results rows as ``score`` returns them: the model's and the baseline's, by run."""
+    names = [f"{row['cell']}_T{row['T']}" for row in rows]
     return {
-        "cell": cell,
-        "T": steps,
-        "test_error": error,
-        "baseline": baseline,
-        "error_vs_baseline": error / baseline,
-        "train_seconds": seconds,
-        "steps": len(trainer.steps),
-        "final_train_loss": trainer.steps[-1]["loss"],
-        "backend": model.rnn.backend_in_use,
+        "model": {n: {"error": r["test_error"]} for n, r in zip(names, rows, strict=True)},
+        "trivial": {n: {"error": r["baseline"]} for n, r in zip(names, rows, strict=True)},
     }
 
 
@@ -183,61 +313,9 @@ def _gradient_panels(folder: Path, cell: str, lengths) -> dict:
     return panels
 
 
-def bench_memory(
-    out, *, cells=CELLS, lengths=None, overwrite: bool = False, progress=print,
-    **settings,
-) -> list[dict]:  # fmt: skip
-    """Train every cell at every T (``lengths``) on ``settings["task"]`` and write the run
-    directory ``out`` described in the module docstring. ``settings`` are ``Setting``'s.
-    ``lengths`` defaults to 100, 200, 400 (784 for sequential MNIST, its only length).
-
-    -> the results rows, also in ``results.csv``.
-    """
-    import pandas as pd
-
-    from .. import plots
-
-    setting = Setting(**settings)
-    if lengths is None:
-        lengths = [memory_tasks.MNIST_PIXELS] if setting.task == "smnist" else [100, 200, 400]
-    cells, lengths = list(cells), list(lengths)
-    _check(setting, cells, lengths)
-    rows = []
-    with rundir.staging(out, overwrite=overwrite) as partial:
-        for cell in cells:
-            for steps in lengths:
-                row = run_one(setting, cell, steps, partial / "runs" / f"{cell}_T{steps}")
-                rows.append(row)
-                progress(
-                    f"{cell:>4} T={steps:<4} test {METRICS[setting.task]} "
-                    f"{row['test_error']:.4g} (baseline {row['baseline']:.4g}) in "
-                    f"{row['train_seconds']:.0f} s, {row['steps']} steps"
-                )
-        table = pd.DataFrame(rows)
-        table.to_csv(partial / "results.csv", index=False)
-        errors = {
-            c: table[table.cell == c].set_index("T").test_error.reindex(lengths) for c in cells
-        }
-        baselines = table.groupby("T").baseline.first().reindex(lengths)
-        plots.plot_memory_benchmark(
-            partial / f"memory_{setting.task}.png",
-            lengths,
-            errors,
-            baselines.to_numpy(),
-            METRICS[setting.task],
-        )
-        for cell in cells:
-            plots.plot_gradient_flow(
-                partial / f"gradient_flow_{cell}.png",
-                _gradient_panels(partial, cell, lengths),
-                title=f"{cell}: gradient flow through time on the {setting.task} task",
-            )
-    return rows
-
-
-def table_text(rows: list[dict], task: str) -> str:
+def table_text(rows: list[dict], problem: str) -> str:
     """The results as a Markdown table."""
-    metric = METRICS[task]
+    metric = METRICS[problem]
     lines = [
         f"| cell | T | test {metric} | baseline | error / baseline | train time (s) | steps |",
         "|---|--:|--:|--:|--:|--:|--:|",
@@ -250,4 +328,4 @@ def table_text(rows: list[dict], task: str) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["CELLS", "TASKS", "MemoryNet", "Setting", "bench_memory", "run_one", "table_text"]
+__all__ = ["CELLS", "PROBLEMS", "MemoryBenchmark", "MemoryNet", "table_text"]

@@ -1,9 +1,21 @@
-"""Run directories: written whole or not at all.
+"""Run directories: the one module that writes and reads them, for every task.
+
+A run directory holds ``config.json`` (the task, versions, every setting), one
+``NAME.safetensors`` per model (``model`` first), ``data_state.json`` (what the model needs
+besides its weights: vocabularies, scalers), ``metrics.json`` (validation and test, the model
+beside its baselines, the headline scores at the top, later evaluations under
+``evaluations``), ``history.csv`` (per epoch), ``steps.csv`` (per optimizer step),
+``learning_curves.png`` and the task's own pictures and files.
 
 A run is assembled in ``NAME.partial`` next to its final place and renamed to ``NAME`` only
 when everything is in it, so a crash, a kill or a bad argument never leaves a directory that
 looks finished. The partial directory also holds the training checkpoint, which is what
-``resume`` continues from.
+``resume`` continues from, and ``started.json``, the settings and data it was started with,
+so a resumed run is refused when they changed.
+
+Under ``torchrun`` every process trains, and only the process of rank 0 writes: the other
+processes create, rename and delete nothing (they read the checkpoint on ``resume``, so the
+run directory must be on a file system they share).
 """
 
 from __future__ import annotations
@@ -13,6 +25,8 @@ import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
+
+from ..training.distributed import process_rank
 
 
 def partial_path(out) -> Path:
@@ -32,6 +46,9 @@ def staging(out, *, overwrite: bool = False, resume: bool = False):
     if out.exists() and not overwrite:
         raise FileExistsError(f"out={str(out)!r} already exists; choose another or overwrite it")
     partial = partial_path(out)
+    if process_rank() != 0:  # the main process alone writes
+        yield partial
+        return
     if partial.exists() and not resume:
         shutil.rmtree(partial)
     partial.mkdir(parents=True, exist_ok=True)
@@ -99,3 +116,154 @@ def _plain(value):
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# --- what every task's run directory holds ------------------------------------------------------
+
+
+def write_run(estimator, directory: Path) -> None:
+    """Write the fitted ``estimator``'s run into ``directory`` (see the module docstring)."""
+    import pandas as pd
+    import torch
+
+    from .. import plots
+    from .._version import __version__
+
+    config = {
+        "task": estimator.task,
+        "rnnkit": __version__,
+        "torch": torch.__version__,
+        "settings": estimator.get_params(),
+        "best_epoch": estimator.best_epoch_,
+        "parameters": sum(p.numel() for p in estimator.model_.parameters()),
+        **estimator._config(),
+    }
+    write_json(directory / "config.json", config)
+    for name, model in estimator._models().items():
+        save_weights(model, directory / f"{name}.safetensors")
+    write_json(directory / "data_state.json", estimator._data_state())
+    write_json(directory / "metrics.json", estimator.metrics_)
+    pd.DataFrame(estimator.history_).to_csv(directory / "history.csv", index=False)
+    pd.DataFrame(estimator.steps_).to_csv(directory / "steps.csv", index=False)
+    if estimator.history_:
+        plots.plot_learning_curves(directory / "learning_curves.png", estimator.history_)
+    estimator._write_extra(directory)
+
+
+def read_run(cls, run):
+    """The fitted estimator of class ``cls`` that the run directory ``run`` holds."""
+    import pandas as pd
+    from safetensors.torch import load_file
+
+    run = require_run(run)
+    config = read_json(run / "config.json")
+    if config.get("task") != cls.task:
+        raise ValueError(
+            f"run={str(run)!r} holds a {config.get('task')!r} run, not a {cls.task!r} run"
+        )
+    for name in ("data_state.json", "metrics.json"):
+        _require_file(run, name)
+    estimator = cls(**config["settings"])
+    estimator._restore(read_json(run / "data_state.json"))
+    estimator.metrics_ = read_json(run / "metrics.json")
+    estimator.best_epoch_ = config.get("best_epoch")
+    history = run / "history.csv"
+    has_rows = history.is_file() and history.stat().st_size > 1
+    estimator.history_ = pd.read_csv(history).to_dict("records") if has_rows else []
+    estimator.steps_ = []  # kept in steps.csv; nothing after training reads them
+    for name, model in estimator._models().items():
+        model.load_state_dict(load_file(_require_file(run, f"{name}.safetensors")))
+        model.eval()
+    return estimator
+
+
+def _require_file(run: Path, name: str) -> Path:
+    path = run / name
+    if not path.is_file():
+        raise ValueError(f"run={str(run)!r} is incomplete: {name} is missing")
+    return path
+
+
+def train_run(estimator, data, out, *, test=None, read=None, overwrite=False, resume=False) -> str:
+    """Fit ``estimator`` on ``data``, score it on ``test`` if given, write the run directory
+    ``out`` and return the report that ``rnnkit <task> train`` prints.
+
+    Both data are read first (``estimator.read``, with the options ``read``), so a bad test
+    file fails before training. The run is written whole or not at all; ``resume``
+    continues an interrupted one from its checkpoint, and is refused if the settings or the
+    data differ from those it started with. The top of metrics.json carries the model's
+    ``headline`` scores on the test part (or else the validation part). Under torchrun only
+    rank 0 writes; the others return "".
+    """
+    started = {"settings": as_json(estimator.get_params()), "data": describe(data)}
+    data = estimator.read(data, **(read or {}))
+    test = estimator.read(test, **(read or {})) if test is not None else None
+    data, test = estimator._hold_out_test(data, test)
+    main = process_rank() == 0
+    with staging(out, overwrite=overwrite, resume=resume) as partial:
+        record = partial / "started.json"
+        if resume and record.exists():
+            _check_same_run(read_json(record), started)
+        if main:
+            write_json(record, started)
+        estimator.fit(
+            data,
+            checkpoint_dir=partial / "checkpoint",
+            resume=resume,
+            diagnose_dir=partial / "diagnostics",
+        )
+        if not main:
+            return ""
+        if test is not None:
+            estimator.metrics_["test"] = estimator.score(test)
+            estimator.metrics_.setdefault("data", {})["test"] = len(test)
+        part = "test" if "test" in estimator.metrics_ else "validation"
+        if part in estimator.metrics_:
+            model = estimator._headline(estimator.metrics_[part])
+            estimator.metrics_ |= {key: model[key] for key in estimator.headline if key in model}
+            estimator.metrics_["scored_on"] = part
+        record.unlink()
+        write_run(estimator, partial)
+    return f"{estimator.report()}\n\nRun directory: {out}"
+
+
+def evaluate_run(cls, run, data, *, read=None, **options) -> str:
+    """Score the saved run ``run`` of estimator class ``cls`` on ``data`` (read with the
+    options ``read``; ``options`` go to ``score``), record it in the run's metrics.json and
+    return what ``rnnkit <task> evaluate`` prints."""
+    run = require_run(run)
+    estimator = cls.load(run)
+    source = describe(data)
+    scores = estimator.score(estimator.read(data, **(read or {})), **options)
+    path = run / "metrics.json"
+    stored = read_json(path)
+    stored.setdefault("evaluations", []).append({"data": source, **options, "scores": scores})
+    headline = estimator._headline(scores)
+    stored.update({k: v for k, v in headline.items() if k in estimator.headline})
+    stored["scored_on"] = source
+    write_json(path, stored)
+    return "\n".join([f"{source}:", *estimator.table(scores)])
+
+
+def describe(data) -> str:
+    """How a run names its data: the path, or the kind of object it was given."""
+    if data is None:
+        return "generated from the settings"
+    if isinstance(data, str | os.PathLike):
+        return os.fspath(data)
+    return getattr(data, "source", None) or type(data).__name__
+
+
+def _check_same_run(before: dict, now: dict) -> None:
+    """Refuse to resume a checkpoint with settings or data other than its own."""
+    changed = (
+        [] if before["data"] == now["data"] else [f"data: {before['data']!r} -> {now['data']!r}"]
+    )
+    for name, value in now["settings"].items():
+        if before["settings"].get(name) != value:
+            changed.append(f"{name}: {before['settings'].get(name)!r} -> {value!r}")
+    if changed:
+        raise ValueError(
+            "--resume continues a run with the settings and data it started with; changed: "
+            + "; ".join(changed)
+        )

@@ -9,12 +9,14 @@ training data ("O" for words it never saw).
 
     >>> tagger = Tagger(crf=True, epochs=20).fit("train.bio")
     >>> tagger.predict([["Obama", "visited", "Paris"]])
+    >>> tagger.score("test.bio")["model"]["f1"]
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -24,7 +26,9 @@ from ..data.batching import SequenceDataset
 from ..data.text import Vocabulary
 from ..models.tagger import SequenceTagger
 from . import supervised
-from .supervised import SupervisedTask, label_vocabulary, run_batches
+from .estimator import Estimator
+from .settings import training_settings
+from .supervised import label_vocabulary, run_batches
 
 MAX_WORD_CHARS = 30  # longer words (URLs) keep their first characters
 
@@ -68,26 +72,33 @@ def read_sentences(data, *, tagged=True) -> tuple[list[list[str]], list[list[str
     return tokens, None, "<memory>"
 
 
-class Tagger(SupervisedTask):
+class Tagger(Estimator):
     """Train, evaluate and use a sequence tagger; see the module docstring.
 
     Model (see ``rnnkit.models.SequenceTagger``): cell, hidden_size, num_layers,
     embedding_dim, chars (the character BiRNN on or off), char_embedding_dim,
     char_hidden_size, dropout, crf, ``rnn_options`` for the word BiRNN.
     Words: lowercase (the word embedding's view; the characters keep the case), min_freq.
-    Training: epochs, batch_size, optimizer, lr, weight_decay, clip_norm, schedule
-        (None, "cosine" or "plateau"); val, the fraction of
-    sentences held out for early stopping with ``patience`` epochs on entity F1, unless
-    ``fit`` is given ``val_data``; seed; progress.
+    Training (``rnnkit.tasks.settings.TRAINING``): epochs, steps, minutes, batch_size,
+        optimizer, lr, weight_decay, clip_norm, schedule, patience (early stopping on entity
+        F1), seed, progress, diagnose_every.
+    val: the fraction of sentences held out for early stopping, unless ``fit`` is given
+        ``val_data``.
 
-    Fitted: ``model_``, ``tags_``, ``words_``, ``chars_``, ``frequent_tag_`` (the baseline),
-    ``history_``, ``best_epoch_``, ``metrics_``.
+    Fitted: ``model_``, ``labels_`` (the tags), ``vocabulary_`` (the words),
+    ``char_vocabulary_``, ``frequent_tag_`` (the baseline), ``history_``, ``steps_``,
+    ``best_epoch_``, ``metrics_``.
     """
 
     task = "tag"
-    model_class = SequenceTagger
+    training = training_settings(epochs=30, batch_size=16, lr=2e-3, clip_norm=5.0, patience=5)
     headline = ("precision", "recall", "f1")
     unit = "sentences"
+    renamed: ClassVar[dict] = {
+        "tags_": "labels_",
+        "words_": "vocabulary_",
+        "chars_": "char_vocabulary_",
+    }
 
     def __init__(
         self,
@@ -104,69 +115,43 @@ class Tagger(SupervisedTask):
         rnn_options: dict | None = None,
         lowercase: bool = True,
         min_freq: int = 1,
-        epochs: int = 30,
-        batch_size: int = 16,
-        optimizer: str = "adam",
-        lr: float = 2e-3,
-        weight_decay: float = 0.0,
-        clip_norm: float | None = 5.0,
-        schedule: str | None = None,
         val: float = 0.1,
-        patience: int | None = 5,
-        seed: int = 0,
-        progress: str = "auto",
-        diagnose_every: int | None = None,
+        **training,
     ):
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.embedding_dim = embedding_dim
-        self.chars = chars
-        self.char_embedding_dim = char_embedding_dim
-        self.char_hidden_size = char_hidden_size
-        self.dropout = dropout
-        self.crf = crf
-        self.rnn_options = dict(rnn_options or {})
-        self.lowercase = lowercase
-        self.min_freq = min_freq
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.clip_norm = clip_norm
-        self.schedule = schedule
-        self.val = val
-        self.patience = patience
-        self.seed = seed
-        self.progress = progress
-        self.diagnose_every = diagnose_every
+        self._store(locals())
 
     # --- learning --------------------------------------------------------------------------
 
-    def fit(self, data, *, val_data=None, checkpoint_dir=None, resume=False, diagnose_dir=None):
+    def read(self, data) -> list[tuple[list[str], list[str]]]:
+        """Tagged ``data`` (a BIO/CoNLL path, or (tokens, tags) pairs) as (tokens, tags)
+        pairs."""
+        tokens, tags, _ = read_sentences(data)
+        return list(zip(tokens, tags, strict=True))
+
+    def fit(self, data, *, val_data=None, **places) -> Tagger:
         """Learn from ``data`` (a BIO/CoNLL path or (tokens, tags) pairs); hold out ``val`` of
-        the sentences for early stopping unless ``val_data`` is given."""
+        the sentences for early stopping unless ``val_data`` is given. ``places``:
+        ``checkpoint_dir``, ``resume`` and ``diagnose_dir`` (``rnnkit.tasks.rundir``)."""
         from ..training import set_seed
 
-        self._check_settings()
+        self._start_fit(**places)
         tokens, tags, _ = read_sentences(data)
         if val_data is not None:
             train = (tokens, tags)
             held = read_sentences(val_data)[:2]
         elif self.val:
-            keep, hold = self._split(len(tokens))
+            keep, hold = supervised.hold_out(len(tokens), self.val, self.seed, self.unit)
             train = ([tokens[i] for i in keep], [tags[i] for i in keep])
             held = ([tokens[i] for i in hold], [tags[i] for i in hold])
         else:
             train, held = (tokens, tags), None
         # The tags are a closed set: those of the validation data count too.
         labelled = train[1] + (held[1] if held is not None else [])
-        self.tags_ = label_vocabulary(t for s in labelled for t in s)
+        self.labels_ = label_vocabulary(t for s in labelled for t in s)
         words = [[self._word(w) for w in sentence] for sentence in train[0]]
-        self.words_ = Vocabulary(min_freq=self.min_freq).fit(words)
+        self.vocabulary_ = Vocabulary(min_freq=self.min_freq).fit(words)
         spellings = (list(w) for s in train[0] for w in s)
-        self.chars_ = Vocabulary().fit(spellings) if self.chars else None
+        self.char_vocabulary_ = Vocabulary().fit(spellings) if self.chars else None
         self.frequent_tag_ = _most_frequent_tags(words, train[1])
         train_set = self._dataset(*train)
         held_set = self._dataset(*held) if held is not None else None
@@ -176,20 +161,21 @@ class Tagger(SupervisedTask):
 
         set_seed(self.seed)
         self.model_ = self._build_model()
-        val_metrics = {"val_f1": val_f1} if held is not None else None
+        validation = held is not None
+        # Entity F1 is 0 for a tagger's first epochs: the lower val_loss breaks the ties.
         trainer = self._trainer(
-            checkpoint_dir=checkpoint_dir,
-            val_metrics=val_metrics,
+            validation=validation,
             monitor="val_f1",
+            mode="max",
+            tie_break="val_loss" if validation else None,
+            val_metrics={"val_f1": val_f1} if validation else None,
             compute_loss=_mean_loss,
-            diagnose_dir=diagnose_dir,
         )
-        trainer.fit(self.model_, train_set, val=held_set, resume=resume)
-        self.model_.eval()
-        self.history_, self.best_epoch_ = trainer.history, trainer.best_epoch
+        self._train(trainer, self.model_, train_set, held_set)
+        self._keep(trainer)
         self.metrics_ = {
             "data": {"train": len(train[0]), "validation": len(held[0]) if held else 0},
-            "tags": self.tags_.tokens,
+            "tags": self.labels_.tokens,
         }
         if held is not None:
             self.metrics_["validation"] = self.score(list(zip(*held, strict=True)))
@@ -197,14 +183,15 @@ class Tagger(SupervisedTask):
 
     def score(self, data) -> dict:
         """Entity-level precision, recall and F1 (conlleval rules) and token accuracy of the
-        model and of the most-frequent-tag baseline on tagged ``data``."""
+        model and of the most-frequent-tag baseline on tagged ``data``:
+        ``{"model": …, "most_frequent_tag": …}``."""
         self._check_fitted()
         tokens, tags, source = read_sentences(data)
-        unknown = sorted({t for s in tags for t in s} - set(self.tags_.tokens))
+        unknown = sorted({t for s in tags for t in s} - set(self.labels_.tokens))
         if unknown:
             raise ValueError(
                 f"data={source!r} has tags the model never saw: {unknown[:10]}; it knows "
-                f"{self.tags_.tokens}"
+                f"{self.labels_.tokens}"
             )
         predictions = {
             "model": self._tag(self.model_, self._dataset(tokens)),
@@ -216,13 +203,7 @@ class Tagger(SupervisedTask):
             flat_pred = [t for s in predicted for t in s]
             scores[name] = metrics.entity_scores(tags, predicted)
             scores[name]["token_accuracy"] = metrics.accuracy(flat_true, flat_pred)
-        return {
-            "precision": scores["model"]["precision"],
-            "recall": scores["model"]["recall"],
-            "f1": scores["model"]["f1"],
-            "sentences": len(tokens),
-            **scores,
-        }
+        return scores
 
     # --- using -----------------------------------------------------------------------------
 
@@ -246,59 +227,60 @@ class Tagger(SupervisedTask):
 
     # --- internals -------------------------------------------------------------------------
 
+    def _check_settings(self) -> None:
+        supervised.check_fraction("val", self.val)
+        supervised.check_rnn_options(self, SequenceTagger)
+
     def _word(self, word: str) -> str:
         return word.lower() if self.lowercase else word
 
     def _dataset(self, tokens, tags=None) -> SequenceDataset:
-        words = [torch.tensor(self.words_.encode([self._word(w) for w in s])) for s in tokens]
+        words = [torch.tensor(self.vocabulary_.encode([self._word(w) for w in s])) for s in tokens]
         inputs = words
-        if self.chars_ is not None:
+        if self.char_vocabulary_ is not None:
+            chars = self.char_vocabulary_
             spellings = [
-                _spellings([self.chars_.encode(list(w[:MAX_WORD_CHARS])) for w in s])
-                for s in tokens
+                _spellings([chars.encode(list(w[:MAX_WORD_CHARS])) for w in s]) for s in tokens
             ]
             inputs = (words, spellings)
-        target = None if tags is None else [torch.tensor(self.tags_.encode(s)) for s in tags]
+        target = None if tags is None else [torch.tensor(self.labels_.encode(s)) for s in tags]
         return SequenceDataset(inputs, target)
 
     def _build_model(self) -> SequenceTagger:
         return SequenceTagger(
-            len(self.words_), len(self.tags_), embedding_dim=self.embedding_dim,
-            char_vocab_size=len(self.chars_) if self.chars_ is not None else None,
+            len(self.vocabulary_), len(self.labels_), embedding_dim=self.embedding_dim,
+            char_vocab_size=len(self.char_vocabulary_) if self.chars else None,
             char_embedding_dim=self.char_embedding_dim, char_hidden_size=self.char_hidden_size,
             cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
-            dropout=self.dropout, crf=self.crf, tags=self.tags_.tokens, **self.rnn_options,
+            dropout=self.dropout, crf=self.crf, tags=self.labels_.tokens,
+            rnn_options=self.rnn_options,
         )  # fmt: skip
 
     def _tag(self, model, dataset) -> list[list[str]]:
         model.eval()
-        rows = run_batches(dataset, lambda *x, lengths: model.decode(*x, lengths=lengths))
+        rows = run_batches(dataset, lambda *x, lengths: model.decode(*x, lengths=lengths), model)
         lengths = dataset.lengths.tolist()
-        return [self.tags_.decode(row[:n].tolist()) for row, n in zip(rows, lengths, strict=True)]
+        return [self.labels_.decode(row[:n].tolist()) for row, n in zip(rows, lengths, strict=True)]
 
     def _baseline(self, tokens) -> list[list[str]]:
         return [[self.frequent_tag_.get(self._word(w), "O") for w in s] for s in tokens]
 
-    def _models(self) -> dict:
-        return {"model": self.model_}
-
     def _data_state(self) -> dict:
+        chars = self.char_vocabulary_
         return {
-            "tags": self.tags_.to_dict(),
-            "words": self.words_.to_dict(),
-            "chars": self.chars_.to_dict() if self.chars_ is not None else None,
+            "labels": self.labels_.to_dict(),
+            "vocabulary": self.vocabulary_.to_dict(),
+            "char_vocabulary": chars.to_dict() if chars is not None else None,
             "most_frequent_tag": self.frequent_tag_,
         }
 
     def _restore(self, state: dict) -> None:
-        self.tags_ = Vocabulary.from_dict(state["tags"])
-        self.words_ = Vocabulary.from_dict(state["words"])
-        self.chars_ = Vocabulary.from_dict(state["chars"]) if state["chars"] else None
+        self.labels_ = Vocabulary.from_dict(state["labels"])
+        self.vocabulary_ = Vocabulary.from_dict(state["vocabulary"])
+        chars = state["char_vocabulary"]
+        self.char_vocabulary_ = Vocabulary.from_dict(chars) if chars else None
         self.frequent_tag_ = state["most_frequent_tag"]
         self.model_ = self._build_model()
-
-    def _write_pictures(self, directory: Path) -> None:
-        pass  # the learning curves are all; entity scores are in metrics.json
 
 
 def _spellings(ids: list[list[int]]) -> torch.Tensor:
@@ -340,12 +322,6 @@ def _most_frequent_tags(tokens, tags) -> dict[str, str]:
 
 
 # --- what the command line runs and prints ----------------------------------------------------
-
-
-def evaluate_run(run, data) -> str:
-    """Score a saved run on tagged ``data``; its metrics.json's ``precision``, ``recall`` and
-    ``f1`` become this evaluation's. Returns what ``tag evaluate`` prints."""
-    return supervised.evaluate_run(Tagger, run, data, str(data))
 
 
 def predict_lines(run, source: str) -> str:

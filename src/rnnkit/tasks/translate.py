@@ -20,11 +20,15 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..data.text import Vocabulary, make_tokenizer, tokenizer_from_dict
 from ..models.seq2seq import EncoderDecoder
-from .supervised import SupervisedTask, record_evaluation, stratified_split
+from . import supervised
+from .estimator import Estimator
+from .settings import training_settings
+from .supervised import stratified_split
 
 SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")
 BOS, EOS = 2, 3  # the ids of <s> and </s> in SPECIALS
@@ -93,9 +97,9 @@ class _PairDataset:
         return source, (target_in, target_out), lengths
 
 
-class Translator(SupervisedTask):
-    """Trains and uses an attention encoder-decoder (scikit-learn style: the constructor
-    stores settings, ``fit`` learns, fitted state ends in ``_``).
+class Translator(Estimator):
+    """Trains and uses an attention encoder-decoder (see ``rnnkit.tasks.estimator`` for the
+    contract).
 
     Args:
         tokenizer: "bpe" (subwords, ``vocab_size`` per side; needs ``rnnkit[text]``) or
@@ -108,15 +112,22 @@ class Translator(SupervisedTask):
         sampling: scheduled-sampling probability (Bengio et al. 2015) of feeding the model's
             own previous prediction instead of the reference's during training.
         beam_size, length_penalty: the beam search that ``score`` reports beside greedy.
-        epochs, minutes (a time limit of training, validation included), batch_size,
+        val: the fraction of the pairs held out for early stopping and validation scores.
+        test: the fraction of the pairs that a run (``rnnkit translate train`` without
+            ``--test``) holds out for its test, a fixed random choice whatever the seed.
+        Training (``rnnkit.tasks.settings.TRAINING``): epochs, steps, minutes, batch_size,
         optimizer, lr, weight_decay, clip_norm, schedule, patience (early stopping on the
-        validation loss), val (fraction held out), seed, progress: the training loop.
+        validation loss), seed, progress, diagnose_every.
+
+    Fitted: ``tokenizer_`` and ``vocabulary_`` (the source side), ``target_tokenizer_`` and
+    ``target_vocabulary_``, ``model_``, ``history_``, ``steps_``, ``best_epoch_``,
+    ``metrics_``.
     """
 
     task = "translate"
+    training = training_settings(epochs=10, batch_size=64, lr=2e-3, clip_norm=1.0, patience=3)
     headline = ("bleu", "chrf")
     unit = "pairs"
-    model_class = EncoderDecoder
 
     def __init__(
         self,
@@ -137,49 +148,11 @@ class Translator(SupervisedTask):
         sampling: float = 0.0,
         beam_size: int = 5,
         length_penalty: float = 1.0,
-        epochs: int | None = 10,
-        minutes: float | None = None,
-        batch_size: int = 64,
-        optimizer: str = "adam",
-        lr: float = 2e-3,
-        weight_decay: float = 0.0,
-        clip_norm: float | None = 1.0,
-        schedule: str | None = None,
-        patience: int | None = 3,
         val: float = 0.05,
-        seed: int = 0,
-        progress: str = "auto",
-        diagnose_every: int | None = None,
+        test: float = 0.05,
+        **training,
     ):
-        self.tokenizer = tokenizer
-        self.vocab_size = vocab_size
-        self.min_freq = min_freq
-        self.max_length = max_length
-        self.cell = cell
-        self.embedding_dim = embedding_dim
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.attention = attention
-        self.input_feeding = input_feeding
-        self.bridge = bridge
-        self.dropout = dropout
-        self.rnn_options = dict(rnn_options or {})
-        self.sampling = sampling
-        self.beam_size = beam_size
-        self.length_penalty = length_penalty
-        self.epochs = epochs
-        self.minutes = minutes
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.clip_norm = clip_norm
-        self.schedule = schedule
-        self.patience = patience
-        self.val = val
-        self.seed = seed
-        self.progress = progress
-        self.diagnose_every = diagnose_every
+        self._store(locals())
 
     # --- text and ids ------------------------------------------------------------------------
 
@@ -192,8 +165,8 @@ class Translator(SupervisedTask):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be an integer >= 1")
-        if not 0 < self.val < 1:
-            raise ValueError(f"val={self.val!r} must be a fraction in (0, 1)")
+        supervised.check_fraction("val", self.val, zero=False)
+        supervised.check_fraction("test", self.test, zero=False)
         if not (isinstance(self.sampling, int | float) and 0 <= self.sampling <= 1):
             raise ValueError(f"sampling={self.sampling!r} must be a probability in [0, 1]")
         if not (
@@ -202,7 +175,7 @@ class Translator(SupervisedTask):
             raise ValueError(f"length_penalty={self.length_penalty!r} must be a finite number")
         if self.minutes is not None and not self.minutes > 0:
             raise ValueError(f"minutes={self.minutes!r} must be a number > 0 or None")
-        super()._check_settings()
+        supervised.check_rnn_options(self, EncoderDecoder)
 
     def _new_tokenizer(self):
         if self.tokenizer == "bpe":
@@ -211,7 +184,7 @@ class Translator(SupervisedTask):
 
     def _detokenize(self, tokens: list[str]) -> str:
         """Target tokens as text: words joined, punctuation attached as it is written."""
-        tokenizer = self.tokenizers_[1]
+        tokenizer = self.target_tokenizer_
         text = (
             tokenizer.detokenize(tokens) if hasattr(tokenizer, "detokenize") else " ".join(tokens)
         )
@@ -219,7 +192,7 @@ class Translator(SupervisedTask):
 
     def _encode(self, side: int, texts: list[str]) -> tuple[list[list[int]], int, int]:
         """(ids per text, tokens in all, of which unknown) for one side."""
-        tokenizer, vocabulary = self.tokenizers_[side], self.vocabularies_[side]
+        tokenizer, vocabulary = self._sides()[side]
         ids = [vocabulary.encode(tokenizer(text)) for text in texts]
         # BPE turns an unseen character into "<unk>" itself: count ids, not tokens.
         unknown = sum(row.count(vocabulary.unk_id) for row in ids)
@@ -248,8 +221,8 @@ class Translator(SupervisedTask):
 
     def _new_model(self) -> EncoderDecoder:
         return EncoderDecoder(
-            len(self.vocabularies_[0]),
-            len(self.vocabularies_[1]),
+            len(self.vocabulary_),
+            len(self.target_vocabulary_),
             embedding_dim=self.embedding_dim,
             hidden_size=self.hidden_size,
             num_layers=self.num_layers,
@@ -270,77 +243,102 @@ class Translator(SupervisedTask):
             logits.flatten(0, 1), target_out.flatten(), ignore_index=-100
         )
 
-    def fit(
-        self, pairs, *, checkpoint_dir=None, resume: bool = False, diagnose_dir=None
-    ) -> Translator:
-        """Learn tokenizers, vocabularies and the model from ``(source, target)`` pairs,
-        holding out ``val`` of them for early stopping and the validation scores."""
-        from ..training import Trainer
+    def read(self, data) -> list[tuple[str, str]]:
+        """``(source, target)`` pairs: from a TSV file (``read_pairs``), or as given."""
+        if isinstance(data, str | Path):
+            return read_pairs(data)
+        pairs = [tuple(pair) for pair in data]
+        if not pairs or any(len(pair) != 2 for pair in pairs):
+            raise ValueError("data must be a non-empty list of (source, target) pairs")
+        return pairs
 
-        self._check_settings()
-        pairs = list(pairs)
-        train_rows, val_rows = self._split(len(pairs))
-        train = [pairs[i] for i in train_rows]
-        held = [pairs[i] for i in val_rows]
-        self.tokenizers_, self.vocabularies_ = [], []
+    def _hold_out_test(self, data, test):
+        """Without test pairs, a fixed random ``test`` fraction of ``data``: a seed of its
+        own, so the test pairs stay the same whatever the model's seed."""
+        if test is not None:
+            return data, test
+        supervised.check_fraction("test", self.test, zero=False)
+        keep, hold = stratified_split(np.zeros(len(data)), self.test, 1234)
+        if len(hold) == 0:
+            raise ValueError(
+                f"test={self.test} of {len(data)} pairs holds out none for the test: give "
+                "more pairs, a larger fraction, or test pairs (--test)"
+            )
+        return [data[i] for i in keep], [data[i] for i in hold]
+
+    def fit(self, pairs, *, val_data=None, **places) -> Translator:
+        """Learn tokenizers, vocabularies and the model from ``(source, target)`` pairs,
+        holding out ``val`` of them for early stopping and the validation scores unless
+        ``val_data`` (more pairs) is given. ``places``: ``checkpoint_dir``, ``resume`` and
+        ``diagnose_dir`` (``rnnkit.tasks.rundir``)."""
+        self._start_fit(**places)
+        pairs = self.read(pairs)
+        if val_data is not None:
+            train, held = pairs, self.read(val_data)
+        else:
+            train_rows, val_rows = supervised.hold_out(len(pairs), self.val, self.seed, "pairs")
+            train, held = [pairs[i] for i in train_rows], [pairs[i] for i in val_rows]
+        sides = []
         for side in (0, 1):
             texts = [pair[side] for pair in train]
             tokenizer = self._new_tokenizer().fit(texts)
             min_freq = 1 if self.tokenizer == "bpe" else self.min_freq
             vocabulary = Vocabulary(min_freq=min_freq, specials=SPECIALS)
             vocabulary.fit(tokenizer(text) for text in texts)
-            self.tokenizers_.append(tokenizer)
-            self.vocabularies_.append(vocabulary)
+            sides.append((tokenizer, vocabulary))
+        (self.tokenizer_, self.vocabulary_), (self.target_tokenizer_, self.target_vocabulary_) = (
+            sides
+        )
         torch.manual_seed(self.seed)
         self.model_ = self._new_model()
         train_data, dropped = self._dataset(train)
         val_data, _ = self._dataset(held)
-        trainer = Trainer(
-            epochs=self.epochs,
-            time_limit=self.minutes * 60 if self.minutes else None,
-            batch_size=self.batch_size,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            clip_norm=self.clip_norm,
-            schedule=self.schedule,
-            compute_loss=self._loss,
-            early_stopping=self.patience,
-            checkpoint_dir=checkpoint_dir,
-            seed=self.seed,
-            progress=self.progress,
-            diagnose_every=self.diagnose_every,
-            diagnose_dir=diagnose_dir,
-        )
+        trainer = self._trainer(validation=True, compute_loss=self._loss)
         started = time.perf_counter()
-        trainer.fit(self.model_, train_data, val=val_data, resume=resume)
-        self.model_.eval()
-        self.history_ = trainer.history
-        self.best_epoch_ = trainer.best_epoch
+        self._train(trainer, self.model_, train_data, val_data)
+        self._keep(trainer)
         self.metrics_ = {
+            "data": {"train": len(train) - dropped, "too_long": dropped, "validation": len(held)},
             "training_seconds": time.perf_counter() - started,
-            "training_pairs": len(train) - dropped,
-            "too_long_pairs": dropped,
-            "validation": self.score(held),
+            "validation": self.score(held, warn=False),  # unseen words are expected here
         }
+        shown = self._source_ids([s for s, _ in held[:5]], warn=False)
+        greedy = [self._text(row) for row in self._search(shown, 1, None)]
+        self.metrics_["examples"] = [
+            {"source": s, "reference": r, "greedy": g}
+            for (s, r), g in zip(held[:5], greedy, strict=True)
+        ]
         return self
+
+    def _sides(self):
+        """((tokenizer, vocabulary) of the source, the same of the target)."""
+        return (
+            (self.tokenizer_, self.vocabulary_),
+            (self.target_tokenizer_, self.target_vocabulary_),
+        )
 
     # --- using it ----------------------------------------------------------------------------
 
-    def _source_ids(self, sentences: list[str]) -> tuple[list[list[int]], int, int]:
-        """Source ids, cut to ``max_length`` (with a warning) and never empty."""
+    def _source_ids(self, sentences: list[str], *, warn: bool = True) -> list[list[int]]:
+        """Source ids, cut to ``max_length`` and never empty; with ``warn``, a warning counts
+        the tokens outside the vocabulary (read as ``<unk>``) and the sentences cut."""
         ids, total, unknown = self._encode(0, sentences)
+        if unknown and warn:
+            warnings.warn(
+                f"{unknown} of {total} source tokens are not in the vocabulary and read as <unk>",
+                stacklevel=3,
+            )
         empty = [i for i, row in enumerate(ids) if not row]
         if empty:
             raise ValueError(f"sentence {empty[0]} has no tokens: {sentences[empty[0]]!r}")
         long = sum(len(row) > self.max_length for row in ids)
-        if long:
+        if long and warn:
             warnings.warn(
                 f"{long} source sentence(s) have more than max_length={self.max_length} "
                 "tokens and are cut to it",
                 stacklevel=3,
             )
-        return [row[: self.max_length] for row in ids], total, unknown
+        return [row[: self.max_length] for row in ids]
 
     def translate(self, sentences, *, beam_size: int | None = None, max_length=None) -> list:
         """Translations of ``sentences`` (strings): greedy with ``beam_size=1``, else beam
@@ -349,17 +347,22 @@ class Translator(SupervisedTask):
         ids = self.translate_ids(sentences, beam_size=beam_size, max_length=max_length)
         return [self._text(row) for row in ids]
 
+    def predict(self, sentences) -> list[str]:
+        """The translation of each sentence, as ``translate`` writes it (the estimator
+        contract's name)."""
+        return self.translate(sentences)
+
     def translate_ids(self, sentences, *, beam_size=None, max_length=None) -> list[list[int]]:
         """The target ids ``translate`` writes out (``</s>`` left out)."""
         self._check_fitted()
         if isinstance(sentences, str):
             raise TypeError("sentences must be a list of strings, got one string")
         sentences = list(sentences)
-        ids = self._source_ids(sentences)[0] if sentences else []
+        ids = self._source_ids(sentences) if sentences else []
         return self._search(ids, self.beam_size if beam_size is None else beam_size, max_length)
 
     def _text(self, ids: list[int]) -> str:
-        return self._detokenize(self.vocabularies_[1].decode(ids))
+        return self._detokenize(self.target_vocabulary_.decode(ids))
 
     def _search(self, ids: list[list[int]], beam: int, max_length) -> list[list[int]]:
         """Greedy (``beam`` 1) or beam search from source ids, in batches of similar length."""
@@ -390,37 +393,30 @@ class Translator(SupervisedTask):
                     outputs[i] = tokens
         return outputs
 
-    def score(self, pairs, *, beam_size: int | None = None) -> dict:
-        """BLEU and chrF of greedy decoding and of beam search (``beam_size``, default the
-        setting) on ``pairs``, and of copying the source, the baseline."""
+    def score(self, pairs, *, beam_size: int | None = None, warn: bool = True) -> dict:
+        """BLEU and chrF on ``pairs`` of the model decoding greedily (``model``) and by beam
+        search (``model_beam5`` for ``beam_size`` 5; default the setting, 1 for greedy
+        only), and of copying the source (``copy``), the baseline. ``warn``: say how many
+        source tokens were outside the vocabulary and how many sentences were cut."""
         self._check_fitted()
-        pairs = list(pairs)
-        if not pairs:
-            raise ValueError("pairs is empty: nothing to score")
+        pairs = self.read(pairs)
         sources = [s for s, _ in pairs]
         references = [t for _, t in pairs]
         beam = self.beam_size if beam_size is None else beam_size
-        ids, total, unknown = self._source_ids(sources)  # read once for both searches
+        ids = self._source_ids(sources, warn=warn)  # read once for both searches
         greedy_out = [self._text(row) for row in self._search(ids, 1, None)]
-        scores = {"greedy": bleu_chrf(greedy_out, references)}
+        scores = {"model": bleu_chrf(greedy_out, references)}
         if beam > 1:
             beam_out = [self._text(row) for row in self._search(ids, beam, None)]
-            scores[f"beam {beam}"] = bleu_chrf(beam_out, references)
-        scores["copy source"] = bleu_chrf(sources, references)
-        best = scores[f"beam {beam}" if beam > 1 else "greedy"]
-        return (
-            scores
-            | best
-            | {
-                self.unit: len(pairs),
-                "unknown_source_tokens": unknown,
-                "source_tokens": total,
-                "examples": [
-                    {"source": s, "reference": r, "greedy": g}
-                    for s, r, g in list(zip(sources, references, greedy_out, strict=True))[:5]
-                ],
-            }
-        )
+            scores[f"model_beam{beam}"] = bleu_chrf(beam_out, references)
+        scores["copy"] = bleu_chrf(sources, references)
+        return scores
+
+    def _headline(self, scores: dict) -> dict:
+        """The headline is the beam search's that ``scores`` holds (``translate`` decodes
+        with the ``beam_size`` setting's; an evaluation may choose another), else greedy's."""
+        beams = [name for name in scores if name.startswith("model_beam")]
+        return scores[beams[0]] if beams else scores["model"]
 
     def attention_map(self, source: str, target_ids: list[int] | None = None):
         """(source tokens, output tokens, weights (T, S)): where the model looks at each step
@@ -430,7 +426,7 @@ class Translator(SupervisedTask):
             raise ValueError("this model has no attention (attention='none')")
         if target_ids is None:
             target_ids = self.translate_ids([source], beam_size=1)[0]
-        ids, _, _ = self._source_ids([source])
+        ids = self._source_ids([source])
         with torch.no_grad():
             _, weights = self.model_(
                 torch.tensor(ids),
@@ -438,8 +434,8 @@ class Translator(SupervisedTask):
                 torch.tensor([[BOS, *target_ids]]),
                 return_attention=True,
             )
-        source_tokens = self.vocabularies_[0].decode(ids[0])
-        target_tokens = [*self.vocabularies_[1].decode(target_ids), "</s>"]
+        source_tokens = self.vocabulary_.decode(ids[0])
+        target_tokens = [*self.target_vocabulary_.decode(target_ids), "</s>"]
         return source_tokens, target_tokens, weights[0].numpy()
 
     def table(self, scores: dict) -> list[str]:
@@ -455,85 +451,30 @@ class Translator(SupervisedTask):
         m = self.metrics_
         return (
             f"{text}\nTraining took {m['training_seconds'] / 60:.1f} min on "
-            f"{m['training_pairs']:,} pairs ({m['too_long_pairs']:,} longer than "
+            f"{m['data']['train']:,} pairs ({m['data']['too_long']:,} longer than "
             f"max_length={self.max_length} tokens left out)."
         )
 
     # --- run directories ---------------------------------------------------------------------
 
-    def _models(self) -> dict:
-        return {"model": self.model_}
-
     def _data_state(self) -> dict:
         return {
-            "tokenizers": [t.to_dict() for t in self.tokenizers_],
-            "vocabularies": [v.to_dict() for v in self.vocabularies_],
+            "tokenizers": [t.to_dict() for t in (self.tokenizer_, self.target_tokenizer_)],
+            "vocabularies": [v.to_dict() for v in (self.vocabulary_, self.target_vocabulary_)],
         }
 
     def _restore(self, state: dict) -> None:
-        self.tokenizers_ = [tokenizer_from_dict(d) for d in state["tokenizers"]]
-        self.vocabularies_ = [Vocabulary.from_dict(d) for d in state["vocabularies"]]
+        self.tokenizer_, self.target_tokenizer_ = map(tokenizer_from_dict, state["tokenizers"])
+        self.vocabulary_, self.target_vocabulary_ = map(Vocabulary.from_dict, state["vocabularies"])
         self.model_ = self._new_model()
 
-    def _write_pictures(self, directory: Path) -> None:
+    def _write_extra(self, directory: Path) -> None:
         from .. import plots
 
-        part = self.metrics_.get("test", self.metrics_["validation"])
         if self.model_.attention is not None:
-            example = part["examples"][0]
+            example = self.metrics_["examples"][0]
             source, target, weights = self.attention_map(example["source"])
             plots.plot_attention(directory / "attention.png", source, target, weights)
-
-
-def train_run(translator: Translator, data, out, *, test=None, test_fraction=0.05,
-              overwrite=False, resume=False) -> str:  # fmt: skip
-    """Read pairs from ``data``; hold out ``test`` (a file) or else a fixed random
-    ``test_fraction`` of them; fit, score greedy / beam / copy on the test pairs; write the
-    run directory ``out``; return the report."""
-    from .rundir import staging
-
-    pairs = read_pairs(data)
-    if test is not None:
-        test_pairs = read_pairs(test)
-    else:
-        # A seed of its own, so the test pairs stay the same whatever the model's seed.
-        if not 0 < test_fraction < 1:
-            raise ValueError(f"test_fraction={test_fraction!r} must be a fraction in (0, 1)")
-        keep, hold = stratified_split(torch.zeros(len(pairs)).numpy(), test_fraction, 1234)
-        if len(hold) == 0:
-            raise ValueError(
-                f"test_fraction={test_fraction} of {len(pairs)} pairs holds out none for the "
-                "test: give more pairs, a larger fraction, or a --test file"
-            )
-        test_pairs = [pairs[i] for i in hold]
-        pairs = [pairs[i] for i in keep]
-    with staging(out, overwrite=overwrite, resume=resume) as partial:
-        translator.fit(
-            pairs,
-            checkpoint_dir=partial / "checkpoint",
-            resume=resume,
-            diagnose_dir=partial / "diagnostics",
-        )
-        translator.metrics_["test"] = translator.score(test_pairs)
-        translator.metrics_ |= {k: translator.metrics_["test"][k] for k in translator.headline}
-        translator.metrics_["scored_on"] = "test"
-        translator._write(partial)
-    return f"{translator.report()}\n\nRun directory: {out}"
-
-
-def evaluate_run(run, data, *, beam_size: int | None = None) -> str:
-    """Score a run on the pairs in ``data``; record and return the table."""
-    translator = Translator.load(run)
-    scores = translator.score(read_pairs(data), beam_size=beam_size)
-    entry = {k: v for k, v in scores.items() if k != "examples"}
-    record_evaluation(run, {"data": str(data), **entry})
-    lines = [f"{data}: {scores['pairs']} pairs", *translator.table(scores)]
-    if scores["unknown_source_tokens"]:
-        lines.append(
-            f"{scores['unknown_source_tokens']} of {scores['source_tokens']} source tokens "
-            "were outside the vocabulary (read as <unk>)"
-        )
-    return "\n".join(lines)
 
 
 def predict_lines(run, source, *, beam_size: int | None = None, attention_png=None) -> str:

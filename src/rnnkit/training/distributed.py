@@ -100,3 +100,12 @@ def _destroy_process_group() -> None:
         # still using them aborts the other ("terminate called without an active exception").
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+
+
+def process_rank() -> int:
+    """This process's rank: the process group's, or torchrun's ``RANK`` before the group
+    exists (0 for a script run alone). Rank 0 is the one that writes files."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", "0"))

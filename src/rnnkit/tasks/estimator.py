@@ -1,0 +1,311 @@
+"""The estimator contract every task follows: scikit-learn's.
+
+- The constructor takes keyword arguments only and stores them as given: settings, nothing
+  learnt. ``get_params`` returns them, ``set_params`` changes them, and
+  ``sklearn.base.clone`` makes an unfitted copy.
+- ``fit(data, ...)`` learns and returns the estimator; what it learnt ends in ``_``
+  (``model_``, ``vocabulary_``, ``history_``, ``metrics_``).
+- ``predict(data)`` uses it; ``score(data)`` returns ``{"model": {metric: value},
+  "<baseline>": {...}}``: the model beside the baselines it has to beat, on the same data.
+- ``save(dir)`` writes a run directory and ``load(dir)`` reads one back
+  (``rnnkit.tasks.rundir``); ``report()`` is what ``rnnkit <task> train`` prints.
+
+A task's settings are its own (the model, its data) plus the training settings of
+``rnnkit.tasks.settings.TRAINING`` that apply to it, with the task's defaults. A subclass
+lists its own settings in its ``__init__``, takes ``**training`` for the others and stores
+them all with ``self._store(locals())``; the signature that ``inspect.signature``, ``help()``
+and the CLI show is made from both.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+import warnings
+from pathlib import Path
+from typing import ClassVar
+
+_NOT_GIVEN = inspect.Parameter.empty
+
+
+class Estimator:
+    """Base of every task's estimator; see the module docstring.
+
+    Class attributes a subclass sets:
+        task: its name, in config.json and on the command line.
+        training: ``{setting: default}`` of the training settings it takes
+            (``training_settings(...)``).
+        headline: the model's scores that metrics.json carries at its top.
+        renamed: ``{old attribute: new}`` of fitted state renamed in this release; the old
+            name still reads, with a DeprecationWarning.
+    """
+
+    task = ""
+    training: ClassVar[dict] = {}
+    headline: tuple[str, ...] = ()
+    renamed: ClassVar[dict] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        own = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"
+        ]
+        names = {p.name for p in own}
+        shared = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+            for name, default in cls.training.items()
+            if name not in names
+        ]
+        self_parameter = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        cls.__init__.__signature__ = inspect.Signature([self_parameter, *own, *shared])
+
+    def _store(self, arguments: dict) -> None:
+        """Store every setting as given: ``arguments`` is the ``locals()`` of a subclass's
+        ``__init__``, its own settings and ``training``, the training settings given (the
+        task's defaults stand for the others)."""
+        training = arguments.get("training", {})
+        self._check_names(training)
+        for name in self.setting_names():
+            value = arguments[name] if name in arguments else training.get(name, _NOT_GIVEN)
+            setattr(self, name, self.training[name] if value is _NOT_GIVEN else value)
+
+    # --- settings ----------------------------------------------------------------------------
+
+    @classmethod
+    def setting_names(cls) -> list[str]:
+        """Every setting, in the order of the signature."""
+        return [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+
+    @classmethod
+    def defaults(cls) -> dict:
+        """Every setting's default."""
+        parameters = inspect.signature(cls.__init__).parameters
+        return {n: p.default for n, p in parameters.items() if n != "self"}
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The settings, by name, as they were given (``deep`` is scikit-learn's; nothing
+        here holds a nested estimator)."""
+        return {name: getattr(self, name) for name in self.setting_names()}
+
+    def set_params(self, **params):
+        """Change settings; returns the estimator. The fitted state is not touched: fit
+        again for the new settings to take effect."""
+        self._check_names(params)
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def _check_names(self, given) -> None:
+        names = self.setting_names()
+        for name in given:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise TypeError(
+                    f"{name!r} is not a setting of {type(self).__name__}{hint} Its settings "
+                    f"are {names}"
+                )
+
+    def __repr__(self) -> str:
+        changed = {
+            name: value
+            for name, value in self.get_params().items()
+            if not _same(value, self.defaults()[name])
+        }
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    def __getattr__(self, name: str):
+        # Only reached for names the instance lacks: old spellings of fitted state.
+        renamed = type(self).renamed
+        if name in renamed:
+            warnings.warn(
+                f"{type(self).__name__}.{name} is now {renamed[name]}; the old name goes in "
+                "the next release",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return getattr(self, renamed[name])
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    # --- training ----------------------------------------------------------------------------
+
+    def _start_fit(self, *, checkpoint_dir=None, resume=False, diagnose_dir=None) -> None:
+        """Check the settings and note where this fit checkpoints and records (a run
+        directory's, when ``rnnkit.tasks.rundir.train_run`` calls it)."""
+        if resume and checkpoint_dir is None:
+            raise ValueError("resume=True continues from checkpoint_dir, which is None")
+        self._places = {"checkpoint_dir": checkpoint_dir, "resume": resume,
+                        "diagnose_dir": diagnose_dir}  # fmt: skip
+        self._check_settings()
+
+    def _check_settings(self) -> None:
+        """Refuse settings that cannot work, before any time is spent."""
+
+    def _trainer(
+        self,
+        *,
+        validation: bool,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        record: bool | os.PathLike = True,
+        checkpoint: str | None = "",
+        seed: int | None = None,
+        **task,
+    ):
+        """The Trainer of this estimator's training settings, for one model.
+
+        ``validation``: whether the fit has a validation part (early stopping and
+        ``monitor`` need one). ``record``: whether ``diagnose_every`` records this model
+        (only the model a run keeps is diagnosed, not baselines), or the folder to record it
+        in (default: the fit's ``diagnose_dir``). ``checkpoint``: a
+        sub-folder of the checkpoint directory ("" for the directory itself; None for none).
+        ``task``: the task's own Trainer arguments (loss, val_metrics, tbptt, …).
+        """
+        from ..training import Trainer
+
+        places = self._places
+        hooks = []
+        records = record if isinstance(record, str | os.PathLike) else places["diagnose_dir"]
+        if record and self.diagnose_every and records is not None:
+            from ..diagnostics import Recorder
+
+            hooks.append(Recorder(every=self.diagnose_every, folder=records))
+        folder = places["checkpoint_dir"]
+        if folder is not None and checkpoint is not None:
+            folder = Path(folder) / checkpoint if checkpoint else folder
+        else:
+            folder = None
+        minutes = getattr(self, "minutes", None)
+        patience = getattr(self, "patience", None)
+        arguments = {
+            "epochs": getattr(self, "epochs", None),
+            "max_steps": getattr(self, "steps", None),
+            "time_limit": minutes * 60 if minutes else None,
+            "batch_size": self.batch_size,
+            "optimizer": self.optimizer,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "clip_norm": self.clip_norm,
+            "schedule": self.schedule,
+            "early_stopping": patience if validation else None,
+            "monitor": monitor if validation else "loss",
+            "mode": mode if validation else "min",
+            "checkpoint_dir": folder,
+            "seed": self.seed if seed is None else seed,
+            "progress": self.progress,
+            "hooks": hooks,
+        }
+        return Trainer(**(arguments | task))
+
+    def _train(self, trainer, model, train, val=None):
+        """``trainer.fit`` with this fit's resume flag; returns the model in eval mode, on
+        the CPU, where ``predict`` and ``score`` run (under torchrun on GPUs each process
+        trains on its own GPU)."""
+        trainer.fit(model, train, val=val, resume=self._places["resume"])
+        return model.cpu().eval()
+
+    def _keep(self, trainer) -> None:
+        """What the run directory keeps of the model's training: history, steps, best epoch."""
+        self.history_, self.steps_ = trainer.history, trainer.steps
+        self.best_epoch_ = trainer.best_epoch
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise RuntimeError(
+                f"this {type(self).__name__} is not fitted: call fit() or "
+                f"{type(self).__name__}.load(run)"
+            )
+
+    # --- what a subclass provides --------------------------------------------------------------
+
+    def read(self, data, **options):
+        """``data`` (a path, or the task's in-memory form) as ``fit`` and ``score`` take it.
+        The CLI reads the test data before training, so a bad file fails at once."""
+        return data
+
+    def _hold_out_test(self, data, test):
+        """(training data, test data) for a run: ``test`` as given by default; a task may
+        hold out a part of ``data`` when no test data is given (translation does)."""
+        return data, test
+
+    def fit(self, data, **places):
+        raise NotImplementedError
+
+    def predict(self, data):
+        raise NotImplementedError
+
+    def score(self, data) -> dict:
+        raise NotImplementedError
+
+    def _headline(self, scores: dict) -> dict:
+        """Of ``score``'s result, the entry whose ``headline`` scores metrics.json carries
+        at its top: the model's."""
+        return scores["model"]
+
+    def table(self, scores: dict) -> list[str]:
+        """``score``'s result as the lines of a table: the model and its baselines."""
+        raise NotImplementedError
+
+    def report(self) -> str:
+        """The scores of the validation (and test) part as tables, and how training went."""
+        lines = []
+        for part in ("validation", "test"):
+            if part in self.metrics_:
+                count = self.metrics_.get("data", {}).get(part)
+                header = f"{part.capitalize()}" + (f" ({count} {self.unit})" if count else "")
+                lines += [f"{header}:", *self.table(self.metrics_[part]), ""]
+        restored = self.best_epoch_ and getattr(self, "patience", None)
+        best = f", kept the best epoch, {self.best_epoch_}" if restored else ""
+        lines.append(f"Trained {len(self.history_)} epochs{best}.")
+        return "\n".join(lines)
+
+    unit = "examples"  # what the data counts, in reports
+
+    def _models(self) -> dict:
+        """File name -> module, "model" first: the weights a run directory holds."""
+        return {"model": self.model_}
+
+    def _data_state(self) -> dict:
+        """What the model needs besides its weights (vocabularies, scalers), as JSON."""
+        raise NotImplementedError
+
+    def _restore(self, state: dict) -> None:
+        """The data state back, and untrained models of the right shapes."""
+        raise NotImplementedError
+
+    def _config(self) -> dict:
+        """Task-specific entries of config.json, beside the settings."""
+        return {}
+
+    def _write_extra(self, directory: Path) -> None:
+        """The task's own files in a run directory: pictures, predictions."""
+
+    # --- run directories ---------------------------------------------------------------------
+
+    def save(self, out, *, overwrite: bool = False) -> Path:
+        """Write the run directory ``out`` (see ``rnnkit.tasks.rundir``); whole or not at all."""
+        from . import rundir
+
+        self._check_fitted()
+        with rundir.staging(out, overwrite=overwrite) as partial:
+            rundir.write_run(self, partial)
+        return Path(out)
+
+    @classmethod
+    def load(cls, run):
+        """A fitted estimator from its run directory; needs nothing else."""
+        from . import rundir
+
+        return rundir.read_run(cls, run)
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
