@@ -67,7 +67,7 @@ class _OrNone(click.ParamType):
 
 
 def _shown(value) -> str:
-    if value is None:
+    if value is None or (isinstance(value, tuple | list) and not value):
         return "none"
     if isinstance(value, tuple | list):
         return ",".join(map(str, value))
@@ -179,20 +179,42 @@ def _evaluate(cls, run, data, read=None, **options) -> None:
 FORMATS = ["table", "ts", "idx", "numpy", "text"]
 
 
-def _cell(cls):
-    return _setting(cls, "cell", "Recurrent cell.", type=click.Choice(["lstm", "gru", "rnn"]))
+def _choice(*values) -> click.Choice:
+    return click.Choice(values)
 
 
-def _sizes(cls, *names) -> list:
-    helps = {"hidden_size": "Units per recurrent layer.", "num_layers": "Stacked layers.",
-             "embedding_dim": "Size of the token embedding.",
-             "dropout": "Dropout (between layers and before the output)."}  # fmt: skip
-    kinds = {"dropout": float}
-    return [_setting(cls, n, helps[n], type=kinds.get(n, int)) for n in names]
+# Settings that mean the same in every task that has them: their help, once.
+COMMON = {
+    "cell": ("Recurrent cell.", _choice("lstm", "gru", "rnn")),
+    "hidden_size": ("Units per recurrent layer.", int),
+    "num_layers": ("Stacked recurrent layers.", int),
+    "embedding_dim": ("Size of the token embedding.", int),
+    "dropout": ("Dropout (between layers and before the output).", float),
+    "output_dropout": ("Dropout before the output layer.", float),
+    "embedding_dropout": ("Drop whole tokens from the embedding in training.", float),
+    "min_freq": ("Rarer tokens become <unk>.", int),
+    "val": ("Fraction held out for validation.", float),
+}
 
 
-def _val(cls, help="Fraction held out for validation."):
-    return _setting(cls, "val", help, type=float)
+def _own(cls, *specs) -> list:
+    """Options for the settings of ``cls``: a name of ``COMMON``, or ``(name, help, type,
+    *flags)``, type ``bool`` for a ``--name/--no-name`` flag or ``list`` for a repeatable
+    option; ``"rnn_options"`` is ``--option KEY=VALUE``."""
+    options = []
+    for spec in specs:
+        if spec == "rnn_options":
+            options.append(_layer_options())
+            continue
+        name, help, kind, *flags = (spec, *COMMON[spec]) if isinstance(spec, str) else spec
+        if kind is bool:
+            dash = name.replace("_", "-")
+            options.append(_setting(cls, name, help, *(flags or [f"--{dash}/--no-{dash}"])))
+        elif kind is list:
+            options.append(_setting(cls, name, help, *flags, multiple=True))
+        else:
+            options.append(_setting(cls, name, help, *flags, type=kind))
+    return options
 
 
 # --- forecast ----------------------------------------------------------------------------------
@@ -218,72 +240,48 @@ def _make_forecaster(settings: dict):
     return Forecaster.from_preset(preset, **settings) if preset else Forecaster(**settings)
 
 
+# fmt: off
 _train_command(
     forecast,
     Forecaster,
     "Train a forecaster and write a run directory with metrics against baselines.",
     [
-        _setting(
+        *_own(
             Forecaster,
-            "target",
-            "Column to forecast (repeatable).",
-            "--target",
-            "-t",
-            multiple=True,
+            ("target", "Column to forecast (repeatable).", list, "--target", "-t"),
+            ("covariates", "Past-observed input column (repeatable).", list, "--covariate"),
+            ("known_future", "Input column known ahead (repeatable).", list),
+            ("date_col", 'Date column ("auto": a column named "date").', str),
         ),
-        _setting(
-            Forecaster,
-            "covariates",
-            "Past-observed input column (repeatable).",
-            "--covariate",
-            multiple=True,
-        ),
-        _setting(
-            Forecaster, "known_future", "Input column known ahead (repeatable).", multiple=True
-        ),
-        _setting(Forecaster, "date_col", 'Date column ("auto": a column named "date").'),
         click.option("--no-dates", is_flag=True, default=None, help="The data has no dates."),
-        _setting(Forecaster, "where", "Keep rows with COLUMN=VALUE (repeatable).", multiple=True),
-        _setting(
-            Forecaster, "fill", "Missing values.", type=click.Choice(["error", "ffill", "drop"])
-        ),
-        _val(Forecaster),
-        _setting(Forecaster, "test", "Test fraction.", type=float),
-        _setting(Forecaster, "val_start", "First validation date."),
-        _setting(Forecaster, "test_start", "First test date."),
-        _setting(Forecaster, "lookback", "Steps of history per forecast.", type=int),
-        _setting(Forecaster, "horizon", "Steps forecast at once.", type=int),
-        _setting(
+        *_own(
             Forecaster,
-            "transform",
-            "What the model reads and predicts.",
-            type=click.Choice(["diff", "returns", "log_returns", "none"]),
+            ("where", "Keep rows with COLUMN=VALUE (repeatable).", list),
+            ("fill", "Missing values.", _choice("error", "ffill", "drop")),
+            "val",
+            ("test", "Test fraction.", float),
+            ("val_start", "First validation date.", str),
+            ("test_start", "First test date.", str),
+            ("lookback", "Steps of history per forecast.", int),
+            ("horizon", "Steps forecast at once.", int),
+            ("transform", "What the model reads and predicts.",
+             _choice("diff", "returns", "log_returns", "none")),
+            ("scaler", "Scaling, fitted on the training rows.",
+             _choice("standard", "minmax", "none")),
+            ("model", "Forecasting strategy.", _choice("direct", "recursive", "seq2seq")),
+            "cell", "hidden_size", "num_layers",
+            ("dropout", "Dropout between recurrent layers.", float),
+            "output_dropout", "rnn_options",
+            ("interval", "Prediction interval level.", _OrNone(float)),
+            ("season", "Period of the seasonal naive baseline.", int),
+            ("ar_order", "Lags of the linear autoregression.", int),
         ),
-        _setting(
-            Forecaster,
-            "scaler",
-            "Scaling, fitted on the training rows.",
-            type=click.Choice(["standard", "minmax", "none"]),
-        ),
-        _setting(
-            Forecaster,
-            "model",
-            "Forecasting strategy.",
-            type=click.Choice(["direct", "recursive", "seq2seq"]),
-        ),
-        _cell(Forecaster),
-        *_sizes(Forecaster, "hidden_size", "num_layers"),
-        _setting(Forecaster, "dropout", "Dropout between recurrent layers.", type=float),
-        _setting(Forecaster, "output_dropout", "Dropout before the output.", type=float),
-        _layer_options(),
-        _setting(Forecaster, "interval", "Prediction interval level.", type=_OrNone(float)),
-        _setting(Forecaster, "season", "Period of the seasonal naive baseline.", type=int),
-        _setting(Forecaster, "ar_order", "Lags of the linear autoregression.", type=int),
         click.option("--preset", type=click.Choice(["tutorial"]), help="Start from a preset."),
     ],
     data_help="CSV/TSV file (may be gzipped).",
     build=_make_forecaster,
 )
+# fmt: on
 
 
 @forecast.command("evaluate")
@@ -324,36 +322,30 @@ def classify():
     """Classify sequences (many-to-one): text, signals, images row by row."""
 
 
+# fmt: off
 _train_command(
     classify,
     Classifier,
     "Train a classifier; report it beside the one-to-one and majority baselines.",
     [
         *_READ,
-        _cell(Classifier),
-        *_sizes(Classifier, "hidden_size", "num_layers", "embedding_dim", "dropout"),
-        _setting(
-            Classifier,
-            "pooling",
-            "How the sequence becomes one vector.",
-            type=click.Choice(["last", "mean", "max", "attention"]),
+        *_own(
+            Classifier, "cell", "hidden_size", "num_layers", "embedding_dim", "dropout",
+            ("pooling", "How the sequence becomes one vector.",
+             _choice("last", "mean", "max", "attention")),
+            ("tokenizer", "Text tokens.", _choice("word", "char", "bpe")),
+            "min_freq",
+            ("max_length", "Keep the first this many steps.", int),
+            ("ensemble", "Models from consecutive seeds, averaged.", int),
+            ("baseline", "Train the one-to-one baseline too.", bool),
+            "rnn_options", "val",
         ),
-        _setting(
-            Classifier, "tokenizer", "Text tokens.", type=click.Choice(["word", "char", "bpe"])
-        ),
-        _setting(Classifier, "min_freq", "Rarer tokens become <unk>.", type=int),
-        _setting(Classifier, "max_length", "Keep the first this many steps.", type=int),
-        _setting(Classifier, "ensemble", "Models from consecutive seeds, averaged.", type=int),
-        _setting(
-            Classifier, "baseline", "Train the one-to-one baseline too.", "--baseline/--no-baseline"
-        ),
-        _layer_options(),
-        _val(Classifier),
     ],
     data_help="Training data: .csv/.tsv, .ts, idx images, .npz.",
     test_help="Test data in the same format, scored after training.",
     read=("fmt", "text_col", "label_col"),
 )
+# fmt: on
 
 
 @classify.command("evaluate")
@@ -384,21 +376,21 @@ def tag():
     """Tag every token (many-to-many): named entities in BIO/CoNLL data."""
 
 
+# fmt: off
 _train_command(
     tag,
     Tagger,
     "Train a tagger; report entity-level scores beside the most-frequent-tag baseline.",
-    [
-        _cell(Tagger),
-        *_sizes(Tagger, "hidden_size", "num_layers", "embedding_dim", "dropout"),
-        _setting(Tagger, "crf", "Decode with a CRF, or a softmax per token.", "--crf/--no-crf"),
-        _setting(Tagger, "chars", "Character-level BiRNN features.", "--chars/--no-chars"),
-        _layer_options(),
-        _val(Tagger),
-    ],
+    _own(
+        Tagger, "cell", "hidden_size", "num_layers", "embedding_dim", "dropout",
+        ("crf", "Decode with a CRF, or a softmax per token.", bool),
+        ("chars", "Character-level BiRNN features.", bool),
+        "rnn_options", "val",
+    ),
     data_help="Training data: token<TAB>tag lines (.bio, .conll).",
     test_help="Test data in the same format, scored after training.",
 )
+# fmt: on
 
 
 @tag.command("evaluate")
@@ -427,38 +419,28 @@ def lm():
     """Language models (many-to-many, aligned): train on a text, score, generate."""
 
 
+# fmt: off
 _train_command(
     lm,
     LanguageModeler,
     "Train a language model; report bits per character / perplexity beside n-gram models.",
-    [
-        _setting(LanguageModeler, "level", "Tokens.", type=click.Choice(["char", "word"])),
-        _setting(
-            LanguageModeler,
-            "lowercase",
-            "Lower-case the text (none: for words only).",
-            "--lowercase/--keep-case",
-        ),
-        _setting(LanguageModeler, "max_vocab", "Word types kept (word level).", type=int),
-        _cell(LanguageModeler),
-        *_sizes(LanguageModeler, "hidden_size", "num_layers", "embedding_dim", "dropout"),
-        _setting(
-            LanguageModeler,
-            "tie_weights",
-            "Output layer = embedding.",
-            "--tie-weights/--no-tie-weights",
-        ),
-        _setting(LanguageModeler, "embedding_dropout", "Drop whole word types.", type=float),
-        _setting(LanguageModeler, "output_dropout", "Dropout before the output.", type=float),
-        _setting(LanguageModeler, "bptt", "Steps per truncated-BPTT segment.", type=int),
-        _setting(
-            LanguageModeler, "eval_every", "Steps between scorings of the held-out text.", type=int
-        ),
-        _layer_options(),
-        _val(LanguageModeler, "Fraction at the end of the text held out."),
-    ],
+    _own(
+        LanguageModeler,
+        ("level", "Tokens.", _choice("char", "word")),
+        ("lowercase", "Lower-case the text (none: for words only).", bool,
+         "--lowercase/--keep-case"),
+        ("max_vocab", "Word types kept (word level).", int),
+        "cell", "hidden_size", "num_layers", "embedding_dim", "dropout",
+        ("tie_weights", "Output layer = embedding.", bool),
+        "embedding_dropout", "output_dropout",
+        ("bptt", "Steps per truncated-BPTT segment.", int),
+        ("eval_every", "Steps between scorings of the held-out text.", int),
+        "rnn_options",
+        ("val", "Fraction at the end of the text held out.", float),
+    ),
     data_help="A text file (may be gzipped); its end is held out.",
 )
+# fmt: on
 
 
 @lm.command("evaluate")
@@ -505,50 +487,36 @@ def _make_translator(settings: dict):
     return Translator(**settings)
 
 
+# fmt: off
 _train_command(
     translate,
     Translator,
     "Train a translator; report BLEU/chrF of greedy and beam search beside copying.",
     [
-        _setting(Translator, "tokenizer", "Tokens per side.", type=click.Choice(["bpe", "word"])),
-        _setting(Translator, "vocab_size", "BPE subwords per side.", type=int),
-        _setting(Translator, "max_length", "Longest side in tokens kept.", type=int),
-        _cell(Translator),
-        *_sizes(Translator, "hidden_size", "num_layers", "embedding_dim", "dropout"),
-        _setting(
+        *_own(
             Translator,
-            "attention",
-            "Attention of the decoder.",
-            type=click.Choice(["additive", "dot", "general", "none"]),
+            ("tokenizer", "Tokens per side.", _choice("bpe", "word")),
+            ("vocab_size", "BPE subwords per side.", int),
+            ("max_length", "Longest side in tokens kept.", int),
+            "cell", "hidden_size", "num_layers", "embedding_dim", "dropout",
+            ("attention", "Attention of the decoder.",
+             _choice("additive", "dot", "general", "none")),
+            ("input_feeding", "Feed the attention output to the next step.", bool),
+            ("bridge", "Decoder's first state.", _choice("linear", "zeros")),
+            ("sampling", "Scheduled-sampling probability.", float),
+            ("min_freq", "Rarer words become <unk> (word tokenizer).", int),
+            ("beam_size", "Beam reported beside greedy.", int),
+            ("length_penalty", "Beam score = log p / length^this.", float),
+            "rnn_options", "val",
         ),
-        _setting(
-            Translator,
-            "input_feeding",
-            "Feed the attention output to the next step.",
-            "--input-feeding/--no-input-feeding",
-        ),
-        _setting(
-            Translator, "bridge", "Decoder's first state.", type=click.Choice(["linear", "zeros"])
-        ),
-        _setting(Translator, "sampling", "Scheduled-sampling probability.", type=float),
-        _setting(Translator, "min_freq", "Rarer words become <unk> (word tokenizer).", type=int),
-        _setting(Translator, "beam_size", "Beam reported beside greedy.", type=int),
-        _setting(Translator, "length_penalty", "Beam score = log p / length^this.", type=float),
-        _layer_options(),
-        _val(Translator),
-        _setting(
-            Translator,
-            "test",
-            "Fraction held out for the test without --test.",
-            "--test-fraction",
-            dest="test_fraction",
-            type=float,
-        ),
+        _setting(Translator, "test", "Fraction held out for the test without --test.",
+                 "--test-fraction", dest="test_fraction", type=float),
     ],
     data_help="TSV of source<TAB>target lines (may be gzipped).",
     test_help="Test pairs (TSV); default: a fixed random --test-fraction of --data.",
     build=_make_translator,
 )
+# fmt: on
 
 
 @translate.command("evaluate")
@@ -622,26 +590,18 @@ def _make_benchmark(settings: dict):
     return MemoryBenchmark(**settings)
 
 
-_bench_options = [
-    _setting(
-        MemoryBenchmark,
-        "problem",
-        "The long-dependency problem.",
-        "--task",
-        type=click.Choice(["adding", "copy", "smnist"]),
-    ),
-    _setting(
-        MemoryBenchmark,
-        "lengths",
-        "Sequence lengths, comma-separated (copy: the delay; "
-        "smnist: 784, its only length; none: 100,200,400).",
-        "--T",
-    ),
-    _setting(MemoryBenchmark, "cells", "Cells to compare, comma-separated."),
-    _setting(MemoryBenchmark, "hidden_size", "Units of each cell.", type=int),
-    _setting(MemoryBenchmark, "train_size", "Training sequences.", type=int),
-    _setting(MemoryBenchmark, "test_size", "Test sequences.", type=int),
-]
+# fmt: off
+_bench_options = _own(
+    MemoryBenchmark,
+    ("problem", "The long-dependency problem.", _choice("adding", "copy", "smnist"), "--task"),
+    ("lengths", "Sequence lengths, comma-separated (copy: the delay; smnist: 784, its only "
+     "length; none: 100,200,400).", str, "--T"),
+    ("cells", "Cells to compare, comma-separated.", str),
+    ("hidden_size", "Units of each cell.", int),
+    ("train_size", "Training sequences.", int),
+    ("test_size", "Test sequences.", int),
+)
+# fmt: on
 
 
 _train_command(
