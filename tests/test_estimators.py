@@ -3,6 +3,7 @@ parameters, fit returning self, a run directory that loads back to identical pre
 and bad input refused the same way (unknown setting, another task's run, a missing file,
 --resume with changed settings)."""
 
+import re
 import shutil
 import warnings
 from dataclasses import dataclass, field
@@ -191,7 +192,10 @@ def test_a_saved_run_loads_back_to_identical_predictions(task, runs, tmp_path):
     assert {"history.csv", "steps.csv"} <= names
     assert not any(name.endswith((".partial", ".tmp")) for name in names)
     loaded = case.cls.load(run)
-    assert loaded.get_params() == rundir.as_json(fitted.get_params())
+    assert rundir.as_json(loaded.get_params()) == rundir.as_json(fitted.get_params())
+    for name, default in case.cls.defaults().items():  # JSON's lists back as the tuples
+        if isinstance(default, tuple) and name not in case.settings:
+            assert loaded.get_params()[name] == default
     inputs = case.inputs()
     assert _same(loaded.predict(inputs, **case.predict), fitted.predict(inputs, **case.predict))
     # And save() of a loaded estimator (or of a fitted one) writes the same layout.
@@ -254,6 +258,66 @@ def test_resume_with_changed_settings_is_refused(task, tmp_path, monkeypatch):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("task", CASES)
+def test_a_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_run(task, runs, tmp_path,
+                                                                          monkeypatch):  # fmt: skip
+    from rnnkit.training.trainer import Trainer
+
+    case = CASES[task]
+    save = Trainer._save_checkpoint
+    killed = []
+
+    def save_then_die(self, run, epoch):  # the first checkpoint written, then a kill
+        save(self, run, epoch)
+        if not killed:
+            killed.append(epoch)
+            raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_save_checkpoint", save_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            rundir.train_run(case.cls(**case.settings), _data(case, tmp_path), out)
+    assert killed and not out.exists()
+    resumed = case.cls(**case.settings)
+    rundir.train_run(resumed, _data(case, tmp_path), out, resume=True)
+    fitted, _ = runs[task]
+    inputs = case.inputs()
+    assert _same(resumed.predict(inputs, **case.predict), fitted.predict(inputs, **case.predict))
+    assert not rundir.partial_path(out).exists()
+
+
+def test_a_failed_fit_leaves_no_fitted_state_behind(runs, tmp_path):
+    fitted, _ = runs["classify"]
+    refit = clone(fitted)
+    refit.fit(["good fun", "bad"] * 10, ["p", "n"] * 10)
+    with pytest.raises(ValueError, match="has no tokens"):
+        refit.fit(["good fun", "   ", "bad"] * 10, ["x", "y", "z"] * 10)
+    assert not hasattr(refit, "model_")  # never the new labels beside the old model
+    with pytest.raises(RuntimeError, match="is not fitted"):
+        refit.predict(["good fun"])
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"patience": 0}, "patience=0 must be an integer >= 1 or None"),
+        ({"steps": 0}, "steps=0 must be an integer >= 1 or None"),
+        ({"minutes": 0}, "minutes=0 must be a number > 0 or None"),
+        ({"seed": -1}, "seed=-1 must be an integer >= 0"),
+        ({"lr": "fast"}, "lr='fast' must be a number > 0"),
+        ({"diagnose_every": 0}, "diagnose_every=0 must be an integer >= 1 or None"),
+        ({"optimizer": "adagrad"}, "optimizer='adagrad' is not one of"),
+    ],
+)
+def test_bad_training_settings_are_named_as_the_user_wrote_them(settings, message, tmp_path):
+    case = CASES["tag"]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        rundir.train_run(case.cls(**case.settings | settings), _data(case, tmp_path),
+                         tmp_path / "run")  # fmt: skip
+    assert not any(p.name.startswith("run") for p in tmp_path.iterdir())
+
+
 def test_old_names_keep_working_for_one_release_with_a_warning(runs):
     with pytest.warns(DeprecationWarning, match="rnn_options"):
         forecaster = Forecaster(cell_options={"layer_norm": True})
@@ -266,6 +330,9 @@ def test_old_names_keep_working_for_one_release_with_a_warning(runs):
     classifier, _ = runs["classify"]
     with pytest.warns(DeprecationWarning, match="vocabulary_"):
         assert classifier.vocab_ is classifier.vocabulary_
+    translator, _ = runs["translate"]
+    with pytest.warns(DeprecationWarning, match="target_vocabulary_"):
+        assert translator.vocabularies_[1] is translator.target_vocabulary_
     tagger, _ = runs["tag"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")

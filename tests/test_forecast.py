@@ -134,7 +134,7 @@ def test_without_epochs_training_stops_by_steps(goog):
     """epochs=None (--epochs none) is a setting of every task: the steps limit training."""
     forecaster = small(epochs=None, steps=5).fit(goog)
     assert len(forecaster.steps_) == 5 and len(forecaster.history_) == 1
-    with pytest.raises(ValueError, match="epochs=0 must be a positive integer"):
+    with pytest.raises(ValueError, match="epochs=0 must be an integer >= 1 or None"):
         small(epochs=0).fit(goog)
 
 

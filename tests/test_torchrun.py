@@ -19,13 +19,18 @@ TASKS = {
     "classify": ["--hidden-size", 8, "--embedding-dim", 8, "--dropout", 0, "--epochs", 2],
     "lm": ["--hidden-size", 16, "--embedding-dim", 8, "--batch-size", 8, "--bptt", 32,
            "--eval-every", 10, "--steps", 20],
+    # A mean over target tokens, whose shares the processes hold in unequal numbers: before
+    # the Trainer weighted each share by its tokens, the weights parted by 1e-2.
+    "translate": ["--tokenizer", "word", "--hidden-size", 8, "--embedding-dim", 8,
+                  "--dropout", 0, "--epochs", 2, "--beam-size", 2, "--max-length", 40],
 }  # fmt: skip
 
 
 def _data(task: str, folder: Path) -> Path:
-    if task == "classify":
+    if task in ("classify", "translate"):
+        name = "mr_sample.tsv" if task == "classify" else "bible_en_es_sample.tsv"
         path = folder / "train.tsv"
-        path.write_text("\n".join((DATA / "mr_sample.tsv").read_text().splitlines()[:401]) + "\n")
+        path.write_text("\n".join((DATA / name).read_text().splitlines()[:401]) + "\n")
     else:
         path = folder / "text.txt"
         path.write_text((DATA / "shakespeare_sample.txt").read_text()[:20_000])
@@ -71,7 +76,8 @@ def test_two_processes_train_what_one_process_trains_and_rank_0_alone_writes(tas
     for name, weight in first.items():
         # The gradient of each half-batch is summed across the processes in another order
         # than one process sums the whole batch: float32 rounding, 1e-6 of the weights' scale.
-        scale = max(1.0, weight.abs().max().item())
+        # The translator's longer run on rare words drifts further (measured 4.4e-6).
+        scale = max(1.0, weight.abs().max().item()) * (10 if task == "translate" else 1)
         assert (weight - second[name]).abs().max().item() <= 1e-6 * scale, name
     settings = read_json(alone / "config.json")["settings"]
     assert read_json(both / "config.json")["settings"] == settings

@@ -842,7 +842,7 @@ def many_to_one(n=8):
             tagger,
             sequences,
             ValueError,
-            r"compute_loss must return the batch's mean loss as a scalar tensor, got shape \(4, 7, 2\)",
+            r"compute_loss must return the batch's mean loss as a scalar tensor, or \(loss sum, count\), got shape \(4, 7, 2\)",
         ),
     ],
 )

@@ -572,7 +572,7 @@ def diagnose(run, out):
 
 
 def _integers(text: str | None, option: str) -> list[int] | None:
-    if text is None:
+    if text is None or text.strip().lower() == "none":
         return None
     try:
         return [int(part) for part in text.split(",") if part.strip()]

@@ -243,7 +243,9 @@ class Classifier(Estimator):
         self.baseline_ = self._build_baseline()
         if self.baseline_ is not None:
             set_seed(self.seed)
-            trainer = self._trainer(**training, record=False, checkpoint=None, progress="none")
+            trainer = self._trainer(
+                **training, record=False, checkpoint="one_to_one", progress="none"
+            )
             self._train(trainer, self.baseline_, train_set, held_set)
         self.majority_ = self.labels_.tokens[int(np.bincount(train_set.target.numpy()).argmax())]
         self.metrics_ = {
@@ -470,10 +472,10 @@ class Classifier(Estimator):
         self.kind_ = state["kind"]
         self.labels_ = Vocabulary.from_dict(state["labels"])
         self.majority_ = state["majority"]
-        self.fixed_length_ = state["fixed_length"]
+        self.fixed_length_ = self._entry(state, "fixed_length", "steps")
         if self.kind_ == "text":
             self.tokenizer_ = tokenizer_from_dict(state["tokenizer"])
-            self.vocabulary_ = Vocabulary.from_dict(state["vocabulary"])
+            self.vocabulary_ = Vocabulary.from_dict(self._entry(state, "vocabulary", "vocab"))
         else:
             self.scaler_ = {k: np.array(v, dtype=np.float32) for k, v in state["scaler"].items()}
         self.members_ = [self._build_model() for _ in range(self.ensemble)]

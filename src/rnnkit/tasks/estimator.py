@@ -26,6 +26,8 @@ import warnings
 from pathlib import Path
 from typing import ClassVar
 
+from .settings import TRAINING
+
 _NOT_GIVEN = inspect.Parameter.empty
 
 
@@ -107,7 +109,7 @@ class Estimator:
                 close = difflib.get_close_matches(name, names, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise TypeError(
-                    f"{name!r} is not a setting of {type(self).__name__}{hint} Its settings "
+                    f"{name!r} is not a setting of {type(self).__name__}{hint}. Its settings "
                     f"are {names}"
                 )
 
@@ -139,12 +141,21 @@ class Estimator:
         directory's, when ``rnnkit.tasks.rundir.train_run`` calls it)."""
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True continues from checkpoint_dir, which is None")
+        for name in self.training:
+            TRAINING[name].check(getattr(self, name), fraction=name in self.fractional)
+        self._check_settings()
+        # A new fit forgets the last one: a fit that fails leaves an unfitted estimator,
+        # never the new vocabulary beside the old model.
+        for name in [name for name in vars(self) if name.endswith("_")]:
+            delattr(self, name)
         self._places = {"checkpoint_dir": checkpoint_dir, "resume": resume,
                         "diagnose_dir": diagnose_dir}  # fmt: skip
-        self._check_settings()
+
+    fractional: tuple[str, ...] = ()  # training settings that may be a fraction (epochs)
 
     def _check_settings(self) -> None:
-        """Refuse settings that cannot work, before any time is spent."""
+        """Refuse the task's own settings that cannot work, before any time is spent (the
+        training settings are checked against ``TRAINING``)."""
 
     def _trainer(
         self,
@@ -185,7 +196,7 @@ class Estimator:
         arguments = {
             "epochs": getattr(self, "epochs", None),
             "max_steps": getattr(self, "steps", None),
-            "time_limit": minutes * 60 if minutes else None,
+            "time_limit": minutes * 60 if minutes is not None else None,
             "batch_size": self.batch_size,
             "optimizer": self.optimizer,
             "lr": self.lr,
@@ -203,10 +214,11 @@ class Estimator:
         return Trainer(**(arguments | task))
 
     def _train(self, trainer, model, train, val=None):
-        """``trainer.fit`` with this fit's resume flag; returns the model in eval mode, on
-        the CPU, where ``predict`` and ``score`` run (under torchrun on GPUs each process
-        trains on its own GPU)."""
-        trainer.fit(model, train, val=val, resume=self._places["resume"])
+        """``trainer.fit``, resuming when this fit resumes and the trainer checkpoints;
+        returns the model in eval mode, on the CPU, where ``predict`` and ``score`` run
+        (under torchrun on GPUs each process trains on its own GPU)."""
+        resume = self._places["resume"] and trainer.checkpoint_dir is not None
+        trainer.fit(model, train, val=val, resume=resume)
         return model.cpu().eval()
 
     def _keep(self, trainer) -> None:
@@ -278,6 +290,11 @@ class Estimator:
         """The data state back, and untrained models of the right shapes."""
         raise NotImplementedError
 
+    @staticmethod
+    def _entry(state: dict, name: str, old: str):
+        """``state[name]``, or what a run of the last release kept under ``old``."""
+        return state[name] if name in state else state[old]
+
     def _config(self) -> dict:
         """Task-specific entries of config.json, beside the settings."""
         return {}
@@ -289,9 +306,12 @@ class Estimator:
 
     def save(self, out, *, overwrite: bool = False) -> Path:
         """Write the run directory ``out`` (see ``rnnkit.tasks.rundir``); whole or not at all."""
+        from ..training.distributed import process_rank
         from . import rundir
 
         self._check_fitted()
+        if process_rank() != 0:  # under torchrun the main process alone writes
+            return Path(out)
         with rundir.staging(out, overwrite=overwrite) as partial:
             rundir.write_run(self, partial)
         return Path(out)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import memory_tasks
+from ..training.distributed import process_rank
 from . import rundir
 from .estimator import Estimator
 from .settings import training_settings
@@ -146,14 +147,14 @@ class MemoryBenchmark(Estimator):
         bad = any(isinstance(t, bool) or not isinstance(t, int) or t < 2 for t in lengths)
         if not lengths or bad or len(set(lengths)) < len(lengths):
             raise ValueError(f"T={lengths!r} must be a non-empty list of distinct integers >= 2")
-        if self.minutes is not None and not self.minutes > 0:
-            raise ValueError(f"minutes={self.minutes!r} must be a number > 0, or None")
         if problem == "smnist" and set(lengths) != {memory_tasks.MNIST_PIXELS}:
             raise ValueError(
                 f"T={lengths!r}: sequential MNIST has T = {memory_tasks.MNIST_PIXELS} "
                 "(one pixel per step) only"
             )
-        for name in ("hidden_size", "train_size", "test_size", "batch_size", "steps"):
+        if self.steps is None:  # the budget of every run is counted in steps
+            raise ValueError("steps=None: the memory benchmark needs a number of steps >= 1")
+        for name in ("hidden_size", "train_size", "test_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be an integer >= 1")
@@ -199,7 +200,7 @@ class MemoryBenchmark(Estimator):
                 "steps": len(trainer.steps), "final_train_loss": trainer.steps[-1]["loss"],
                 "backend": model.rnn.backend_in_use,
             })  # fmt: skip
-            if self.progress != "none":
+            if self.progress != "none" and process_rank() == 0:
                 print(
                     f"{cell:>4} T={steps:<4} test {METRICS[self.problem]} {error:.4g} "
                     f"(baseline {baseline:.4g}) in {seconds:.0f} s, {len(trainer.steps)} steps",

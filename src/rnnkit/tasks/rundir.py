@@ -152,8 +152,9 @@ def write_run(estimator, directory: Path) -> None:
 
 def read_run(cls, run):
     """The fitted estimator of class ``cls`` that the run directory ``run`` holds."""
-    import pandas as pd
     from safetensors.torch import load_file
+
+    from .._version import __version__
 
     run = require_run(run)
     config = read_json(run / "config.json")
@@ -163,18 +164,38 @@ def read_run(cls, run):
         )
     for name in ("data_state.json", "metrics.json"):
         _require_file(run, name)
-    estimator = cls(**config["settings"])
-    estimator._restore(read_json(run / "data_state.json"))
+    # JSON has no tuples: a setting whose default is one comes back as one.
+    defaults = cls.defaults()
+    settings = {
+        name: tuple(value) if isinstance(defaults.get(name), tuple) and isinstance(value, list)
+        else value
+        for name, value in config["settings"].items()
+    }  # fmt: skip
+    try:
+        estimator = cls(**settings)
+        estimator._restore(read_json(run / "data_state.json"))
+        for name, model in estimator._models().items():
+            model.load_state_dict(load_file(_require_file(run, f"{name}.safetensors")))
+            model.eval()
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise ValueError(
+            f"run={str(run)!r} does not hold a {cls.task!r} run that rnnkit {__version__} "
+            f"reads ({type(error).__name__}: {error}); it was written by rnnkit "
+            f"{config.get('rnnkit')}"
+        ) from error
     estimator.metrics_ = read_json(run / "metrics.json")
     estimator.best_epoch_ = config.get("best_epoch")
-    history = run / "history.csv"
-    has_rows = history.is_file() and history.stat().st_size > 1
-    estimator.history_ = pd.read_csv(history).to_dict("records") if has_rows else []
-    estimator.steps_ = []  # kept in steps.csv; nothing after training reads them
-    for name, model in estimator._models().items():
-        model.load_state_dict(load_file(_require_file(run, f"{name}.safetensors")))
-        model.eval()
+    estimator.history_, estimator.steps_ = (_rows(run / f) for f in ("history.csv", "steps.csv"))
     return estimator
+
+
+def _rows(path: Path) -> list[dict]:
+    """A CSV file that ``write_run`` wrote, as one dict per row ([] for none)."""
+    import pandas as pd
+
+    if not path.is_file() or path.stat().st_size <= 1:  # an empty table is one line end
+        return []
+    return pd.read_csv(path).to_dict("records")
 
 
 def _require_file(run: Path, name: str) -> Path:
@@ -195,7 +216,7 @@ def train_run(estimator, data, out, *, test=None, read=None, overwrite=False, re
     ``headline`` scores on the test part (or else the validation part). Under torchrun only
     rank 0 writes; the others return "".
     """
-    started = {"settings": as_json(estimator.get_params()), "data": describe(data)}
+    started = {"settings": as_json(estimator.get_params()), "data": describe(data, absolute=True)}
     data = estimator.read(data, **(read or {}))
     test = estimator.read(test, **(read or {})) if test is not None else None
     data, test = estimator._hold_out_test(data, test)
@@ -222,8 +243,8 @@ def train_run(estimator, data, out, *, test=None, read=None, overwrite=False, re
             model = estimator._headline(estimator.metrics_[part])
             estimator.metrics_ |= {key: model[key] for key in estimator.headline if key in model}
             estimator.metrics_["scored_on"] = part
-        record.unlink()
         write_run(estimator, partial)
+        record.unlink()  # last: a run that fails to write still resumes with its check
     return f"{estimator.report()}\n\nRun directory: {out}"
 
 
@@ -245,12 +266,13 @@ def evaluate_run(cls, run, data, *, read=None, **options) -> str:
     return "\n".join([f"{source}:", *estimator.table(scores)])
 
 
-def describe(data) -> str:
-    """How a run names its data: the path, or the kind of object it was given."""
+def describe(data, *, absolute: bool = False) -> str:
+    """How a run names its data: the path (``absolute``: made absolute, so that a resumed
+    run may name it relatively from elsewhere), or the kind of object it was given."""
     if data is None:
         return "generated from the settings"
     if isinstance(data, str | os.PathLike):
-        return os.fspath(data)
+        return os.path.abspath(data) if absolute else os.fspath(data)
     return getattr(data, "source", None) or type(data).__name__
 
 
@@ -260,7 +282,8 @@ def _check_same_run(before: dict, now: dict) -> None:
         [] if before["data"] == now["data"] else [f"data: {before['data']!r} -> {now['data']!r}"]
     )
     for name, value in now["settings"].items():
-        if before["settings"].get(name) != value:
+        # How progress is shown changes nothing the run computes.
+        if name != "progress" and before["settings"].get(name) != value:
             changed.append(f"{name}: {before['settings'].get(name)!r} -> {value!r}")
     if changed:
         raise ValueError(

@@ -24,6 +24,33 @@ class Setting:
     choices: tuple | None = None
     # Whether None is a value ("none" on the command line): no limit, no clipping.
     optional: bool = False
+    minimum: float = 1  # the least value allowed: integers >= it, numbers > it (0: >= 0)
+
+    def check(self, value, *, fraction: bool = False) -> None:
+        """Refuse ``value`` with an error that names this setting, the value and what is
+        expected. ``fraction``: a number, not only an integer, is allowed (an epoch count
+        of a language model, which counts passes over its text)."""
+        if value is None and self.optional:
+            return
+        if self.choices is not None:
+            if value not in self.choices and value is not None:
+                raise ValueError(f"{self.name}={value!r} is not one of {self.choices}")
+            return
+        if self.type is str:
+            return
+        whole = self.type is int and not fraction
+        kind = int if whole else (int, float)
+        numeric = isinstance(value, kind) and not isinstance(value, bool)
+        low = self.minimum
+        if whole:
+            ok, expected = numeric and value >= low, f"an integer >= {low}"
+        elif low == 0:
+            ok, expected = numeric and value >= 0, "a number >= 0"
+        else:
+            ok, expected = numeric and value > 0, "a number > 0"
+        if not ok or (numeric and value != value):  # NaN
+            extra = " or None" if self.optional else ""
+            raise ValueError(f"{self.name}={value!r} must be {expected}{extra}")
 
 
 TRAINING = {
@@ -46,7 +73,7 @@ TRAINING = {
         Setting("batch_size", 32, "Examples per optimizer step (the global batch under torchrun)."),
         Setting("optimizer", "adam", "The optimizer.", str, OPTIMIZERS),
         Setting("lr", 1e-3, "Learning rate.", float),
-        Setting("weight_decay", 0.0, "Weight decay (L2; decoupled with adamw).", float),
+        Setting("weight_decay", 0.0, "Weight decay (L2; decoupled with adamw).", float, minimum=0),
         Setting(
             "clip_norm",
             1.0,
@@ -68,7 +95,7 @@ TRAINING = {
             "(the best epoch's weights are kept).",
             optional=True,
         ),
-        Setting("seed", 0, "Seed of the initial weights, dropout and batch order."),
+        Setting("seed", 0, "Seed of the initial weights, dropout and batch order.", minimum=0),
         Setting(
             "progress", "auto", "Progress: a bar on a terminal, else a line per epoch.", str, MODES
         ),

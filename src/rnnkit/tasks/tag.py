@@ -275,9 +275,9 @@ class Tagger(Estimator):
         }
 
     def _restore(self, state: dict) -> None:
-        self.labels_ = Vocabulary.from_dict(state["labels"])
-        self.vocabulary_ = Vocabulary.from_dict(state["vocabulary"])
-        chars = state["char_vocabulary"]
+        self.labels_ = Vocabulary.from_dict(self._entry(state, "labels", "tags"))
+        self.vocabulary_ = Vocabulary.from_dict(self._entry(state, "vocabulary", "words"))
+        chars = self._entry(state, "char_vocabulary", "chars")
         self.char_vocabulary_ = Vocabulary.from_dict(chars) if chars else None
         self.frequent_tag_ = state["most_frequent_tag"]
         self.model_ = self._build_model()

@@ -173,8 +173,6 @@ class Translator(Estimator):
             isinstance(self.length_penalty, int | float) and math.isfinite(self.length_penalty)
         ):
             raise ValueError(f"length_penalty={self.length_penalty!r} must be a finite number")
-        if self.minutes is not None and not self.minutes > 0:
-            raise ValueError(f"minutes={self.minutes!r} must be a number > 0 or None")
         supervised.check_rnn_options(self, EncoderDecoder)
 
     def _new_tokenizer(self):
@@ -234,14 +232,16 @@ class Translator(Estimator):
             rnn_options=self.rnn_options,
         )
 
-    def _loss(self, model, batch) -> torch.Tensor:
-        """Mean cross-entropy per target token, teacher-forced (scheduled sampling in
-        training mode)."""
+    def _loss(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Sum of the cross-entropy over the target tokens, their count), teacher-forced
+        (scheduled sampling in training mode): the Trainer divides, so that the mean is
+        over tokens even when torchrun splits a batch into shares of unequal token counts."""
         source, (target_in, target_out), lengths = batch
         logits = model(source, lengths, target_in, sampling=self.sampling)
-        return torch.nn.functional.cross_entropy(
-            logits.flatten(0, 1), target_out.flatten(), ignore_index=-100
+        loss = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), target_out.flatten(), ignore_index=-100, reduction="sum"
         )
+        return loss, (target_out != -100).sum()
 
     def read(self, data) -> list[tuple[str, str]]:
         """``(source, target)`` pairs: from a TSV file (``read_pairs``), or as given."""
@@ -309,6 +309,18 @@ class Translator(Estimator):
             for (s, r), g in zip(held[:5], greedy, strict=True)
         ]
         return self
+
+    @property
+    def tokenizers_(self) -> list:
+        """The old name of ``[tokenizer_, target_tokenizer_]``, kept for this release."""
+        _renamed("tokenizers_", "tokenizer_ and target_tokenizer_")
+        return [self.tokenizer_, self.target_tokenizer_]
+
+    @property
+    def vocabularies_(self) -> list:
+        """The old name of ``[vocabulary_, target_vocabulary_]``, kept for this release."""
+        _renamed("vocabularies_", "vocabulary_ and target_vocabulary_")
+        return [self.vocabulary_, self.target_vocabulary_]
 
     def _sides(self):
         """((tokenizer, vocabulary) of the source, the same of the target)."""
@@ -475,6 +487,14 @@ class Translator(Estimator):
             example = self.metrics_["examples"][0]
             source, target, weights = self.attention_map(example["source"])
             plots.plot_attention(directory / "attention.png", source, target, weights)
+
+
+def _renamed(old: str, new: str) -> None:
+    warnings.warn(
+        f"Translator.{old} is now {new}; the old name goes in the next release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def predict_lines(run, source, *, beam_size: int | None = None, attention_png=None) -> str:

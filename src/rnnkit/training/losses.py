@@ -109,7 +109,8 @@ def batch_loss(model: torch.nn.Module, data, loss="mse", compute_loss=None) -> t
     ``compute_loss(model, data)`` if given, else ``model(*inputs, lengths=lengths)`` scored by
     ``loss`` (a name or a per-element callable) over the valid elements."""
     if compute_loss is not None:
-        return compute_loss(model, data)
+        result = compute_loss(model, data)
+        return result[0] / result[1] if isinstance(result, tuple) else result
     parts = unpack(data)
     prediction = prediction_of(model(*parts.inputs, **lengths_argument(parts.lengths)))
     rows = torch.ones(parts.target.shape[0], device=parts.target.device)

@@ -88,6 +88,22 @@ def _prediction_and_state(output):
     return output
 
 
+def _sum_and_count(result, rows: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``compute_loss``'s result as (loss sum, count): a mean over ``rows`` rows, or the pair
+    itself; a clear error for anything else."""
+    if isinstance(result, tuple) and len(result) == 2:
+        loss_sum, count = result
+        if isinstance(loss_sum, torch.Tensor) and loss_sum.dim() == 0:
+            return loss_sum, torch.as_tensor(count, dtype=torch.float64, device=device)
+    elif isinstance(result, torch.Tensor) and result.dim() == 0:
+        return result * rows, torch.tensor(float(rows), device=device)
+    got = f"shape {tuple(result.shape)}" if isinstance(result, torch.Tensor) else repr(result)
+    raise ValueError(
+        "compute_loss must return the batch's mean loss as a scalar tensor, or (loss sum, "
+        f"count), got {got}"
+    )
+
+
 def _model_device(model: nn.Module) -> torch.device:
     parameter = next(model.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
@@ -158,9 +174,12 @@ class Trainer:
             element (reduction "none"). The batch loss is the mean over valid elements.
         compute_loss: ``callable(model, batch) -> scalar loss``, the mean over the batch's
             rows, for anything the default call convention cannot express (teacher forcing,
-            several outputs). ``batch`` is the collated batch, whatever its layout, on the
-            device. Under DDP ``model`` is the DDP wrapper: call it, not its ``module``.
-            The val loss calls it with the bare model in eval mode, gradients off.
+            several outputs); or ``-> (loss sum, count)`` for a mean over other elements
+            than rows (the tokens of a translation), so that under DDP each process's share
+            is weighted by its count. ``batch`` is the collated batch, whatever its layout,
+            on the device. Under DDP ``model`` is the DDP wrapper: call it, not its
+            ``module``. The val loss calls it with the bare model in eval mode, gradients
+            off.
         tbptt: truncated BPTT over chunks of this many steps: one optimizer step per chunk,
             the state carried to the next chunk and cut from the graph there.
         stateful: with ``tbptt``, carry each row's state on to the same row of the next
@@ -605,14 +624,9 @@ class Trainer:
         the one to carry to the next.
         """
         if self.compute_loss is not None:
-            loss = self.compute_loss(run.net, data)
-            if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-                got = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else repr(loss)
-                raise ValueError(
-                    f"compute_loss must return the batch's mean loss as a scalar tensor, got {got}"
-                )
-            # Weighted by the rows it averages, so processes with unequal shares count right.
-            self._step(run, epoch, loss * rows, torch.tensor(float(rows), device=run.device))
+            # Weighted by what it averages, so processes with unequal shares count right.
+            loss_sum, count = _sum_and_count(self.compute_loss(run.net, data), rows, run.device)
+            self._step(run, epoch, loss_sum, count)
             return None
         parts = unpack(data)
         if self.tbptt is None:
@@ -730,10 +744,10 @@ class Trainer:
         for indices in epoch_batches(run.val, self.batch_size, self.seed, 0, shuffle=False):
             batch = fetch_share(run.val, indices, run.ctx.rank, run.ctx.world, run.device)
             if self.compute_loss is not None:
-                loss = self.compute_loss(run.model, batch.data)
-                totals += torch.stack(
-                    [loss.to(torch.float64) * batch.rows, totals.new_tensor(batch.rows)]
+                loss_sum, count = _sum_and_count(
+                    self.compute_loss(run.model, batch.data), batch.rows, run.device
                 )
+                totals += torch.stack([loss_sum.to(torch.float64), count.to(torch.float64)])
                 continue
             parts = unpack(batch.data)
             lengths = lengths_argument(parts.lengths)
