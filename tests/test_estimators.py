@@ -318,6 +318,37 @@ def test_bad_training_settings_are_named_as_the_user_wrote_them(settings, messag
     assert not any(p.name.startswith("run") for p in tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(
+    ("task", "old_keys"),
+    [
+        ("classify", {"vocabulary": "vocab", "fixed_length": "steps"}),
+        ("tag", {"labels": "tags", "vocabulary": "words", "char_vocabulary": "chars"}),
+        ("lm", {"unigram_counts": None}),  # the last release kept no baseline
+    ],
+)
+def test_a_run_of_the_last_release_loads(task, old_keys, runs, tmp_path):
+    fitted, run = runs[task]
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    state = rundir.read_json(old / "data_state.json")
+    for new, previous in old_keys.items():
+        value = state.pop(new)
+        if previous:
+            state[previous] = value
+    rundir.write_json(old / "data_state.json", state)
+    inputs = CASES[task].inputs()
+    assert _same(CASES[task].cls.load(old).predict(inputs), fitted.predict(inputs))
+
+
+def test_a_run_that_cannot_be_read_is_named(runs, tmp_path):
+    _, run = runs["classify"]
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken)
+    rundir.write_json(broken / "data_state.json", {"kind": "text"})
+    with pytest.raises(ValueError, match=r"does not hold a 'classify' run that rnnkit .* reads"):
+        Classifier.load(broken)
+
+
 def test_old_names_keep_working_for_one_release_with_a_warning(runs):
     with pytest.warns(DeprecationWarning, match="rnn_options"):
         forecaster = Forecaster(cell_options={"layer_norm": True})

@@ -39,6 +39,8 @@ class Estimator:
         training: ``{setting: default}`` of the training settings it takes
             (``training_settings(...)``).
         headline: the model's scores that metrics.json carries at its top.
+        unit: what the data counts, in reports.
+        fractional: training settings that may be a fraction (a language model's epochs).
         renamed: ``{old attribute: new}`` of fitted state renamed in this release; the old
             name still reads, with a DeprecationWarning.
     """
@@ -46,6 +48,8 @@ class Estimator:
     task = ""
     training: ClassVar[dict] = {}
     headline: tuple[str, ...] = ()
+    unit = "examples"
+    fractional: tuple[str, ...] = ()
     renamed: ClassVar[dict] = {}
 
     def __init_subclass__(cls, **kwargs):
@@ -107,17 +111,18 @@ class Estimator:
         for name in given:
             if name not in names:
                 close = difflib.get_close_matches(name, names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise TypeError(
-                    f"{name!r} is not a setting of {type(self).__name__}{hint}. Its settings "
+                    f"{name!r} is not a setting of {type(self).__name__}{hint}; its settings "
                     f"are {names}"
                 )
 
     def __repr__(self) -> str:
+        defaults = self.defaults()
         changed = {
             name: value
             for name, value in self.get_params().items()
-            if not _same(value, self.defaults()[name])
+            if not _same(value, defaults[name])
         }
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
@@ -150,8 +155,6 @@ class Estimator:
             delattr(self, name)
         self._places = {"checkpoint_dir": checkpoint_dir, "resume": resume,
                         "diagnose_dir": diagnose_dir}  # fmt: skip
-
-    fractional: tuple[str, ...] = ()  # training settings that may be a fraction (epochs)
 
     def _check_settings(self) -> None:
         """Refuse the task's own settings that cannot work, before any time is spent (the
@@ -186,11 +189,8 @@ class Estimator:
             from ..diagnostics import Recorder
 
             hooks.append(Recorder(every=self.diagnose_every, folder=records))
-        folder = places["checkpoint_dir"]
-        if folder is not None and checkpoint is not None:
-            folder = Path(folder) / checkpoint if checkpoint else folder
-        else:
-            folder = None
+        root = places["checkpoint_dir"]
+        folder = None if root is None or checkpoint is None else Path(root) / checkpoint
         minutes = getattr(self, "minutes", None)
         patience = getattr(self, "patience", None)
         arguments = {
@@ -275,8 +275,6 @@ class Estimator:
         best = f", kept the best epoch, {self.best_epoch_}" if restored else ""
         lines.append(f"Trained {len(self.history_)} epochs{best}.")
         return "\n".join(lines)
-
-    unit = "examples"  # what the data counts, in reports
 
     def _models(self) -> dict:
         """File name -> module, "model" first: the weights a run directory holds."""
