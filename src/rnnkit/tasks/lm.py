@@ -138,10 +138,7 @@ class LanguageModeler(Estimator):
     def _check_settings(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"level={self.level!r} is not one of {LEVELS}")
-        for name in ("bptt", "eval_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be an integer >= 1")
+        supervised.check_counts(self, "bptt", "eval_every")
         supervised.check_fraction("val", self.val, zero=False)
         supervised.check_rnn_options(self, LanguageModel)
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..data import memory_tasks
 from ..training.distributed import process_rank
-from . import rundir
+from . import rundir, supervised
 from .estimator import Estimator
 from .settings import training_settings
 
@@ -154,10 +154,7 @@ class MemoryBenchmark(Estimator):
             )
         if self.steps is None:  # the budget of every run is counted in steps
             raise ValueError("steps=None: the memory benchmark needs a number of steps >= 1")
-        for name in ("hidden_size", "train_size", "test_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be an integer >= 1")
+        supervised.check_counts(self, "hidden_size", "train_size", "test_size")
 
     def read(self, data):
         if data is not None:

@@ -26,6 +26,14 @@ def check_rnn_options(estimator, model_class) -> None:
         )
 
 
+def check_counts(estimator, *names: str) -> None:
+    """The settings ``names`` of ``estimator`` must be integers >= 1."""
+    for name in names:
+        value = getattr(estimator, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}={value!r} must be an integer >= 1")
+
+
 def check_fraction(name: str, value, *, zero: bool = True) -> None:
     """``value`` must be a fraction in [0, 1) (``zero``) or (0, 1)."""
     low_ok = value >= 0 if zero else value > 0

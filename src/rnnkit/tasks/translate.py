@@ -161,10 +161,7 @@ class Translator(Estimator):
             raise ValueError(f"tokenizer={self.tokenizer!r} is not one of ('bpe', 'word')")
         if self.attention not in ATTENTIONS:
             raise ValueError(f"attention={self.attention!r} is not one of {ATTENTIONS}")
-        for name in ("max_length", "beam_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be an integer >= 1")
+        supervised.check_counts(self, "max_length", "beam_size")
         supervised.check_fraction("val", self.val, zero=False)
         supervised.check_fraction("test", self.test, zero=False)
         if not (isinstance(self.sampling, int | float) and 0 <= self.sampling <= 1):
