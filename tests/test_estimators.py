@@ -349,6 +349,26 @@ def test_a_run_that_cannot_be_read_is_named(runs, tmp_path):
         Classifier.load(broken)
 
 
+@pytest.mark.parametrize("task", [name for name in CASES if name != "bench-memory"])
+def test_the_command_line_refuses_another_tasks_run_and_a_broken_one(task, runs, tmp_path):
+    from click.testing import CliRunner
+
+    from rnnkit.cli import main
+
+    data = _data(CASES[task], tmp_path)
+    other = "classify" if task != "classify" else "tag"
+    result = CliRunner().invoke(main, [task, "evaluate", "--run", str(runs[other][1]),
+                                       "--data", str(data)])  # fmt: skip
+    assert result.exit_code == 1
+    assert f"holds a '{other}' run, not a '{task}' run" in result.output
+    broken = tmp_path / "broken"
+    shutil.copytree(runs[task][1], broken)
+    (broken / "model.safetensors").unlink()
+    result = CliRunner().invoke(main, [task, "evaluate", "--run", str(broken), "--data", str(data)])
+    assert result.exit_code == 1 and "incomplete: model.safetensors is missing" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_old_names_keep_working_for_one_release_with_a_warning(runs):
     with pytest.warns(DeprecationWarning, match="rnn_options"):
         forecaster = Forecaster(cell_options={"layer_norm": True})
