@@ -240,9 +240,7 @@ def train_run(estimator, data, out, *, test=None, read=None, overwrite=False, re
             estimator.metrics_.setdefault("data", {})["test"] = len(test)
         part = "test" if "test" in estimator.metrics_ else "validation"
         if part in estimator.metrics_:
-            model = estimator._headline(estimator.metrics_[part])
-            estimator.metrics_ |= {key: model[key] for key in estimator.headline if key in model}
-            estimator.metrics_["scored_on"] = part
+            estimator.metrics_ |= _headline(estimator, estimator.metrics_[part], part)
         write_run(estimator, partial)
         record.unlink()  # last: a run that fails to write still resumes with its check
     return f"{estimator.report()}\n\nRun directory: {out}"
@@ -259,11 +257,17 @@ def evaluate_run(cls, run, data, *, read=None, **options) -> str:
     path = run / "metrics.json"
     stored = read_json(path)
     stored.setdefault("evaluations", []).append({"data": source, **options, "scores": scores})
-    headline = estimator._headline(scores)
-    stored.update({k: v for k, v in headline.items() if k in estimator.headline})
-    stored["scored_on"] = source
+    stored |= _headline(estimator, scores, source)
     write_json(path, stored)
     return "\n".join([f"{source}:", *estimator.table(scores)])
+
+
+def _headline(estimator, scores: dict, scored_on: str) -> dict:
+    """The top of metrics.json: the headline scores of ``scores``, and what they scored."""
+    entry = estimator._headline(scores)
+    return {key: entry[key] for key in estimator.headline if key in entry} | {
+        "scored_on": scored_on
+    }
 
 
 def describe(data, *, absolute: bool = False) -> str:
