@@ -1,12 +1,15 @@
 """``python -m benchmarks``: time training steps of rnnkit against its peers.
 
 Prints a Markdown table on stdout (progress on stderr) and writes the JSON of every run to
-benchmarks/results/ (or ``--json PATH``).
+benchmarks/results/ (or ``--json PATH``). ``python -m benchmarks dtw …`` runs the 1-NN-DTW
+distance benchmark instead (``bench_dtw.py``; ``--help`` for its options).
 """
 
 import argparse
+import sys
 
-from . import rnn_training
+from . import bench_dtw, rnn_training
+from .rnn_training import positive
 
 
 def configs(text: str) -> list[str]:
@@ -18,13 +21,6 @@ def configs(text: str) -> list[str]:
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown configuration {unknown}; known: {known}")
     return names
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
-    return value
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -74,4 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    rnn_training.main(parse_args())
+    if sys.argv[1:2] == ["dtw"]:
+        bench_dtw.main(bench_dtw.parse_args(sys.argv[2:]))
+    else:
+        rnn_training.main(parse_args())

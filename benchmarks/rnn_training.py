@@ -18,6 +18,7 @@ Not measured here: the GPU rules of BENCHMARKS.md (this script is CPU only), and
 peer (not installed in this project's environment).
 """
 
+import argparse
 import contextlib
 import gc
 import json
@@ -606,15 +607,28 @@ def busy_share(seconds: float = 1.0) -> float | None:
     return None
 
 
-def run(args) -> dict:
-    busy_before = busy_share()
-    if busy_before is not None and busy_before > 0.25:
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
+    return value
+
+
+def prepare_cpu() -> float | None:
+    """Warn when other work shares the CPUs, then fix threads; returns the busy share."""
+    busy = busy_share()
+    if busy is not None and busy > 0.25:
         log(
-            f"warning: other work keeps {busy_before:.0%} of the CPUs busy; it competes for the "
+            f"warning: other work keeps {busy:.0%} of the CPUs busy; it competes for the "
             "cores and will inflate (and scatter) every time"
         )
     torch.set_num_threads(THREADS)
     torch.set_flush_denormal(True)
+    return busy
+
+
+def run(args) -> dict:
+    busy_before = prepare_cpu()
     configs = [CONFIGS[name] for name in args.configs]
     if args.quick:
         configs = [config.tiny() for config in configs]

@@ -1,6 +1,7 @@
 """The topologies as modules: forecasters and classifiers (many-to-one), taggers and language
 models (many-to-many, aligned), the conditional generator (one-to-many), the encoder-decoder
-(many-to-many, unaligned), and the baselines they are compared with."""
+(many-to-many, unaligned), and the baselines they are compared with (naive forecasts; 1-NN-ED
+and 1-NN-DTW for classification of time series; NBSVM for texts)."""
 
 from .baselines import (
     BASELINES,
@@ -16,6 +17,8 @@ from .crf import CRF, bio_constraints
 from .forecaster import FORECASTERS, DirectForecaster, RecursiveForecaster, Seq2SeqForecaster
 from .generator import ConditionalGenerator
 from .language_model import LanguageModel
+from .linear_text import NBSVM
+from .neighbours import NearestNeighbour
 from .ngram import NGramModel
 from .seq2seq import EncoderDecoder, Seq2SeqState
 from .tagger import CharEncoder, SequenceTagger
@@ -24,6 +27,7 @@ __all__ = [
     "BASELINES",
     "CRF",
     "FORECASTERS",
+    "NBSVM",
     "AttentionPooling",
     "BagClassifier",
     "Baseline",
@@ -35,6 +39,7 @@ __all__ = [
     "LanguageModel",
     "LinearAR",
     "NGramModel",
+    "NearestNeighbour",
     "Persistence",
     "RecursiveForecaster",
     "SeasonalNaive",
