@@ -58,6 +58,68 @@ def pool(h: torch.Tensor, valid: torch.Tensor, how: str) -> torch.Tensor:
     raise ValueError(f"pooling={how!r} is not one of ('mean', 'max')")
 
 
+class ConvFrontEnd(nn.Module):
+    r"""Convolutions over time before the recurrence: local shapes first, order after.
+
+    Each block is ``Conv1d`` (stride 1, "same" padding) -> batch norm -> ReLU, the block of
+    the fully convolutional network (FCN) of Wang et al. (2017) and of LSTM-FCN (Karim et al.
+    2018); then, with ``downsample`` k > 1, a max-pool of width and stride k:
+
+    .. math::
+        u^{(l)}_t = \operatorname{ReLU}\bigl(\operatorname{BN}(\textstyle\sum_{j}
+            W^{(l)}_j u^{(l-1)}_{t + j - \lfloor K_l / 2 \rfloor} + b^{(l)})\bigr),
+        \qquad y_t = \max_{0 \le j < k} u^{(L)}_{kt + j}
+
+    Steps past a sequence's length are set to 0 before every convolution, so a sequence's
+    output does not depend on how much padding its batch has; its length becomes
+    ``ceil(length / k)``. A signal of hundreds of steps thus reaches the RNN as a few dozen
+    steps of learned features: shorter to back-propagate through, and each step already
+    describes a local shape (a peak, a slope) rather than one noisy value.
+
+    Args:
+        input_size: features per step in.
+        channels: output channels of each block.
+        kernels: width of each block's kernel (one per block).
+        downsample: the pooling width and stride k after the last block (1: none).
+    """
+
+    def __init__(self, input_size: int, channels=(64, 64, 64), kernels=(7, 5, 3), downsample=1):
+        super().__init__()
+        channels, kernels = tuple(channels), tuple(kernels)
+        if not channels or len(channels) != len(kernels):
+            raise ValueError(
+                f"conv_channels={channels} and conv_kernels={kernels} must be non-empty and "
+                "give one entry per block"
+            )
+        if not isinstance(downsample, int) or isinstance(downsample, bool) or downsample < 1:
+            raise ValueError(f"downsample={downsample!r} must be an integer >= 1")
+        blocks, size = [], input_size
+        for width, kernel in zip(channels, kernels, strict=True):
+            blocks.append(
+                nn.ModuleList(
+                    [nn.Conv1d(size, width, kernel, padding="same"), nn.BatchNorm1d(width)]
+                )
+            )
+            size = width
+        self.blocks = nn.ModuleList(blocks)
+        self.downsample = downsample
+        self.output_size = size
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None):
+        """x (B, T, F), lengths (B,) or None -> (y (B, ceil(T / k), C), lengths or None)."""
+        valid = valid_steps(lengths, *x.shape[:2], x.device).unsqueeze(1)
+        u = x.transpose(1, 2)
+        for conv, norm in self.blocks:
+            u = torch.relu(norm(conv(u.masked_fill(~valid, 0.0))))
+        if self.downsample > 1:
+            # Padding is 0 and every output >= 0 (ReLU): the max of a window is unchanged.
+            u = F.max_pool1d(u.masked_fill(~valid, 0.0), self.downsample, ceil_mode=True)
+            if lengths is not None:
+                lengths = torch.div(lengths + self.downsample - 1, self.downsample,
+                                    rounding_mode="floor")  # fmt: skip
+        return u.transpose(1, 2), lengths
+
+
 class _Head(nn.Module):
     """What classifier and baseline share: the input (embedding or features) and the MLP head."""
 
@@ -140,6 +202,8 @@ class SequenceClassifier(_Head):
         head_hidden: width of the MLP's hidden layer; 0 for a single linear layer.
         dropout: dropout before the head and inside it (and between stacked layers).
         embedding_dropout: drop whole word types from the embedding in training.
+        conv_channels, conv_kernels, downsample: a ``ConvFrontEnd`` between the input and the
+            RNN (one block per entry of ``conv_channels``; none when empty).
         rnn_options: more options of the layer (``recurrent_dropout``, ``layer_norm``,
             ``zoneout``, ``activation``, ``backend``, …).
 
@@ -166,6 +230,9 @@ class SequenceClassifier(_Head):
         head_hidden: int = 0,
         dropout: float = 0.0,
         embedding_dropout: float = 0.0,
+        conv_channels: tuple = (),
+        conv_kernels: tuple = (),
+        downsample: int = 1,
         rnn_options: dict | None = None,
     ):
         super().__init__(
@@ -180,9 +247,19 @@ class SequenceClassifier(_Head):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling={pooling!r} is not one of {POOLINGS}")
         self.pooling = pooling
+        self.front_end = None
+        rnn_input = self.features
+        if conv_channels:
+            self.front_end = ConvFrontEnd(self.features, conv_channels, conv_kernels, downsample)
+            rnn_input = self.front_end.output_size
+        elif downsample != 1 or conv_kernels:
+            raise ValueError(
+                f"conv_kernels={conv_kernels!r} and downsample={downsample!r} shape the "
+                "convolutional front-end: give conv_channels too"
+            )
         self.rnn = recurrent_layer(
             cell,
-            self.features,
+            rnn_input,
             hidden_size,
             num_layers,
             bidirectional=bidirectional,
@@ -204,6 +281,8 @@ class SequenceClassifier(_Head):
                 f"{self.pooling!r}"
             )
         embedded = self.embed(x)
+        if self.front_end is not None:
+            embedded, lengths = self.front_end(embedded, lengths)
         outputs, _ = self.rnn(embedded, lengths=lengths)
         weights = None
         if self.pooling == "last":  # forward after the last valid step, backward after t = 0
