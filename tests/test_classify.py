@@ -66,7 +66,7 @@ def test_train_writes_a_complete_run_with_baselines(mr_run):
     assert metrics["data"]["test"] == 400
     assert metrics["accuracy"] == test["model"]["accuracy"]
     assert metrics["macro_f1"] == test["model"]["macro_f1"]
-    assert set(test) == {"model", "one_to_one", "majority"}
+    assert set(test) == {"model", "one_to_one", "nbsvm", "majority"}
     assert np.array(test["model"]["confusion_matrix"]).sum() == 400
     for line in ("LSTM (attention pooling)", "one-to-one (no recurrence)", "majority class"):
         assert line in printed
@@ -90,7 +90,7 @@ def test_evaluate_records_accuracy_and_macro_f1(mr_run, tmp_path):
     evaluation = metrics["evaluations"][-1]
     assert evaluation["data"] == str(folder / "test.tsv")
     scores = evaluation["scores"]
-    assert set(scores) == {"model", "one_to_one", "majority"}
+    assert set(scores) == {"model", "one_to_one", "nbsvm", "majority"}
     assert metrics["accuracy"] == scores["model"]["accuracy"]
     assert metrics["macro_f1"] == scores["model"]["macro_f1"]
     assert metrics["scored_on"] == str(folder / "test.tsv")
@@ -239,7 +239,9 @@ def test_fashion_mnist_row_by_row_from_idx_files(tmp_path):
 
 def test_too_little_data_to_hold_out_is_named():
     with pytest.raises(ValueError, match=r"val=0.1 holds out nothing from 8 examples"):
-        Classifier(epochs=1, **SMALL).fit(["good", "bad", "fine", "awful"] * 2, list("pnpn") * 2)
+        Classifier(epochs=1, val=0.1, **SMALL).fit(
+            ["good", "bad", "fine", "awful"] * 2, list("pnpn") * 2
+        )
 
 
 def test_a_class_seen_only_in_validation_data_is_known():

@@ -62,7 +62,7 @@ CASES = {
     ),
     "classify": Case(
         Classifier,
-        {"hidden_size": 4, "embedding_dim": 4, "epochs": 1, **QUIET},
+        {"hidden_size": 4, "embedding_dim": 4, "epochs": 1, "val": 0.1, **QUIET},
         lambda folder: _write(folder / "mr.tsv", _lines(DATA / "mr_sample.tsv", 201)),
         lambda: ["a gorgeous, witty film", "tedious and overlong"],
     ),

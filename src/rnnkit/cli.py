@@ -45,6 +45,23 @@ def info():
 
 # --- how options are made ------------------------------------------------------------------------
 
+
+class _Integers(click.ParamType):
+    """Integers separated by commas, as a tuple; "none" for no entries ([])."""
+
+    name = "N,N,…|none"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        if str(value).strip().lower() == "none":
+            return []  # not (): an option not given reads as () and keeps the default
+        try:
+            return tuple(int(part) for part in str(value).split(",") if part.strip())
+        except ValueError:
+            self.fail(f"{value!r} is not integers separated by commas, or 'none'", param, ctx)
+
+
 _NONE = object()  # "none" on the command line: the setting is None (no clipping, no patience)
 
 
@@ -97,7 +114,10 @@ def _training(cls) -> list:
             kind = click.Choice(setting.choices)
         else:  # a setting that may be off also takes "none"
             kind = _OrNone(setting.type) if setting.optional else setting.type
-        options.append(_setting(cls, name, setting.help, type=kind))
+        help = setting.help
+        if name in cls.automatic or (name in ("epochs", "steps") and cls.automatic):
+            help += " Unset: by the task's budget rule (see its report)."
+        options.append(_setting(cls, name, help, type=kind))
     return options
 
 
@@ -326,18 +346,29 @@ def classify():
 _train_command(
     classify,
     Classifier,
-    "Train a classifier; report it beside the one-to-one and majority baselines.",
+    "Train a classifier; report it beside its baselines: one-to-one, majority, and NB-SVM "
+    "(text) or 1-NN with Euclidean and DTW distances (feature sequences).",
     [
         *_READ,
         *_own(
-            Classifier, "cell", "hidden_size", "num_layers", "embedding_dim", "dropout",
+            Classifier, "cell",
+            ("hidden_size", "Units per recurrent layer; unset: 128 for text, 64 for feature "
+             "sequences.", int),
+            "num_layers", "embedding_dim", "dropout",
             ("pooling", "How the sequence becomes one vector.",
              _choice("last", "mean", "max", "attention")),
             ("tokenizer", "Text tokens.", _choice("word", "char", "bpe")),
             "min_freq",
             ("max_length", "Keep the first this many steps.", int),
             ("ensemble", "Models from consecutive seeds, averaged.", int),
-            ("baseline", "Train the one-to-one baseline too.", bool),
+            ("conv_channels", "Channels of each convolution block before the RNN (none: "
+             "no front-end); unset: 64,64,64 for feature sequences, none for text.", _Integers()),
+            ("conv_kernels", "Kernel width of each convolution block.", _Integers()),
+            ("downsample", "Max-pool the front-end's output by this factor.", int),
+            ("normalize", "Feature sequences: standardise each channel on the training part, "
+             "or z-normalise each series first (the UCR convention).",
+             _choice("channel", "series")),
+            ("baseline", "Also train and score the baselines (one-to-one, NB-SVM, 1-NN).", bool),
             "rnn_options", "val",
         ),
     ],

@@ -41,6 +41,8 @@ class Estimator:
         headline: the model's scores that metrics.json carries at its top.
         unit: what the data counts, in reports.
         fractional: training settings that may be a fraction (a language model's epochs).
+        automatic: training settings whose None means "chosen by the task from the data"
+            (a classifier's batch size, by its budget rule).
         renamed: ``{old attribute: new}`` of fitted state renamed in this release; the old
             name still reads, with a DeprecationWarning.
     """
@@ -50,6 +52,7 @@ class Estimator:
     headline: tuple[str, ...] = ()
     unit = "examples"
     fractional: tuple[str, ...] = ()
+    automatic: tuple[str, ...] = ()
     renamed: ClassVar[dict] = {}
 
     def __init_subclass__(cls, **kwargs):
@@ -147,7 +150,9 @@ class Estimator:
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True continues from checkpoint_dir, which is None")
         for name in self.training:
-            TRAINING[name].check(getattr(self, name), fraction=name in self.fractional)
+            value = getattr(self, name)
+            if not (value is None and name in self.automatic):
+                TRAINING[name].check(value, fraction=name in self.fractional)
         self._check_settings()
         # A new fit forgets the last one: a fit that fails leaves an unfitted estimator,
         # never the new vocabulary beside the old model.
@@ -224,7 +229,9 @@ class Estimator:
     def _keep(self, trainer) -> None:
         """What the run directory keeps of the model's training: history, steps, best epoch."""
         self.history_, self.steps_ = trainer.history, trainer.steps
-        self.best_epoch_ = trainer.best_epoch
+        # The epoch whose weights the model ends with; None when it ends with the last.
+        restored = trainer.early_stopping is not None and trainer.restore_best
+        self.best_epoch_ = trainer.best_epoch if restored else None
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
