@@ -91,15 +91,17 @@ def _shown(value) -> str:
     return str(value)
 
 
-def _setting(cls, name: str, help: str, *flags, dest=None, **kwargs):
+def _setting(cls, name: str, help: str, *flags, dest=None, shown=None, **kwargs):
     """An option for the setting ``name`` of estimator ``cls``: its default is left to the
     estimator (the option defaults to None) and shown in the help as the estimator's.
     ``dest``: the command's parameter, where ``name`` is taken by another option (the
-    command's ``build`` then gives it to the setting)."""
+    command's ``build`` then gives it to the setting). ``shown``: the default as the help
+    says it, where the value (None) would not say it."""
     default = inspect.signature(cls).parameters[name].default
     flags = flags or (f"--{name.replace('_', '-')}",)
     return click.option(*flags, dest or name, default=None,
-                        help=f"{help} [default: {_shown(default)}]", **kwargs)  # fmt: skip
+                        help=f"{help} [default: {shown or _shown(default)}]",
+                        **kwargs)  # fmt: skip
 
 
 def _training(cls) -> list:
@@ -114,10 +116,10 @@ def _training(cls) -> list:
             kind = click.Choice(setting.choices)
         else:  # a setting that may be off also takes "none"
             kind = _OrNone(setting.type) if setting.optional else setting.type
-        help = setting.help
-        if name in cls.automatic or (name in ("epochs", "steps") and cls.automatic):
-            help += " Unset: by the task's budget rule (see its report)."
-        options.append(_setting(cls, name, help, type=kind))
+        # A task with a budget rule sets these from its data unless they are given.
+        ruled = name in cls.automatic or (name in ("epochs", "steps") and cls.automatic)
+        shown = "by the budget rule, see the run's report" if ruled else None
+        options.append(_setting(cls, name, setting.help, type=kind, shown=shown))
     return options
 
 
@@ -369,7 +371,9 @@ _train_command(
              "or z-normalise each series first (the UCR convention).",
              _choice("channel", "series")),
             ("baseline", "Also train and score the baselines (one-to-one, NB-SVM, 1-NN).", bool),
-            "rnn_options", "val",
+            "rnn_options",
+            ("val", "Fraction held out for validation; none: by the budget rule (0 under "
+             "1,000 examples, else 0.1).", float),
         ),
     ],
     data_help="Training data: .csv/.tsv, .ts, idx images, .npz.",
