@@ -407,13 +407,14 @@ class Classifier(Estimator):
         predictions = {"model": self._decode(np.mean(probabilities, 0).argmax(1))}
         if self.baseline_ is not None:
             predictions["one_to_one"] = self._decode(self._classes(self.baseline_, dataset))
-        skipped = dict(self.skipped_)
+        skipped, inputs = dict(self.skipped_), None
         for name, reference in (self.reference_ or {}).items():
             reason = self._too_slow(name, len(examples))
             if reason:
                 skipped[name] = reason
-            else:
-                predictions[name] = reference.predict(self._reference_inputs(examples))
+                continue
+            inputs = self._reference_inputs(examples) if inputs is None else inputs
+            predictions[name] = reference.predict(inputs)
         predictions["majority"] = [self.majority_] * len(actual)
         labels = self.labels_.tokens
         scores = {
@@ -468,7 +469,7 @@ class Classifier(Estimator):
         return explained
 
     def table(self, scores: dict) -> list[str]:
-        front = "conv + " if self._conv_channels() else ""
+        front = "conv + " if self.conv_channels_ else ""
         names = {
             "model": f"{front}{self.cell.upper()} ({self.pooling} pooling)",
             "one_to_one": "one-to-one (no recurrence)",
