@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnkit.models.neighbours import band_steps
+
 from .rnn_training import (
     RESULTS_DIR,
     THREADS,
@@ -198,7 +200,7 @@ def run(args) -> dict:
         for radius in (1, None):
             function(train[:2, :8].copy(), test[:2, :8].copy(), radius)
     rows = []
-    radius = int(np.floor(BAND_FRACTION * args.length + 1e-9))
+    radius = band_steps(BAND_FRACTION, args.length)  # the band NearestNeighbour uses
     for label, band in ((f"{BAND_FRACTION:.0%} band (r = {radius})", radius), ("full", None)):
         log(f"{label}: {args.train} x {args.test} series of length {args.length} …")
         row = measure(args, band, train, test, contestants)
