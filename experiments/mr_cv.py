@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--min-freq", type=int, default=2)
     parser.add_argument("--tokenizer", default="word")
+    parser.add_argument("--ngrams", type=int, default=0, help="Word n-gram bag beside the RNN.")
     parser.add_argument("--ensemble", type=int, default=3, help="Models per fold, averaged.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2, help="Folds trained at once, 1 thread each.")
@@ -95,7 +96,7 @@ def main() -> None:
         "embedding_dim": args.embedding_dim, "dropout": args.dropout,
         "embedding_dropout": args.embedding_dropout, "lr": args.lr, "min_freq": args.min_freq,
         "tokenizer": args.tokenizer, "epochs": args.epochs, "seed": args.seed,
-        "ensemble": args.ensemble, "progress": "none",
+        "ensemble": args.ensemble, "ngrams": args.ngrams, "progress": "none",
     }  # fmt: skip
     print(f"MR: {len(data)} sentences, {data.label.value_counts().to_dict()}; settings {settings}")
     started = time.perf_counter()

@@ -2,6 +2,7 @@
 part only (gaps, z-normalisation, channel scaling), the convolutional front-end, and the
 baselines a time-series or sentiment user compares with, end to end on small extracts."""
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 
 from rnnkit.cli import main
 from rnnkit.data.series import Gaps, fill_gaps, z_normalise
-from rnnkit.models.classifier import ConvFrontEnd, SequenceClassifier
+from rnnkit.models.classifier import ConvFrontEnd, NgramBag, SequenceClassifier
 from rnnkit.tasks import supervised
 from rnnkit.tasks.classify import (
     LARGE_EPOCHS,
@@ -226,21 +227,84 @@ def test_signal_runs_score_one_nearest_neighbour_baselines_and_keep_them(tmp_pat
         assert evaluation["scores"][name]["accuracy"] == test[name]["accuracy"], name
 
 
-def test_text_runs_score_nbsvm_beside_the_network(tmp_path):
-    lines = MR.read_text().splitlines()
-    (tmp_path / "train.tsv").write_text("\n".join(lines[:1201]) + "\n")
-    (tmp_path / "test.tsv").write_text("\n".join([lines[0], *lines[1201:1601]]) + "\n")
+def _train_on_mr(tmp_path, train_rows, test_rows, *flags):
+    """A one-epoch CLI run on the first ``train_rows`` sentences of the MR extract, tested on
+    the next ``test_rows``: (result, run directory)."""
+    header, *lines = MR.read_text().splitlines()
+    (tmp_path / "train.tsv").write_text("\n".join([header, *lines[:train_rows]]) + "\n")
+    test = lines[train_rows : train_rows + test_rows]
+    (tmp_path / "test.tsv").write_text("\n".join([header, *test]) + "\n")
     out = tmp_path / "mr"
     result = run(
         "classify", "train", "--data", tmp_path / "train.tsv", "--test", tmp_path / "test.tsv",
-        "--epochs", 1, "--hidden-size", 8, "--embedding-dim", 8, "--out", out,
+        "--epochs", 1, "--hidden-size", 8, "--embedding-dim", 8, *flags, "--out", out,
     )  # fmt: skip
+    return result, out
+
+
+def test_text_runs_score_nbsvm_beside_the_network(tmp_path):
+    result, out = _train_on_mr(tmp_path, 1200, 400)
     assert result.exit_code == 0, result.output
     assert "NB-SVM (word 1-2-grams)" in result.output
     test = json.loads((out / "metrics.json").read_text())["test"]
     assert test["nbsvm"]["accuracy"] > test["majority"]["accuracy"] + 0.05
     loaded = Classifier.load(out)
     assert loaded.score(tmp_path / "test.tsv")["nbsvm"] == test["nbsvm"]
+
+
+# --- the n-gram bag beside the recurrence --------------------------------------------------
+
+
+def test_the_ngram_bag_sums_the_weight_of_every_ngram_not_touching_padding():
+    bag = NgramBag(3, orders=2, buckets=7)
+    torch.nn.init.normal_(bag.weight, generator=torch.Generator().manual_seed(0))
+    ids = torch.tensor([[4, 9, 2, 0, 0], [5, 5, 5, 5, 1]])
+
+    def bucket(gram):
+        key = len(gram)
+        for token in gram:
+            key = key * NgramBag.PRIME + token
+        return key % 7
+
+    for row, scores in zip(ids.tolist(), bag(ids), strict=True):
+        tokens = [t for t in row if t]
+        grams = [(t,) for t in tokens] + list(itertools.pairwise(tokens))
+        expected = sum(bag.weight[bucket(g)] for g in grams)
+        torch.testing.assert_close(scores, expected)
+    # More padding changes nothing.
+    torch.testing.assert_close(bag(torch.nn.functional.pad(ids, (0, 3))), bag(ids))
+
+
+def test_the_ngram_bag_starts_at_zero_so_the_network_starts_alone():
+    ids, lengths = torch.tensor([[3, 4, 5, 0], [6, 7, 8, 9]]), torch.tensor([3, 4])
+    torch.manual_seed(0)
+    alone = SequenceClassifier(2, vocab_size=10, hidden_size=4, embedding_dim=4).eval()
+    torch.manual_seed(0)
+    both = SequenceClassifier(2, vocab_size=10, hidden_size=4, embedding_dim=4, ngrams=2).eval()
+    torch.testing.assert_close(both(ids, lengths), alone(ids, lengths), rtol=0, atol=0)
+    both(ids, lengths).sum().backward()
+    assert both.ngram_bag.weight.grad.abs().sum() > 0
+
+
+def test_the_ngram_settings_are_checked():
+    with pytest.raises(ValueError, match="ngrams=4 must be 1, 2 or 3"):
+        Classifier(ngrams=4).fit(["good film", "bad film"], ["p", "n"])
+    with pytest.raises(ValueError, match="ngram_buckets=0 must be a positive integer"):
+        Classifier(ngrams=2, ngram_buckets=0).fit(["good film", "bad film"], ["p", "n"])
+    with pytest.raises(ValueError, match="ngrams=2 bags word n-grams"):
+        Classifier(ngrams=2, steps=1, progress="none").fit(*_signals(20, 2))
+    with pytest.raises(ValueError, match=r"ngrams=2 needs token ids in"):
+        SequenceClassifier(2, input_size=3, ngrams=2)
+
+
+def test_a_text_run_with_the_ngram_bag_names_it_and_loads_it(tmp_path):
+    result, out = _train_on_mr(tmp_path, 800, 200, "--ngrams", 2)
+    assert result.exit_code == 0, result.output
+    assert "+ word 1-2-gram bag" in result.output
+    test = json.loads((out / "metrics.json").read_text())["test"]
+    loaded = Classifier.load(out)
+    assert loaded.model_.ngram_bag is not None
+    assert loaded.score(tmp_path / "test.tsv")["model"] == test["model"]
 
 
 def test_dtw_is_skipped_with_its_reason_where_it_would_take_too_long(monkeypatch):

@@ -120,6 +120,52 @@ class ConvFrontEnd(nn.Module):
         return u.transpose(1, 2), lengths
 
 
+class NgramBag(nn.Module):
+    r"""A linear bag of hashed word n-grams whose class scores are added to a network's logits:
+    the "wide" part of wide-and-deep models (Cheng et al. 2016), on the n-gram features of
+    NB-SVM (Wang & Manning 2012) and fastText (Joulin et al. 2017).
+
+    .. math::
+        s(x) = \sum_{n=1}^{N} \sum_{t} m_t\, w_{h(x_t, \ldots, x_{t+n-1})}
+
+    where ``h`` hashes each n-gram of token ids (orders 1 to ``N``, none touching padding,
+    id 0) into one of ``buckets`` rows of ``w`` (buckets x classes), and ``m_t`` is 1, or in
+    training a dropout mask over the occurrences. ``w`` starts at 0, so training starts from
+    the network alone. The hash is fixed arithmetic on the ids: nothing to fit or save beside
+    the weights.
+    """
+
+    PRIME = 1_000_003  # keys of orders <= 3 stay below 2**63 for vocabularies under 2**20
+
+    def __init__(self, num_classes: int, orders: int = 2, buckets: int = 2**18, dropout=0.0):
+        super().__init__()
+        self.check(orders, buckets)
+        self.orders, self.buckets = orders, buckets
+        self.weight = nn.Parameter(torch.zeros(buckets, num_classes))
+        self.dropout = nn.Dropout(dropout)
+
+    @staticmethod
+    def check(orders, buckets) -> None:
+        """A ValueError that names the setting unless orders is 1-3 and buckets >= 1."""
+        if not isinstance(orders, int) or isinstance(orders, bool) or not 1 <= orders <= 3:
+            raise ValueError(f"ngrams={orders!r} must be 1, 2 or 3 (the longest n-gram), or 0")
+        if not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 1:
+            raise ValueError(f"ngram_buckets={buckets!r} must be a positive integer")
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) -> class scores (B, C)."""
+        scores = self.weight.new_zeros(ids.shape[0], self.weight.shape[1])
+        for n in range(1, min(self.orders, ids.shape[1]) + 1):
+            windows = ids.unfold(1, n, 1)  # (B, T - n + 1, n)
+            key = torch.full_like(windows[..., 0], n)
+            for k in range(n):
+                key = key * self.PRIME + windows[..., k]
+            present = (windows != 0).all(-1).to(self.weight.dtype)
+            gathered = self.weight[key % self.buckets]  # (B, T - n + 1, C)
+            scores = scores + (self.dropout(present).unsqueeze(-1) * gathered).sum(1)
+        return scores
+
+
 class _Head(nn.Module):
     """What classifier and baseline share: the input (embedding or features) and the MLP head."""
 
@@ -204,6 +250,8 @@ class SequenceClassifier(_Head):
         embedding_dropout: drop whole word types from the embedding in training.
         conv_channels, conv_kernels, downsample: a ``ConvFrontEnd`` between the input and the
             RNN (one block per entry of ``conv_channels``; none when empty).
+        ngrams, ngram_buckets: with token ids, an ``NgramBag`` of orders up to ``ngrams``
+            hashed into ``ngram_buckets`` rows, added to the logits (0: none).
         rnn_options: more options of the layer (``recurrent_dropout``, ``layer_norm``,
             ``zoneout``, ``activation``, ``backend``, …).
 
@@ -233,6 +281,8 @@ class SequenceClassifier(_Head):
         conv_channels: tuple = (),
         conv_kernels: tuple = (),
         downsample: int = 1,
+        ngrams: int = 0,
+        ngram_buckets: int = 2**18,
         rnn_options: dict | None = None,
     ):
         super().__init__(
@@ -272,6 +322,11 @@ class SequenceClassifier(_Head):
         size = self.rnn.output_size
         self.attention = AttentionPooling(size) if pooling == "attention" else None
         self.build_head(size)
+        self.ngram_bag = None
+        if ngrams:
+            if vocab_size is None:
+                raise ValueError(f"ngrams={ngrams!r} needs token ids in (vocab_size)")
+            self.ngram_bag = NgramBag(num_classes, ngrams, ngram_buckets, dropout)
 
     def forward(self, x, lengths=None, return_attention: bool = False):
         """x: ids (B, T) or features (B, T, F) -> logits (B, C) [, attention (B, T)]."""
@@ -294,6 +349,8 @@ class SequenceClassifier(_Head):
             valid = valid_steps(lengths, *outputs.shape[:2], outputs.device)
             pooled = pool(outputs, valid, self.pooling)
         logits = self.head(self.dropout(pooled))
+        if self.ngram_bag is not None:
+            logits = logits + self.ngram_bag(x)
         return (logits, weights) if return_attention else logits
 
 

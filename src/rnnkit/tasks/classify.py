@@ -29,7 +29,7 @@ from ..data import readers
 from ..data.batching import SequenceDataset
 from ..data.series import NORMALISATIONS, ChannelScaler, Gaps, fill_gaps, z_normalise
 from ..data.text import Vocabulary, make_tokenizer, tokenizer_from_dict
-from ..models.classifier import BagClassifier, SequenceClassifier
+from ..models.classifier import BagClassifier, NgramBag, SequenceClassifier
 from . import supervised
 from .estimator import Estimator
 from .settings import training_settings
@@ -219,6 +219,9 @@ class Classifier(Estimator):
         conv_channels, conv_kernels, downsample: the convolutional front-end before the RNN
         (``rnnkit.models.classifier.ConvFrontEnd``); ``conv_channels=None`` gives feature
         sequences ``SIGNAL_CONV_CHANNELS`` and text none, ``()`` none for either.
+        ngrams, ngram_buckets: text only: a linear bag of hashed word n-grams up to this
+            order added to the network's logits (``rnnkit.models.classifier.NgramBag``;
+            0: none).
     Feature sequences:
         normalize: "channel" standardises each channel with the mean and deviation of the
             training part's steps (kept in the run); "series" first z-normalises each series
@@ -269,6 +272,8 @@ class Classifier(Estimator):
         conv_channels: tuple | None = None,
         conv_kernels: tuple = (7, 5, 3),
         downsample: int = 1,
+        ngrams: int = 0,
+        ngram_buckets: int = 2**18,
         rnn_options: dict | None = None,
         normalize: str = "channel",
         tokenizer: str = "word",
@@ -327,6 +332,11 @@ class Classifier(Estimator):
             self.vocabulary_ = Vocabulary(min_freq=self.min_freq, max_size=self.max_vocab)
             self.vocabulary_.fit(tokens)
         else:
+            if self.ngrams:
+                raise ValueError(
+                    f"ngrams={self.ngrams!r} bags word n-grams, but {train.source} holds "
+                    "feature sequences: leave ngrams at 0"
+                )
             self.scaler_ = ChannelScaler.fit(self._prepared(train))
         self.conv_channels_ = self._conv_channels()
         train_set = self._dataset(train, gaps)
@@ -471,8 +481,9 @@ class Classifier(Estimator):
 
     def table(self, scores: dict) -> list[str]:
         front = "conv + " if self.conv_channels_ else ""
+        bag = f" + word 1-{self.ngrams}-gram bag" if self.kind_ == "text" and self.ngrams else ""
         names = {
-            "model": f"{front}{self.cell.upper()} ({self.pooling} pooling)",
+            "model": f"{front}{self.cell.upper()} ({self.pooling} pooling){bag}",
             "one_to_one": "one-to-one (no recurrence)",
             "nbsvm": "NB-SVM (word 1-2-grams)",
             "nn_euclidean": "1-NN, Euclidean distance",
@@ -508,6 +519,8 @@ class Classifier(Estimator):
             raise ValueError(f"max_length={self.max_length!r} must be an integer >= 1 or None")
         if self.normalize not in NORMALISATIONS:
             raise ValueError(f"normalize={self.normalize!r} is not one of {NORMALISATIONS}")
+        if self.ngrams != 0:
+            NgramBag.check(self.ngrams, self.ngram_buckets)
 
     def _tokenizer_options(self) -> dict:
         if self.tokenizer == "bpe":
@@ -650,8 +663,14 @@ class Classifier(Estimator):
         return SequenceClassifier(
             len(self.labels_), cell=self.cell, hidden_size=self._hidden_size(),
             num_layers=self.num_layers, bidirectional=self.bidirectional, pooling=self.pooling,
-            rnn_options=self.rnn_options, **self._front_end(), **self._shared(),
+            rnn_options=self.rnn_options, **self._front_end(), **self._ngram_bag(),
+            **self._shared(),
         )  # fmt: skip
+
+    def _ngram_bag(self) -> dict:
+        if self.kind_ != "text" or not self.ngrams:
+            return {}
+        return {"ngrams": self.ngrams, "ngram_buckets": self.ngram_buckets}
 
     def _front_end(self) -> dict:
         if not self.conv_channels_:
