@@ -9,6 +9,7 @@ scratch. Published (Kim 2014): CNN-rand 76.1, RAE 77.7, NBSVM 79.4, CNN-non-stat
 
     python experiments/mr_cv.py --out results/mr_cv.json            # about 25 minutes on 2 cores
     python experiments/mr_cv.py --folds 2 --epochs 2                # a quick look
+    python experiments/mr_cv.py --ngrams 2 --ensemble 1            # one model + n-gram bag
 """
 
 from __future__ import annotations

@@ -481,7 +481,7 @@ class Classifier(Estimator):
 
     def table(self, scores: dict) -> list[str]:
         front = "conv + " if self.conv_channels_ else ""
-        bag = f" + word 1-{self.ngrams}-gram bag" if self.kind_ == "text" and self.ngrams else ""
+        bag = f" + word 1-{self.ngrams}-gram bag" if self.ngrams else ""
         names = {
             "model": f"{front}{self.cell.upper()} ({self.pooling} pooling){bag}",
             "one_to_one": "one-to-one (no recurrence)",
@@ -668,7 +668,7 @@ class Classifier(Estimator):
         )  # fmt: skip
 
     def _ngram_bag(self) -> dict:
-        if self.kind_ != "text" or not self.ngrams:
+        if not self.ngrams:  # fit refuses n-grams for feature sequences
             return {}
         return {"ngrams": self.ngrams, "ngram_buckets": self.ngram_buckets}
 
