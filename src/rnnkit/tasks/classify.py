@@ -481,7 +481,7 @@ class Classifier(Estimator):
 
     def table(self, scores: dict) -> list[str]:
         front = "conv + " if self.conv_channels_ else ""
-        bag = f" + word 1-{self.ngrams}-gram bag" if self.ngrams else ""
+        bag = f" + {self.tokenizer} 1-{self.ngrams}-gram bag" if self.ngrams else ""
         names = {
             "model": f"{front}{self.cell.upper()} ({self.pooling} pooling){bag}",
             "one_to_one": "one-to-one (no recurrence)",
