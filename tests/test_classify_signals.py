@@ -291,7 +291,7 @@ def test_the_ngram_settings_are_checked():
         Classifier(ngrams=4).fit(["good film", "bad film"], ["p", "n"])
     with pytest.raises(ValueError, match="ngram_buckets=0 must be a positive integer"):
         Classifier(ngrams=2, ngram_buckets=0).fit(["good film", "bad film"], ["p", "n"])
-    with pytest.raises(ValueError, match="ngrams=2 bags word n-grams"):
+    with pytest.raises(ValueError, match="ngrams=2 bags token n-grams"):
         Classifier(ngrams=2, steps=1, progress="none").fit(*_signals(20, 2))
     with pytest.raises(ValueError, match=r"ngrams=2 needs token ids in"):
         SequenceClassifier(2, input_size=3, ngrams=2)

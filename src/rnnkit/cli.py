@@ -367,7 +367,7 @@ _train_command(
              "no front-end); unset: 64,64,64 for feature sequences, none for text.", _Integers()),
             ("conv_kernels", "Kernel width of each convolution block.", _Integers()),
             ("downsample", "Max-pool the front-end's output by this factor.", int),
-            ("ngrams", "Text: add a linear bag of hashed word n-grams up to this order to "
+            ("ngrams", "Text: add a linear bag of hashed token n-grams up to this order to "
              "the network's logits (0: none).", int),
             ("normalize", "Feature sequences: standardise each channel on the training part, "
              "or z-normalise each series first (the UCR convention).",

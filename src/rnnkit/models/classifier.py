@@ -121,7 +121,7 @@ class ConvFrontEnd(nn.Module):
 
 
 class NgramBag(nn.Module):
-    r"""A linear bag of hashed word n-grams whose class scores are added to a network's logits:
+    r"""A linear bag of hashed token n-grams whose class scores are added to a network's logits:
     the "wide" part of wide-and-deep models (Cheng et al. 2016), on the n-gram features of
     NB-SVM (Wang & Manning 2012) and fastText (Joulin et al. 2017).
 

@@ -219,7 +219,7 @@ class Classifier(Estimator):
         conv_channels, conv_kernels, downsample: the convolutional front-end before the RNN
         (``rnnkit.models.classifier.ConvFrontEnd``); ``conv_channels=None`` gives feature
         sequences ``SIGNAL_CONV_CHANNELS`` and text none, ``()`` none for either.
-        ngrams, ngram_buckets: text only: a linear bag of hashed word n-grams up to this
+        ngrams, ngram_buckets: text only: a linear bag of hashed token n-grams up to this
             order added to the network's logits (``rnnkit.models.classifier.NgramBag``;
             0: none).
     Feature sequences:
@@ -334,7 +334,7 @@ class Classifier(Estimator):
         else:
             if self.ngrams:
                 raise ValueError(
-                    f"ngrams={self.ngrams!r} bags word n-grams, but {train.source} holds "
+                    f"ngrams={self.ngrams!r} bags token n-grams, but {train.source} holds "
                     "feature sequences: leave ngrams at 0"
                 )
             self.scaler_ = ChannelScaler.fit(self._prepared(train))
