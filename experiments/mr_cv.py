@@ -73,7 +73,7 @@ def run_fold(k: int, train: pd.DataFrame, test: pd.DataFrame, settings: dict) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, default=10, help="Folds to run (of 10).")
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, help="Default: the budget rule (15).")
     parser.add_argument("--cell", default="lstm")
     parser.add_argument("--pooling", default="max")
     parser.add_argument("--hidden-size", type=int, default=64)

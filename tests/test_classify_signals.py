@@ -55,8 +55,12 @@ def test_the_budget_follows_the_size_of_the_data(count, rule, batch, steps, epoc
     budget = training_budget(count)
     assert (budget["rule"], budget["batch_size"], budget["steps"]) == (rule, batch, steps)
     assert (budget["epochs"], budget["val"]) == (epochs, val)
-    assert budget["schedule"] == ("cosine" if rule == "small" else None)
+    assert budget["schedule"] == "cosine"
     assert str(count) in budget["reason"]
+    # Text keeps a constant rate on large data (measured on MR), and the small rule.
+    for_text = training_budget(count, text=True)
+    assert for_text["schedule"] == ("cosine" if rule == "small" else None)
+    assert ("cosine" if rule == "small" else "constant") in for_text["reason"]
 
 
 def test_given_settings_win_over_the_rule():
@@ -154,6 +158,48 @@ def test_series_normalisation_removes_each_series_offset():
     )
     with pytest.raises(ValueError, match=r"normalize='unit' is not one of \('channel', 'series'\)"):
         Classifier(normalize="unit").fit(series, labels)
+
+
+def test_series_of_unequal_length_are_resampled_to_the_longest(tmp_path):
+    rng = np.random.default_rng(2)
+    ramps = [np.linspace(0, 1, n, dtype=np.float32)[:, None] for n in rng.integers(5, 20, 12)]
+    labels = ["a", "b"] * 6
+    longest = max(map(len, ramps))
+    classifier = Classifier(steps=1, baseline=False, **TINY).fit(ramps, labels)
+    assert classifier.length_ == longest
+    assert classifier.metrics_["data"]["resampled_to"] == longest
+    # Stretched uniformly in time: a ramp of any length is the ramp of the longest length;
+    # a test series longer than any in training is squeezed to it.
+    wanted = np.linspace(0, 1, longest)[:, None]
+    longer = Examples([np.linspace(0, 1, 40, dtype=np.float32)[:, None]], None, "features")
+    for x in classifier._prepared(Examples(ramps, labels, "features")) + classifier._prepared(
+        longer
+    ):
+        np.testing.assert_allclose(x, wanted, atol=1e-6)
+    assert set(classifier._dataset(longer).lengths.tolist()) == {longest}
+    kept = Classifier(steps=1, baseline=False, resample=None, **TINY).fit(ramps, labels)
+    assert kept.length_ is None
+    assert sorted(kept._dataset(Examples(ramps, labels, "features")).lengths.tolist()) == sorted(
+        map(len, ramps)
+    )
+    assert Classifier(steps=1, baseline=False, resample=8, **TINY).fit(ramps, labels).length_ == 8
+    for bad in (1, "short", True, 2.5):
+        with pytest.raises(ValueError, match=rf"resample={bad!r} must be an integer >= 2"):
+            Classifier(resample=bad).fit(ramps, labels)
+    # On the command line "none" keeps every length, and the run keeps its setting.
+    padded = np.stack([np.pad(r[:, 0], (0, 20 - len(r))) for r in ramps])
+    np.savez(tmp_path / "ramps.npz", x=padded, y=np.array(labels),
+             lengths=np.array(list(map(len, ramps))))  # fmt: skip
+    out = tmp_path / "run"
+    result = run("classify", "train", "--data", tmp_path / "ramps.npz", "--steps", 1,
+                 "--resample", "none", "--hidden-size", 4, "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "metrics.json").read_text())["data"]["resampled_to"] is None
+    result = run("classify", "train", "--data", tmp_path / "ramps.npz", "--resample", "long",
+                 "--out", tmp_path / "bad")  # fmt: skip
+    expected = "'long' is not an integer, 'longest' or 'none'"
+    assert result.exit_code != 0 and expected in result.output
+    assert not (tmp_path / "bad").exists()
 
 
 def test_missing_values_in_a_ts_file_are_filled_and_reported(tmp_path):

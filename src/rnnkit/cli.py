@@ -66,21 +66,25 @@ _NONE = object()  # "none" on the command line: the setting is None (no clipping
 
 
 class _OrNone(click.ParamType):
-    """A number, or "none" for a setting that may be switched off."""
+    """A number, one of ``words``, or "none" for a setting that may be switched off."""
 
-    def __init__(self, kind: type):
-        self.kind, self.name = kind, f"{kind.__name__}|none"
+    def __init__(self, kind: type, *words: str):
+        self.kind, self.words = kind, words
+        self.name = "|".join((kind.__name__, *words, "none"))
 
     def convert(self, value, param, ctx):
         if value is _NONE or isinstance(value, self.kind):
             return value
-        if str(value).strip().lower() == "none":
+        word = str(value).strip().lower()
+        if word == "none":
             return _NONE
+        if word in self.words:
+            return word
         try:
             return self.kind(value)
         except ValueError:
-            self.fail(f"{value!r} is not {'an integer' if self.kind is int else 'a number'} "
-                      "or 'none'", param, ctx)  # fmt: skip
+            kinds = ["an integer" if self.kind is int else "a number", *map(repr, self.words)]
+            self.fail(f"{value!r} is not {', '.join(kinds)} or 'none'", param, ctx)
 
 
 def _shown(value) -> str:
@@ -372,6 +376,9 @@ _train_command(
             ("normalize", "Feature sequences: standardise each channel on the training part, "
              "or z-normalise each series first (the UCR convention).",
              _choice("channel", "series")),
+            ("resample", "Feature sequences: stretch or squeeze every series to this many "
+             "steps (longest: the training part's longest; none: keep each length).",
+             _OrNone(int, "longest")),
             ("baseline", "Also train and score the baselines (one-to-one, NB-SVM, 1-NN).", bool),
             "rnn_options",
             ("val", "Fraction held out for validation; none: by the budget rule (0 under "
