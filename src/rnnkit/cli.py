@@ -14,6 +14,7 @@ from .tasks.classify import Classifier
 from .tasks.forecast import Forecaster
 from .tasks.lm import LanguageModeler
 from .tasks.memory import MemoryBenchmark
+from .tasks.music import Composer
 from .tasks.options import parse_assignments, parse_value
 from .tasks.tag import Tagger
 from .tasks.translate import Translator
@@ -582,6 +583,83 @@ def translate_predict(run, source, beam, attention_png):
     from .tasks.translate import predict_lines
 
     click.echo(predict_lines(run, source, beam_size=beam, attention_png=attention_png))
+
+
+# --- music -----------------------------------------------------------------------------------
+
+
+@main.group()
+def music():
+    """Polyphonic music (one-to-many): train on scores, score, compose from a seed."""
+
+
+# fmt: off
+_train_command(
+    music,
+    Composer,
+    "Train a frame model on scores; report NLL per frame beside count baselines.",
+    _own(
+        Composer,
+        ("resolution", "A frame is this note value.", _choice("16th", "8th")),
+        ("transpose", "Train in all keys, move every piece to C major / A minor, or neither.",
+         _choice("all", "c", "none")),
+        "cell", "hidden_size", "num_layers", "dropout",
+        ("output", "Chords drawn pitch by pitch (nade) or independent pitches.",
+         _choice("nade", "bernoulli")),
+        ("nade_size", "NADE's hidden units.", int),
+        "rnn_options",
+    ),
+    data_help="'bach' (the chorales music21 ships), a score file (MIDI, MusicXML, ABC) or a "
+              "folder of them; a tenth of the pieces, by name, is held out for the test.",
+)
+# fmt: on
+
+
+@music.command("evaluate")
+@click.option("--run", required=True, help="Run directory written by `music train`.")
+@click.option("--data", default=None, help="Pieces to score (default: the run's test part "
+              "of the Bach chorales).")  # fmt: skip
+def music_evaluate(run, data):
+    """Score a run; print and store NLL per frame of the model and every baseline."""
+    if data is None:
+        data = _bach_test_part(run)
+    _evaluate(Composer, run, data)
+
+
+def _bach_test_part(run):
+    """The run's test pieces when it trained on the Bach chorales: those of neither part."""
+    from .data.music import bach_chorales
+
+    composer = Composer.load(run)
+    kept = set(composer.parts_["train"]) | set(composer.parts_["validation"])
+    pieces = [p for p in bach_chorales(composer.frames_per_quarter) if p.name not in kept]
+    if not pieces:
+        raise ValueError(f"run={run!r} left none of the Bach chorales out; give --data")
+    return pieces
+
+
+@music.command("generate")
+@click.option("--run", required=True, help="Run directory written by `music train`.")
+@click.option("--prime", default=None, help="A note (C4), a chord (C4,E4,G4) or a score file.")
+@click.option("--prime-bars", default=2, show_default=True, help="Bars of a score file read.")
+@click.option("--bars", default=8, show_default=True, help="Bars to compose after the prime.")
+@click.option("--temperature", default=1.0, show_default=True, help="0: the likelier choice.")
+@click.option("--top-p", type=float, help="Keep an outcome only within this mass.")
+@click.option("--seed", type=int, help="Make the piece reproducible.")
+@click.option(
+    "--out", required=True, help="Path without suffix: writes .mid, .musicxml, .png, .wav."
+)
+def music_generate(run, prime, prime_bars, bars, temperature, top_p, seed, out):
+    """Compose BARS bars after PRIME and write them as MIDI, MusicXML, a piano roll and sound."""
+    from .tasks.music import write_sample
+
+    written = write_sample(Composer.load(run), out, prime=prime, bars=bars,
+                           temperature=temperature, top_p=top_p, seed=seed,
+                           prime_bars=prime_bars)  # fmt: skip
+    stats = ", ".join(f"{k} {v:.3g}" for k, v in written["statistics"].items())
+    click.echo(f"Wrote {out}.mid, .musicxml, .png and .wav ({written['sound']}): "
+               f"{written['frames']} frames, the first {written['prime_frames']} the prime; "
+               f"{stats}")  # fmt: skip
 
 
 # --- the rest ------------------------------------------------------------------------------

@@ -513,3 +513,126 @@ def _sentences(name: str, sentences: ArrayLike) -> list[list]:
             )
         result.append(_label_list(f"{name}[{index}]", sentence))
     return result
+
+
+# --- music: what generated pieces are like, beside real ones ------------------------------------
+#
+# A piece is a note table, rows (voice, pitch, start, end) in frames (rnnkit.data.music.Piece).
+
+# Krumhansl & Kessler (1982) key profiles, from the tonic up.
+MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
+MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor and the raised leading note
+
+
+def pitch_class_histogram(notes: ArrayLike) -> np.ndarray:
+    """How long each pitch class sounds, as shares (12,) summing to 1 (zeros for no notes)."""
+    notes = np.asarray(notes, dtype=np.int64).reshape(-1, 4)
+    weights = np.bincount(notes[:, 1] % 12, weights=notes[:, 3] - notes[:, 2], minlength=12)
+    total = weights.sum()
+    return weights / total if total else weights
+
+
+def estimate_key(notes: ArrayLike) -> tuple[int, str]:
+    """(tonic pitch class, "major" or "minor"): the key profile that correlates best with the
+    duration-weighted pitch-class histogram (the Krumhansl–Schmuckler algorithm)."""
+    histogram = pitch_class_histogram(notes)
+    best = (-2.0, 0, "major")
+    for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
+        for tonic in range(12):
+            r = np.corrcoef(histogram, np.roll(profile, tonic))[0, 1]
+            if r > best[0]:
+                best = (r, tonic, mode)
+    return best[1], best[2]
+
+
+def music_statistics(notes: ArrayLike) -> dict:
+    """One piece's statistics: ``in_key`` (share of notes in the scale of its estimated key),
+    ``polyphony`` (notes sounding per frame with any), ``note_length`` (mean, in frames),
+    ``parallels`` (share of voice-pair motions that move in parallel fifths or octaves,
+    voices by height in frames with four notes, as a chorale's are)."""
+    notes = np.asarray(notes, dtype=np.int64).reshape(-1, 4)
+    if not len(notes):
+        raise ValueError("the piece has no notes")
+    tonic, mode = estimate_key(notes)
+    scale = {(tonic + step) % 12 for step in (MAJOR_SCALE if mode == "major" else MINOR_SCALE)}
+    frames = int(notes[:, 3].max())
+    count = np.zeros(frames, dtype=np.int64)
+    for start, end in notes[:, 2:]:
+        count[start:end] += 1
+    return {
+        "in_key": float(np.isin(notes[:, 1] % 12, list(scale)).mean()),
+        "polyphony": float(count[count > 0].mean()),
+        "note_length": float((notes[:, 3] - notes[:, 2]).mean()),
+        "parallels": parallel_motion_rate(notes),
+    }
+
+
+def parallel_motion_rate(notes: ArrayLike, voices: int = 4) -> float:
+    """Of the moves from one chord to the next where two voices both move the same way, the
+    share that keeps a perfect fifth or an octave (or unison) between them: the motion
+    counterpoint forbids. Voices are the notes of a chord by height, in frames where exactly
+    ``voices`` notes sound; NaN where no two voices move together."""
+    notes = np.asarray(notes, dtype=np.int64).reshape(-1, 4)
+    frames = int(notes[:, 3].max()) if len(notes) else 0
+    chords: list = [[] for _ in range(frames)]
+    for _, pitch, start, end in notes:
+        for t in range(start, end):
+            chords[t].append(int(pitch))
+    full = [sorted(c) if len(c) == voices else None for c in chords]
+    moves = parallel = 0
+    previous = None
+    for chord in full:
+        if chord == previous:  # held: no motion
+            continue
+        if chord is not None and previous is not None:
+            for i in range(voices):
+                for j in range(i + 1, voices):
+                    a, b = chord[i] - previous[i], chord[j] - previous[j]
+                    if a == 0 or b == 0 or (a > 0) != (b > 0):
+                        continue
+                    moves += 1
+                    before, after = previous[j] - previous[i], chord[j] - chord[i]
+                    parallel += before % 12 in (0, 7) and before == after
+        previous = chord
+    return parallel / moves if moves else float("nan")
+
+
+def length_histogram(notes: ArrayLike, longest: int = 32) -> np.ndarray:
+    """Shares of note lengths 1..``longest`` frames (longer ones in the last bin)."""
+    notes = np.asarray(notes, dtype=np.int64).reshape(-1, 4)
+    lengths = np.clip(notes[:, 3] - notes[:, 2], 1, longest)
+    counts = np.bincount(lengths - 1, minlength=longest).astype(np.float64)
+    return counts / counts.sum() if counts.sum() else counts
+
+
+def total_variation(p: ArrayLike, q: ArrayLike) -> float:
+    """Half the L1 distance between two distributions: 0 equal, 1 disjoint."""
+    return float(0.5 * np.abs(np.asarray(p, float) - np.asarray(q, float)).sum())
+
+
+def compare_pieces(pieces: list, reference: list) -> dict:
+    """The mean statistics of ``pieces`` (note tables) and their distances to ``reference``:
+    the pitch-class histogram (each piece moved to C by its estimated key) and the
+    note-length distribution, as total variation."""
+
+    def pooled(tables, histogram):
+        return np.mean([histogram(t) for t in tables], axis=0)
+
+    def in_c(table):
+        tonic, _ = estimate_key(table)
+        moved = np.array(table, dtype=np.int64).reshape(-1, 4).copy()
+        moved[:, 1] -= tonic
+        return pitch_class_histogram(moved)
+
+    rows = [music_statistics(t) for t in pieces]
+    means = {}
+    for key in rows[0]:  # a piece without two voices moving together has no parallels rate
+        values = [r[key] for r in rows if not np.isnan(r[key])]
+        means[key] = float(np.mean(values)) if values else float("nan")
+    means["pitch_class_distance"] = total_variation(pooled(pieces, in_c), pooled(reference, in_c))
+    means["length_distance"] = total_variation(
+        pooled(pieces, length_histogram), pooled(reference, length_histogram)
+    )
+    return means

@@ -582,3 +582,35 @@ def plot_memory_benchmark(
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     return _save(figure, path)
+
+
+def plot_piano_roll(
+    path: str | Path, sounding: ArrayLike, low: int, primed: int = 0, *, frames_per_bar: int = 0
+) -> Path:
+    """A piano roll: time across, pitch up, each sounding frame a dark cell; the first
+    ``primed`` frames (the seed a piece was composed from) shaded and labelled, bar lines
+    every ``frames_per_bar`` frames.
+
+    Args:
+        path: the PNG to write.
+        sounding: (T, P) bool, pitch ``low + p`` in column ``p``.
+        low: the MIDI pitch of column 0.
+    """
+    roll = np.asarray(sounding, dtype=float)
+    if roll.ndim != 2 or not roll.size:
+        raise ValueError(f"sounding must be a non-empty (frames, pitches) array, got {roll.shape}")
+    frames, pitches = roll.shape
+    figure, (axes,) = _new_figure()
+    axes.imshow(roll.T, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
+                extent=(0, frames, low - 0.5, low + pitches - 0.5))  # fmt: skip
+    if primed:
+        axes.axvspan(0, primed, color="tab:orange", alpha=0.2, label="prime")
+        axes.legend(loc="upper right", fontsize="small")
+    for bar in range(frames_per_bar, frames, frames_per_bar) if frames_per_bar else ():
+        axes.axvline(bar, color="grey", linewidth=0.5, alpha=0.5)
+    c_pitches = [p for p in range(low, low + pitches) if p % 12 == 0]
+    axes.set_yticks(c_pitches, [f"C{p // 12 - 1}" for p in c_pitches])
+    axes.set_xlabel("frame")
+    axes.set_ylabel("pitch")
+    axes.set_title("piano roll" + (" (shaded: the prime)" if primed else ""))
+    return _save(figure, path)
