@@ -317,28 +317,30 @@ class Classifier(Estimator):
         ``metrics_["budget"]``; scores go to ``metrics_["validation"]``. ``places``:
         ``checkpoint_dir``, ``resume`` and ``diagnose_dir``, which a run directory gives
         (``rnnkit.tasks.rundir``)."""
-        from ..training import set_seed
+        return super().fit(read_examples(data, labels), val_data=val_data, **places)
 
-        self._start_fit(**places)
-        examples = read_examples(data, labels)
+    def _split(self, examples: Examples, val_data):
+        """The budget follows the size of the data; so does the part held out (a share of
+        each class)."""
         self.budget_ = training_budget(
             len(examples), epochs=self.epochs, steps=self.steps, batch_size=self.batch_size,
             val=self.val, val_data=val_data is not None, schedule=self.schedule,
             patience=self.patience, text=examples.kind == "text",
         )  # fmt: skip
         if val_data is not None:
-            train, held = examples, read_examples(val_data)
-        elif self.budget_["val"]:
-            keep, hold = supervised.hold_out(
-                len(examples), self.budget_["val"], self.seed, self.unit, examples.labels
-            )
-            train, held = _subset(examples, keep), _subset(examples, hold)
-        else:
-            train, held = examples, None
+            return examples, self.read(val_data)
+        if not self.budget_["val"]:
+            return examples, None
+        keep, hold = supervised.hold_out(
+            len(examples), self.budget_["val"], self.seed, self.unit, examples.labels
+        )
+        return _subset(examples, keep), _subset(examples, hold)
+
+    def _prepare(self, train: Examples, held: Examples | None):
         self.kind_ = train.kind
         # The classes are a closed set: those of the validation data count too.
         self.labels_ = label_vocabulary(train.labels + (held.labels if held is not None else []))
-        gaps = Gaps()
+        self._gaps = Gaps()
         if self.kind_ == "text":
             self.tokenizer_ = make_tokenizer(self.tokenizer, **self._tokenizer_options())
             self.tokenizer_.fit(train.inputs)
@@ -358,62 +360,77 @@ class Classifier(Estimator):
                 self.length_ = self.resample
             self.scaler_ = ChannelScaler.fit(self._prepared(train))
         self.conv_channels_ = self._conv_channels()
-        train_set = self._dataset(train, gaps)
-        held_set = self._dataset(held) if held is not None else None
+        train_set = self._dataset(train, self._gaps)
         # Images have one size by nature: the one-to-one baseline reads them whole.
         self.fixed_length_ = int(train_set.lengths[0]) if train.fixed_length else None
+        self._train_lengths = train_set.lengths
+        return train_set, self._dataset(held) if held is not None else None
+
+    def _trainer_options(self, held, held_set) -> dict:
+        budget = {key: self.budget_[key] for key in ("epochs", "batch_size", "schedule")}
+        options = {"loss": "cross_entropy", "max_steps": self.budget_["steps"], **budget}
+        if held is None:
+            return options | {"early_stopping": None}
 
         def val_accuracy(model) -> float:
             return metrics.accuracy(held_set.target.numpy(), self._classes(model, held_set))
 
         # Accuracy ties often on small validation sets: the lower val_loss decides, so
         # patience measures real stagnation.
-        budget = {key: self.budget_[key] for key in ("epochs", "batch_size", "schedule")}
-        budget["early_stopping"] = self.budget_["patience"] if held is not None else None
-        training = {"validation": held is not None, "monitor": "val_accuracy", "mode": "max",
-                    "tie_break": "val_loss" if held is not None else None,
-                    "val_metrics": {"val_accuracy": val_accuracy} if held is not None else None,
-                    "loss": "cross_entropy", "max_steps": self.budget_["steps"],
-                    **budget}  # fmt: skip
+        return options | {"early_stopping": self.budget_["patience"], "monitor": "val_accuracy",
+                          "mode": "max", "tie_break": "val_loss",
+                          "val_metrics": {"val_accuracy": val_accuracy}}  # fmt: skip
+
+    def _fit_models(self, held, train_set, held_set) -> None:
+        """The ensemble's members from consecutive seeds, and the one-to-one network
+        baseline, on the same budget."""
+        from ..training import set_seed
+
+        options = {"validation": held is not None, **self._trainer_options(held, held_set)}
         self.members_ = []
         for member in range(self.ensemble):
             seed = self.seed + member
             set_seed(seed)
             model = self._build_model()
             folder = f"member-{member}" if self.ensemble > 1 else ""
-            trainer = self._trainer(**training, seed=seed, record=member == 0, checkpoint=folder)
+            trainer = self._trainer(**options, seed=seed, record=member == 0, checkpoint=folder)
             self.members_.append(self._train(trainer, model, train_set, held_set))
             if member == 0:
                 self._keep(trainer)
         self.model_ = self.members_[0]
         self.baseline_ = self._build_baseline()
-        # The baselines that keep or count the training data, and those left out, and why.
-        self.reference_, self.skipped_ = None, {}
         if self.baseline_ is not None:
             set_seed(self.seed)
             trainer = self._trainer(
-                **training, record=False, checkpoint="one_to_one", progress="none"
+                **options, record=False, checkpoint="one_to_one", progress="none"
             )
             self._train(trainer, self.baseline_, train_set, held_set)
-            self._fit_reference(train)
         self.majority_ = self.labels_.tokens[int(np.bincount(train_set.target.numpy()).argmax())]
-        self.metrics_ = {
+
+    def _fit_baselines(self, train: Examples, held) -> None:
+        """The baselines that keep or count the training data, and those left out, and why."""
+        self.reference_, self.skipped_ = None, {}
+        if self.baseline_ is not None:
+            self._fit_reference(train)
+
+    def _fit_metrics(self, train: Examples, held) -> dict:
+        fitted = {
             "data": {"train": len(train), "validation": len(held) if held is not None else 0},
             "labels": self.labels_.tokens,
             "budget": self.budget_,
         }
         if self.kind_ == "features":
-            lengths = train_set.lengths
-            self.metrics_["data"] |= {
+            lengths = self._train_lengths
+            fitted["data"] |= {
                 "lengths": [int(lengths.min()), int(lengths.max())],
                 "channels": len(self.scaler_.mean),
-                "missing": gaps.as_dict(),
+                "missing": self._gaps.as_dict(),
                 "normalize": self.normalize,
                 "resampled_to": self.length_,
             }
         if held is not None:
-            self.metrics_["validation"] = self.score(held)
-        return self
+            fitted["validation"] = self.score(held)
+        return fitted
 
     def score(self, data, labels=None) -> dict:
         """Accuracy, macro-F1 and per-class scores of the model and the baselines on

@@ -15,6 +15,21 @@ A task's settings are its own (the model, its data) plus the training settings o
 lists its own settings in its ``__init__``, takes ``**training`` for the others and stores
 them all with ``self._store(locals())``; the signature that ``inspect.signature``, ``help()``
 and the CLI show is made from both.
+
+``fit`` is written once, here; a task fills in hooks. Every task defines these (a class with
+a ``task`` name that lacks one is refused when it is defined, naming the hook):
+
+- ``_prepare(train, held)``: learn the data state (vocabularies, scalers) from the training
+  part and return the (training, validation or None) datasets the Trainer reads;
+- ``_build_model()``: a new model of the data state's shapes (also what ``load`` fills);
+- ``score(data)``, ``predict(data)``, ``table(scores)``;
+- ``_data_state()`` and ``_restore(state)``: the data state as JSON, and back.
+
+and may override these, whose defaults serve most tasks: ``read`` (data as ``fit`` takes
+it), ``_split`` (hold out ``val`` of the examples at random), ``_trainer_options`` (the
+task's loss and validation scores for the Trainer), ``_fit_models`` (one model, seeded,
+trained), ``_fit_baselines`` (none), ``_fit_metrics`` (sizes and validation scores) and
+``_keep`` (what the run keeps of training).
 """
 
 from __future__ import annotations
@@ -22,6 +37,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import ClassVar
@@ -43,8 +59,9 @@ class Estimator:
         fractional: training settings that may be a fraction (a language model's epochs).
         automatic: training settings whose None means "chosen by the task from the data"
             (a classifier's batch size, by its budget rule).
-        renamed: ``{old attribute: new}`` of fitted state renamed in this release; the old
-            name still reads, with a DeprecationWarning.
+        renamed: ``{old attribute: new}`` of fitted state renamed in this release (new: an
+            attribute, or ``(attribute, key)`` of a dict); the old name still reads, with a
+            DeprecationWarning.
     """
 
     task = ""
@@ -55,8 +72,17 @@ class Estimator:
     automatic: tuple[str, ...] = ()
     renamed: ClassVar[dict] = {}
 
+    # The hooks every task defines; see the module docstring.
+    hooks = ("_prepare", "_build_model", "score", "predict", "table", "_data_state", "_restore")
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        missing = [h for h in cls.hooks if getattr(cls, h) is getattr(Estimator, h)]
+        if cls.task and missing:  # a class without a task name is a base of tasks
+            raise TypeError(
+                f"{cls.__name__} (task {cls.task!r}) does not define {', '.join(missing)}: "
+                "every task defines the hooks Estimator.hooks lists (see rnnkit.tasks.estimator)"
+            )
         if "__init__" not in cls.__dict__:
             return
         own = [
@@ -133,16 +159,36 @@ class Estimator:
         # Only reached for names the instance lacks: old spellings of fitted state.
         renamed = type(self).renamed
         if name in renamed:
+            new = renamed[name]  # an attribute, or (attribute, key) of a dict
+            spelled = new if isinstance(new, str) else f"{new[0]}[{new[1]!r}]"
             warnings.warn(
-                f"{type(self).__name__}.{name} is now {renamed[name]}; the old name goes in "
-                "the next release",
+                f"{type(self).__name__}.{name} is now {spelled}; the old name goes in the next "
+                "release",
                 DeprecationWarning,
                 stacklevel=2,
             )
-            return getattr(self, renamed[name])
+            return getattr(self, new) if isinstance(new, str) else getattr(self, new[0])[new[1]]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    # --- training ----------------------------------------------------------------------------
+    # --- training: the one procedure ---------------------------------------------------------
+
+    def fit(self, data, *, val_data=None, **places):
+        """Learn from ``data`` (a path or the task's in-memory form, see ``read``), holding out
+        a validation part for early stopping and the validation scores (``val`` of it, or
+        ``val_data`` when given); returns the estimator. ``places``: ``checkpoint_dir``,
+        ``resume`` and ``diagnose_dir``, which a run directory gives (``rnnkit.tasks.rundir``).
+
+        The procedure every task follows: check the settings and forget the last fit, read
+        and split the data, learn the data state, train the model (seeded), fit the
+        baselines, and score the validation part.
+        """
+        self._start_fit(**places)
+        train, held = self._split(self.read(data), val_data)
+        train_set, held_set = self._prepare(train, held)
+        self._fit_models(held, train_set, held_set)
+        self._fit_baselines(train, held)
+        self.metrics_ = self._fit_metrics(train, held)
+        return self
 
     def _start_fit(self, *, checkpoint_dir=None, resume=False, diagnose_dir=None) -> None:
         """Check the settings and note where this fit checkpoints and records (a run
@@ -164,6 +210,62 @@ class Estimator:
     def _check_settings(self) -> None:
         """Refuse the task's own settings that cannot work, before any time is spent (the
         training settings are checked against ``TRAINING``)."""
+
+    def _split(self, data, val_data):
+        """(training part, validation part or None) of the data ``read`` gave: ``val_data``
+        read, or ``val`` of the examples held out at random (stratified by ``_strata``),
+        or none when the task has no ``val`` or it is 0."""
+        if val_data is not None:
+            return data, self.read(val_data)
+        fraction = getattr(self, "val", None)
+        if not fraction:
+            return data, None
+        from .supervised import hold_out
+
+        keep, hold = hold_out(len(data), fraction, self.seed, self.unit, self._strata(data))
+        return self._subset(data, keep), self._subset(data, hold)
+
+    def _strata(self, data):
+        """Labels to hold out the same share of, one per example (None: at random)."""
+        return None
+
+    def _subset(self, data, rows):
+        """The examples ``rows`` of ``data``."""
+        return [data[i] for i in rows]
+
+    def _fit_models(self, held, train_set, held_set) -> None:
+        """Train ``model_`` on ``train_set``, ``held_set`` (the validation part ``held`` as a
+        dataset) for early stopping: seeded, built by ``_build_model``, trained by the Trainer
+        of the training settings and the task's ``_trainer_options``. A task that trains
+        several models (an ensemble, a benchmark) overrides this."""
+        from ..training import set_seed
+
+        set_seed(self.seed)
+        self.model_ = self._build_model()
+        # A validation part may be scored by val_metrics alone (held_set None: a text).
+        validation = held is not None
+        trainer = self._trainer(validation=validation, **self._trainer_options(held, held_set))
+        started = time.perf_counter()
+        self._train(trainer, self.model_, train_set, held_set)
+        self.training_seconds_ = time.perf_counter() - started
+        self._keep(trainer)
+
+    def _trainer_options(self, held, held_set) -> dict:
+        """The task's own Trainer arguments (``loss`` or ``compute_loss``, ``val_metrics``,
+        ``monitor``, ``mode``, ``tbptt``, …) for a fit whose validation part is ``held``, as
+        the dataset ``held_set`` (both None: no validation part)."""
+        return {}
+
+    def _fit_baselines(self, train, held) -> None:
+        """Fit ``baselines_`` (name -> what scores beside the model) on the training part."""
+        self.baselines_ = {}
+
+    def _fit_metrics(self, train, held) -> dict:
+        """metrics.json of a fit: the sizes of the parts, and the validation part's scores."""
+        fitted = {"data": {"train": len(train), "validation": len(held) if held else 0}}
+        if held is not None:
+            fitted["validation"] = self.score(held)
+        return fitted
 
     def _trainer(
         self,
@@ -243,8 +345,9 @@ class Estimator:
     # --- what a subclass provides --------------------------------------------------------------
 
     def read(self, data, **options):
-        """``data`` (a path, or the task's in-memory form) as ``fit`` and ``score`` take it.
-        The CLI reads the test data before training, so a bad file fails at once."""
+        """``data`` (a path, or the task's in-memory form) as ``fit`` and ``score`` take it;
+        reading what it returned gives it back. The CLI reads the test data before training,
+        so a bad file fails at once."""
         return data
 
     def _hold_out_test(self, data, test):
@@ -252,7 +355,13 @@ class Estimator:
         hold out a part of ``data`` when no test data is given (translation does)."""
         return data, test
 
-    def fit(self, data, **places):
+    def _prepare(self, train, held) -> tuple:
+        """Learn the data state from ``train`` and return (training dataset, validation
+        dataset or None) as the Trainer reads them."""
+        raise NotImplementedError
+
+    def _build_model(self):
+        """A new, untrained model of the shapes the data state says."""
         raise NotImplementedError
 
     def predict(self, data):

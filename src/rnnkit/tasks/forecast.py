@@ -132,6 +132,14 @@ class Backtest:
         return pd.DataFrame({k: v.reshape(-1) for k, v in columns.items()}, index=index)
 
 
+@dataclass
+class _Part:
+    """A part of a series: the origins of its forecast windows."""
+
+    series: Series
+    origins: np.ndarray
+
+
 class _Windows(Dataset):
     """Training windows with known-future covariates: ``((past, future), target)``."""
 
@@ -248,80 +256,85 @@ class Forecaster(Estimator):
 
     # --- learning --------------------------------------------------------------------------
 
-    def fit(self, data, **places) -> Forecaster:
-        """Learn from ``data`` (a CSV path or a DataFrame): split it in time, fit the scaler on
-        the training rows, train the network with early stopping on the validation RMSE, fit
-        the baselines on the training windows, and score everything on validation and test.
-        (The validation part is the one before the test part in time, so there is no
-        ``val_data``.) ``places``: ``checkpoint_dir``, ``resume`` and ``diagnose_dir``
-        (``rnnkit.tasks.rundir``).
-        """
-        from ..training import set_seed
+    def read(self, data) -> Series:
+        """The columns the settings name, of ``data`` (a CSV path or a DataFrame)."""
+        return self._load(data)
 
-        self._start_fit(**places)
-        series = self._load(data)
+    def _split(self, series: Series, val_data):
+        """The training and validation windows (``Windows``; the validation part's None
+        where there is none): the series is split in time, so the validation part is the
+        one before the test part, not other data."""
+        if val_data is not None:
+            raise ValueError(
+                "val_data: a forecaster validates on the part of the series before the test "
+                "part (val or val_start), not on other data"
+            )
+        self.series_ = series
         self.split_ = chronological_split(
             series.dates, len(series), val=self.val, test=self.test,
             val_start=self.val_start, test_start=self.test_start,
         )  # fmt: skip
-        # Every part must hold a window before any time is spent training.
-        train_origins = self._origins(self.split_.part("train"), "train")
-        has_validation = self.split_.val_start < self.split_.test_start
-        val_origins = (
-            self._origins(self.split_.part("validation"), "validation") if has_validation else None
-        )
-        self._origins(self.split_.part("test"), "test")
         self.split_labels_ = {
             "val_start": series.label(self.split_.val_start),
             "test_start": series.label(self.split_.test_start),
         }
-        first = first_valid_row(self.transform)
-        features = self._features(series)
-        self.scaler_ = Scaler(self.scaler).fit(features[first : self.split_.val_start])
-        scaled = self.scaler_.transform(features)
+        # Every part must hold a window before any time is spent training.
+        train = _Part(series, self._origins(self.split_.part("train"), "train"))
+        held = None
+        if self.split_.val_start < self.split_.test_start:
+            held = _Part(series, self._origins(self.split_.part("validation"), "validation"))
+        self._origins(self.split_.part("test"), "test")
+        return train, held
 
-        levels = series.values[:, : self.n_targets]
+    def _prepare(self, train: _Part, held: _Part | None):
+        """The scaler, fitted on the training rows; the windows scaled."""
+        first = first_valid_row(self.transform)
+        features = self._features(train.series)
+        self.scaler_ = Scaler(self.scaler).fit(features[first : self.split_.val_start])
+        self._scaled = self.scaler_.transform(features)
+        held_set = self._dataset(self._scaled, held.origins) if held is not None else None
+        return self._dataset(self._scaled, train.origins), held_set
+
+    def _trainer_options(self, held, held_set) -> dict:
+        if held is None:
+            return {"loss": "mse"}
+        levels = held.series.values[:, : self.n_targets]
+
+        def val_rmse(model) -> float:
+            forecast = self._forecast(model, self._scaled, levels, held.origins)
+            return metrics.rmse(future_windows(levels, held.origins, self.horizon), forecast)
+
+        return {"loss": "mse", "monitor": "val_rmse", "val_metrics": {"val_rmse": val_rmse}}
+
+    def _fit_baselines(self, train: _Part, held) -> None:
+        """The baselines, fitted on the training windows; the MASE scale of each target."""
+        levels = train.series.values[:, : self.n_targets]
         self.mase_scale_ = [metrics.mase_scale(c) for c in levels[: self.split_.val_start].T]
         self.baselines_ = make_baselines(season=self.season, ar_order=self.ar_order)
         for baseline in self.baselines_.values():
             baseline.fit(
-                past_windows(levels, train_origins, self.lookback),
-                future_windows(levels, train_origins, self.horizon),
+                past_windows(levels, train.origins, self.lookback),
+                future_windows(levels, train.origins, self.horizon),
             )
 
-        set_seed(self.seed)
-        self.model_ = self._build_model()
-
-        def val_rmse(model) -> float:
-            forecast = self._forecast(model, scaled, levels, val_origins)
-            actual = future_windows(levels, val_origins, self.horizon)
-            return metrics.rmse(actual, forecast)
-
-        trainer = self._trainer(
-            validation=has_validation,
-            monitor="val_rmse",
-            val_metrics={"val_rmse": val_rmse} if has_validation else None,
-            loss="mse",
-        )
-        val = self._dataset(scaled, val_origins) if has_validation else None
-        self._train(trainer, self.model_, self._dataset(scaled, train_origins), val)
-        self._keep(trainer)
-        self.series_ = series
+    def _fit_metrics(self, train: _Part, held) -> dict:
+        """Backtests of the validation and test parts; the prediction interval from the
+        validation errors (split conformal)."""
         self.interval_ = None
-        parts = PARTS if has_validation else PARTS[1:]
+        parts = PARTS if held is not None else PARTS[1:]
         backtests = {part: self.backtest(part=part) for part in parts}
-        if has_validation and self.interval:
+        if held is not None and self.interval:
             validation = backtests["validation"]
             residuals = validation.actual - validation.forecasts["model"]
             low, high = metrics.residual_interval(residuals, self.interval)
             self.interval_ = {"level": self.interval, "low": low, "high": high}
             for backtest in backtests.values():
                 backtest.interval = self._bounds(backtest.forecasts["model"])
-        self.metrics_ = {"data": series.report, "windows": {}}
+        fitted = {"data": train.series.report, "windows": {}}
         for part, backtest in backtests.items():
-            self.metrics_[part] = backtest.metrics(self.mase_scale_)
-            self.metrics_["windows"][part] = backtest.describe()
-        return self
+            fitted[part] = backtest.metrics(self.mase_scale_)
+            fitted["windows"][part] = backtest.describe()
+        return fitted
 
     # --- using -----------------------------------------------------------------------------
 
@@ -525,6 +538,8 @@ class Forecaster(Estimator):
             raise ValueError(f"model={self.model!r} is not one of {tuple(FORECASTERS)}")
 
     def _load(self, data) -> Series:
+        if isinstance(data, Series):  # read already
+            return data
         columns = self.targets + list(self.covariates) + list(self.known_future)
         return load_series(data, columns, date_col=self.date_col, where=self.where, fill=self.fill)
 

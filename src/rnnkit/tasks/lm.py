@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import time
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -188,7 +187,7 @@ class LanguageModeler(Estimator):
 
     # --- training ----------------------------------------------------------------------------
 
-    def _new_model(self) -> LanguageModel:
+    def _build_model(self) -> LanguageModel:
         return LanguageModel(
             len(self.vocabulary_),
             embedding_dim=self.embedding_dim,
@@ -212,76 +211,75 @@ class LanguageModeler(Estimator):
             raise TypeError(f"data must be a text or a path to one, got {type(data).__name__}")
         return data
 
-    def fit(self, text: str, *, val_data: str | None = None, **places) -> LanguageModeler:
-        """Learn the vocabulary and the model from ``text``; its last ``val`` is held out,
-        unless ``val_data`` (another text) is given. ``places``: ``checkpoint_dir``,
-        ``resume`` and ``diagnose_dir`` (``rnnkit.tasks.rundir``)."""
+    def _split(self, text: str, val_data):
+        """The text's last ``val`` held out, unless ``val_data`` (another text) is given."""
+        return (text, self.read(val_data)) if val_data is not None else self.split(text)
+
+    def _prepare(self, train_text: str, held_text: str):
         from ..data.batching import TokenStream
 
-        self._start_fit(**places)
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a string, got {type(text).__name__}")
-        train_text, held_text = (text, val_data) if val_data is not None else self.split(text)
         self.vocabulary_ = Vocabulary(max_size=None if self.level == "char" else self.max_vocab)
         train_tokens = self._tokens(train_text)
         self.vocabulary_.fit([train_tokens])
-        torch.manual_seed(self.seed)
-        self.model_ = self._new_model()
-        train_ids = torch.tensor(self.vocabulary_.encode(train_tokens), dtype=torch.long)
-        held_ids = self.encode(held_text, warn=False)
-        data = TokenStream(train_ids, self.batch_size, self.bptt, self.eval_every)
-        steps_per_pass = data.segments
-        started = time.perf_counter()
+        self._ids = {
+            "train": torch.tensor(self.vocabulary_.encode(train_tokens), dtype=torch.long),
+            "held": torch.tensor(
+                self.vocabulary_.encode(self._tokens(held_text)), dtype=torch.long
+            ),
+        }
+        self._stream = TokenStream(self._ids["train"], self.batch_size, self.bptt, self.eval_every)
+        # The held-out text is scored as one stream by val_metrics, not batched as a dataset.
+        return self._stream, None
 
-        def held_out(model) -> float:
-            total, count = stream_loss(model, held_ids)
-            return total / count
+    def _held_out_loss(self, model) -> float:
+        total, count = stream_loss(model, self._ids["held"])
+        return total / count
 
+    def _trainer_options(self, held, held_set) -> dict:
         # Passes, not epochs, count here: a Trainer epoch is eval_every steps.
-        limits = [math.ceil(self.epochs * steps_per_pass)] if self.epochs is not None else []
+        passes = self._stream.segments
+        limits = [math.ceil(self.epochs * passes)] if self.epochs is not None else []
         limits += [self.steps] if self.steps is not None else []
         if not limits and self.minutes is None:
-            limits = [steps_per_pass]  # one pass when no limit is given
-        trainer = self._trainer(
-            validation=True,
-            monitor="held_out_loss",
-            epochs=None,
-            max_steps=min(limits, default=None),
-            shuffle=False,
-            stateful=True,
-            tbptt=self.bptt,
-            loss="cross_entropy",
-            val_metrics={"held_out_loss": held_out},
-        )
-        self._train(trainer, self.model_, data)
-        self._keep(trainer)
+            limits = [passes]  # one pass when no limit is given
+        return {"monitor": "held_out_loss", "epochs": None, "max_steps": min(limits, default=None),
+                "shuffle": False, "stateful": True, "tbptt": self.bptt, "loss": "cross_entropy",
+                "val_metrics": {"held_out_loss": self._held_out_loss}}  # fmt: skip
+
+    def _keep(self, trainer) -> None:
+        """History rows in the level's units, with the time and tokens up to each."""
+        super()._keep(trainer)
         self.history_ = [self._with_units(row) for row in trainer.history]
+        stream_tokens = self._stream.rows * self._stream.steps  # what one step reads
         elapsed, steps = 0.0, Counter(step["epoch"] for step in trainer.steps)
         for row in self.history_:
             elapsed += row["seconds"]
             row["elapsed_seconds"] = elapsed
-            row["tokens_seen"] = (
-                sum(steps[e] for e in range(row["epoch"] + 1)) * data.rows * data.steps
-            )
-        self.best_epoch_ = None  # the final model is kept: a language model seldom overfits here
-        self.training_seconds_ = time.perf_counter() - started
+            row["tokens_seen"] = sum(steps[e] for e in range(row["epoch"] + 1)) * stream_tokens
+
+    def _fit_baselines(self, train, held) -> None:
+        train_ids = self._ids["train"].numpy()
         self.baselines_ = {
-            f"{order}-gram": NGramModel(order, len(self.vocabulary_)).fit(train_ids.numpy())
+            f"{order}-gram": NGramModel(order, len(self.vocabulary_)).fit(train_ids)
             for order in (1, self._ngram_order())
         }
-        final = self.history_[-1]["held_out_loss"] if self.history_ else held_out(self.model_)
+
+    def _fit_metrics(self, train_text, held_text) -> dict:
+        held_ids = self._ids["held"]
+        history = self.history_
+        final = history[-1]["held_out_loss"] if history else self._held_out_loss(self.model_)
         validation = {"model": self._scores(final)}
         for name, ngram in self.baselines_.items():
             validation[name] = self._scores(ngram.cross_entropy(held_ids.numpy()))
-        self.metrics_ = {
-            "data": {"train": len(train_ids), "validation": len(held_ids) - 1,
+        steps = len(self.steps_)
+        return {
+            "data": {"train": len(self._ids["train"]), "validation": len(held_ids) - 1,
                      "validation_characters": len(held_text)},
             "validation": validation,
             "training_seconds": self.training_seconds_,
-            "steps": len(trainer.steps),
-            "passes": len(trainer.steps) / steps_per_pass,
+            "steps": steps,
+            "passes": steps / self._stream.segments,
         }  # fmt: skip
-        return self
 
     @property
     def headline(self) -> tuple[str, ...]:
@@ -408,7 +406,7 @@ class LanguageModeler(Estimator):
             unigram.unigram_ = np.asarray(state["unigram_counts"], dtype=np.float64)
             unigram.tables_ = []
             self.baselines_["1-gram"] = unigram
-        self.model_ = self._new_model()
+        self.model_ = self._build_model()
 
     def _write_extra(self, directory: Path) -> None:
         from .. import plots

@@ -162,15 +162,31 @@ class MemoryBenchmark(Estimator):
         return None
 
     def fit(self, data=None, **places) -> MemoryBenchmark:
-        """Train every cell at every T (see the class docstring). ``places``:
-        ``checkpoint_dir``, ``resume`` and ``diagnose_dir`` (``rnnkit.tasks.rundir``); each
-        run records into ``runs/<cell>_T<T>/diagnostics`` beside ``diagnose_dir``."""
+        """Train every cell at every T (see the class docstring); the data are generated, so
+        ``data`` is None. ``places``: ``checkpoint_dir``, ``resume`` and ``diagnose_dir``
+        (``rnnkit.tasks.rundir``); each run records into ``runs/<cell>_T<T>/diagnostics``
+        beside ``diagnose_dir``."""
+        return super().fit(data, **places)
+
+    def _prepare(self, train, held):
+        return None, None  # each run generates its sequences, at its T
+
+    def _build_model(self) -> nn.ModuleDict:
+        """Every run's ``MemoryNet``, keyed ``<cell>_T<T>``."""
+        models = nn.ModuleDict()
+        for cell, steps in self._runs():
+            _, _, _, (inputs, outputs, every_step, _) = self._generate(steps)
+            models[f"{cell}_T{steps}"] = MemoryNet(
+                cell, inputs, self.hidden_size, outputs, every_step
+            )
+        return models
+
+    def _fit_models(self, held, train_set, held_set) -> None:
+        """Train each run on its own sequences, from the same seed, with the same budget."""
         from torch.utils.data import TensorDataset
 
         from ..training import set_seed
 
-        self.read(data)
-        self._start_fit(**places)
         self.model_ = nn.ModuleDict()
         self.results_, self.histories_, self.history_, self.steps_ = [], {}, [], []
         self.best_epoch_ = None
@@ -180,7 +196,7 @@ class MemoryBenchmark(Estimator):
             inputs, outputs, every_step, loss = shape
             set_seed(self.seed)
             model = MemoryNet(cell, inputs, self.hidden_size, outputs, every_step)
-            folder = places.get("diagnose_dir")
+            folder = self._places["diagnose_dir"]
             record = Path(folder).parent / "runs" / name / "diagnostics" if folder else False
             trainer = self._trainer(
                 validation=False, loss=loss, record=record, checkpoint=name, progress="none"
@@ -203,8 +219,9 @@ class MemoryBenchmark(Estimator):
                     f"(baseline {baseline:.4g}) in {seconds:.0f} s, {len(trainer.steps)} steps",
                     file=sys.stderr,
                 )
-        self.metrics_ = {"test": _scores(self.results_)}
-        return self
+
+    def _fit_metrics(self, train, held) -> dict:
+        return {"test": _scores(self.results_)}
 
     def _generate(self, steps: int):
         return _data(self.problem, steps, self.train_size, self.test_size, self.seed)
@@ -246,12 +263,7 @@ class MemoryBenchmark(Estimator):
     def _restore(self, state: dict) -> None:
         self.results_ = state["results"]
         self.histories_ = {}  # each run's history.csv stays in the run directory it came from
-        self.model_ = nn.ModuleDict()
-        for cell, steps in self._runs():
-            _, _, _, (inputs, outputs, every_step, _) = self._generate(steps)
-            self.model_[f"{cell}_T{steps}"] = MemoryNet(
-                cell, inputs, self.hidden_size, outputs, every_step
-            )
+        self.model_ = self._build_model()
 
     def _write_extra(self, directory: Path) -> None:
         import pandas as pd

@@ -22,7 +22,6 @@ on the same frames: each pitch's frequency, the previous frame repeated and a ch
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -159,7 +158,7 @@ class Composer(Estimator):
 
     # --- training ----------------------------------------------------------------------------
 
-    def _new_model(self) -> FrameModel:
+    def _build_model(self) -> FrameModel:
         return FrameModel(
             self.pitches_,
             hidden_size=self.hidden_size,
@@ -171,73 +170,74 @@ class Composer(Estimator):
             rnn_options=self.rnn_options,
         )
 
-    def fit(self, data, **places) -> Composer:
-        """Learn from the pieces of ``data`` (``read``'s forms); those of the validation part
-        stop training (see the module docstring). ``places``: ``checkpoint_dir``, ``resume``
-        and ``diagnose_dir`` (``rnnkit.tasks.rundir``)."""
-        from ..data.batching import SequenceDataset
-
-        self._start_fit(**places)
-        pieces = self.read(data)
+    def _split(self, pieces, val_data):
+        """The pieces of the training and validation parts, by name (see the module
+        docstring), unless ``val_data`` gives the validation pieces."""
+        self._dropped = {key: sum(p.dropped.get(key, 0) for p in pieces) for key in music.DROPPED}
+        if val_data is not None:
+            return pieces, self.read(val_data)
         split = len(pieces) >= MIN_SPLIT
         train = [p for p in pieces if not split or music.split_of(p.name) == "train"]
-        val = [p for p in pieces if split and music.split_of(p.name) == "validation"]
+        held = [p for p in pieces if split and music.split_of(p.name) == "validation"]
         if not train:
             raise ValueError(f"none of the {len(pieces)} pieces falls in the training part")
+        return train, held or None
+
+    def _prepare(self, train, held):
+        """The pitch range (wide enough for every transposition), and the training pieces as
+        piano rolls in every key they are trained in."""
+        from ..data.batching import SequenceDataset
+
         keyed = self._keyed(train)
         shifts = SHIFTS if self.transpose == "all" else [0]
         pitches = np.concatenate([p.notes[:, 1] for p in keyed])
         self.low_ = int(pitches.min()) + min(shifts)
         self.pitches_ = int(pitches.max()) + max(shifts) - self.low_ + 1
-        self.parts_ = {"train": [p.name for p in train], "validation": [p.name for p in val]}
-        own_keys = self._rolls(train)
+        self.parts_ = {"train": [p.name for p in train], "validation": [p.name for p in held or []]}
         augmented = [music.piano_roll(p.transposed(k).notes, self.low_, self.pitches_)
                      for p in keyed for k in shifts]  # fmt: skip
         sounding = [torch.from_numpy(s) for s, _ in augmented]
         onsets = [torch.from_numpy(o) for _, o in augmented]
         dataset = SequenceDataset((sounding, onsets), sounding, pad_value=False, target_pad=False)
-        torch.manual_seed(self.seed)
-        self.model_ = self._new_model()
-        val_rolls = self._rolls(val) if val else []
+        # The validation pieces are scored whole by val_metrics, not batched as a dataset.
+        self._held_rolls = self._rolls(held) if held else []
+        return dataset, None
 
+    def _trainer_options(self, held, held_set) -> dict:
         def held_out(model) -> float:
-            return self._nll(model, val_rolls)["nll_per_frame"]
+            return self._nll(model, self._held_rolls)["nll_per_frame"]
 
-        trainer = self._trainer(
-            validation=bool(val),
-            monitor="val_nll_per_frame",
-            compute_loss=_frame_loss,
-            val_metrics={"val_nll_per_frame": held_out} if val else {},
-        )
-        started = time.perf_counter()
-        self._train(trainer, self.model_, dataset)
-        self._keep(trainer)
-        self.training_seconds_ = time.perf_counter() - started
-        sounding_own = [s for s, _ in own_keys]
+        return {"monitor": "val_nll_per_frame", "compute_loss": _frame_loss,
+                "val_metrics": {"val_nll_per_frame": held_out} if held else {}}  # fmt: skip
+
+    def _fit_baselines(self, train, held) -> None:
+        """The count baselines, on the training pieces in their own keys."""
+        sounding = [s for s, _ in self._rolls(train)]
         self.baselines_ = {
-            "pitch_frequency": PitchFrequency().fit(sounding_own),
-            "repeat_previous": RepeatPrevious().fit(sounding_own),
-            "chord_3gram": ChordNGram(3).fit(sounding_own),
+            "pitch_frequency": PitchFrequency().fit(sounding),
+            "repeat_previous": RepeatPrevious().fit(sounding),
+            "chord_3gram": ChordNGram(3).fit(sounding),
         }
-        self.metrics_ = {
+        self._train_frames = int(sum(len(s) for s in sounding))
+
+    def _fit_metrics(self, train, held) -> dict:
+        fitted = {
             "data": {
                 "train": len(train),
-                "validation": len(val),
-                "train_frames": int(sum(len(s) for s in sounding_own)),
-                "quantised": {
-                    key: sum(p.dropped.get(key, 0) for p in pieces) for key in music.DROPPED
-                },
+                "validation": len(held or []),
+                "train_frames": self._train_frames,
+                "quantised": self._dropped,
                 "pitch_range": [
                     music.pitch_name(self.low_),
                     music.pitch_name(self.low_ + self.pitches_ - 1),
                 ],
             },
             "training_seconds": self.training_seconds_,
-            "steps": len(trainer.steps),
+            "steps": len(self.steps_),
         }
-        if val:
-            self.metrics_["validation"] = self._scores(val_rolls)
-        return self
+        if held:
+            fitted["validation"] = self._scores(self._held_rolls)
+        return fitted
 
     def _nll(self, model, rolls) -> dict:
         """The model's NLL per frame on ``rolls``: sounding (the literature's), articulation,
@@ -397,7 +397,7 @@ class Composer(Estimator):
         repeat.flip_, repeat.first_ = state["flip"], frequency
         self.baselines_ = {"pitch_frequency": frequency, "repeat_previous": repeat,
                            "chord_3gram": ChordNGram.from_dict(state["chord_3gram"])}  # fmt: skip
-        self.model_ = self._new_model()
+        self.model_ = self._build_model()
 
     def _config(self) -> dict:
         return {"parts": self.parts_}

@@ -1,56 +1,118 @@
-"""The training settings every task shares: one list, read by every estimator and the CLI.
+"""Settings as data: each is declared once, with its type, range or choices, default and one
+line of help, and everything else reads the declaration.
 
-Each task takes the settings of ``TRAINING`` that apply to it, with defaults of its own
-(``training_settings``); the estimator's signature, its ``get_params`` and the ``train``
-command's options and help, defaults included, are all made from that one table.
+- ``TRAINING``: the training settings every task shares; a task takes those that apply to
+  it, with defaults of its own (``training_settings``).
+- ``SHARED``: the model and data settings that mean the same in every task that has them
+  (``cell``, ``hidden_size``, ``val``, …); a task takes one with ``shared(name, default=…)``.
+- A task's own settings: ``Setting(...)`` entries in its estimator's ``settings``.
+
+From these declarations come the estimator's signature and ``__init__``
+(``rnnkit.tasks.estimator``), the check of every value at the start of ``fit`` (``check``,
+whose messages name the setting, the value and what is expected), and each ``train``
+command's options with their help and the estimator's default (``rnnkit.cli``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..training.progress import MODES
 from ..training.trainer import OPTIMIZERS, SCHEDULES
 
+FRACTIONS = ("[0, 1)", "(0, 1)")
+
 
 @dataclass(frozen=True)
 class Setting:
-    """One training setting: its name, its usual default, what it does, and its type."""
+    """One setting: its name, its usual default, one line of help, and what it may be.
+
+    Args:
+        type: int, float, str, bool; tuple (integers, "N,N" on the command line), list
+            (strings, a repeatable option) or dict (``KEY=VALUE``, repeatable).
+        choices: the values it may take (then ``type`` is not checked).
+        optional: None is a value ("none" on the command line): no limit, no clipping.
+        minimum: integers >= it; numbers > it (0: >= 0).
+        fraction: a number in this range, "[0, 1)" or "(0, 1)", instead of ``minimum``.
+        words: texts it may be besides a number ("longest").
+        rule: ``rule(value) -> None, or what the value must be`` where the above cannot say
+            it (a probability, a finite number); it replaces the checks of the type.
+        flags: the command line's spellings, where not ``--name`` (bool: ``--a/--b``).
+        cli: whether the ``train`` command has an option for it.
+        shown: its default as the command's help says it, where the value would not say it.
+    """
 
     name: str
     default: object
     help: str
     type: type = int
     choices: tuple | None = None
-    # Whether None is a value ("none" on the command line): no limit, no clipping.
     optional: bool = False
-    minimum: float = 1  # the least value allowed: integers >= it, numbers > it (0: >= 0)
+    minimum: float = 1
+    fraction: str | None = None
+    words: tuple = ()
+    rule: Callable | None = None
+    flags: tuple = ()
+    cli: bool = True
+    shown: str | None = None
+
+    def but(self, **changes) -> Setting:
+        """This setting with ``changes`` (a task's own default or help)."""
+        return dataclasses.replace(self, **changes)
 
     def check(self, value, *, fraction: bool = False) -> None:
         """Refuse ``value`` with an error that names this setting, the value and what is
         expected. ``fraction``: a number, not only an integer, is allowed (an epoch count
         of a language model, which counts passes over its text)."""
-        if value is None and self.optional:
+        if (value is None and self.optional) or value in self.words:
             return
         if self.choices is not None:
-            if value not in self.choices and value is not None:
+            if value not in self.choices:
                 raise ValueError(f"{self.name}={value!r} is not one of {self.choices}")
             return
-        if self.type is str:
+        if self.rule is not None:
+            expected = self.rule(value)
+            if expected:
+                raise ValueError(f"{self.name}={value!r} {expected}")
             return
-        whole = self.type is int and not fraction
-        kind = int if whole else (int, float)
-        numeric = isinstance(value, kind) and not isinstance(value, bool)
+        if self.type in (int, float):
+            self._check_number(value, whole=self.type is int and not fraction)
+        elif self.type is bool and not isinstance(value, bool):
+            raise ValueError(f"{self.name}={value!r} must be True or False")
+
+    def _check_number(self, value, whole: bool) -> None:
+        numeric = isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
         low = self.minimum
-        if whole:
+        if self.fraction:
+            expected = f"a fraction in {self.fraction}"
+            above = value >= 0 if self.fraction[0] == "[" else value > 0
+            ok = numeric and above and value < 1
+        elif whole:
             ok, expected = numeric and value >= low, f"an integer >= {low}"
         elif low == 0:
             ok, expected = numeric and value >= 0, "a number >= 0"
         else:
             ok, expected = numeric and value > 0, "a number > 0"
         if not ok or (numeric and value != value):  # NaN
-            extra = " or None" if self.optional else ""
-            raise ValueError(f"{self.name}={value!r} must be {expected}{extra}")
+            alternatives = [expected, *map(repr, self.words), *(["None"] if self.optional else [])]
+            *others, last = alternatives
+            said = f"{', '.join(others)} or {last}" if others else last
+            raise ValueError(f"{self.name}={value!r} must be {said}")
+
+
+def finite(value) -> str | None:
+    """A ``rule``: any finite number."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return None if number and math.isfinite(value) else "must be a finite number"
+
+
+def probability(value) -> str | None:
+    """A ``rule``: a number in [0, 1]."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return None if number and 0 <= value <= 1 else "must be a probability in [0, 1]"
 
 
 TRAINING = {
@@ -87,6 +149,7 @@ TRAINING = {
             "Learning-rate schedule: cosine annealing, or halving on a plateau.",
             str,
             tuple(s for s in SCHEDULES if s),
+            optional=True,
         ),
         Setting(
             "patience",
@@ -120,3 +183,46 @@ def training_settings(*, exclude=(), **defaults) -> dict[str, object]:
         for name, setting in TRAINING.items()
         if name not in exclude
     }
+
+
+SHARED = {
+    setting.name: setting
+    for setting in (
+        Setting("cell", "lstm", "Recurrent cell.", str, ("lstm", "gru", "rnn")),
+        Setting("hidden_size", 64, "Units per recurrent layer."),
+        Setting("num_layers", 1, "Stacked recurrent layers."),
+        Setting("embedding_dim", 128, "Size of the token embedding."),
+        Setting(
+            "dropout",
+            0.0,
+            "Dropout (between layers and before the output).",
+            float,
+            fraction="[0, 1)",
+        ),
+        Setting(
+            "output_dropout", 0.0, "Dropout before the output layer.", float, fraction="[0, 1)"
+        ),
+        Setting(
+            "embedding_dropout",
+            0.0,
+            "Drop whole tokens from the embedding in training.",
+            float,
+            fraction="[0, 1)",
+        ),
+        Setting(
+            "rnn_options",
+            None,
+            "Layer option KEY=VALUE, e.g. recurrent_dropout=0.2, layer_norm=true (repeatable).",
+            dict,
+            optional=True,
+            flags=("--option",),
+        ),
+        Setting("min_freq", 1, "Rarer tokens become <unk>."),
+        Setting("val", 0.1, "Fraction held out for validation.", float, fraction="[0, 1)"),
+    )
+}
+
+
+def shared(name: str, **changes) -> Setting:
+    """The setting ``name`` of ``SHARED``, with a task's ``changes`` (its default)."""
+    return SHARED[name].but(**changes)

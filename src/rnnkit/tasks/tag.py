@@ -86,8 +86,8 @@ class Tagger(Estimator):
         ``val_data``.
 
     Fitted: ``model_``, ``labels_`` (the tags), ``vocabulary_`` (the words),
-    ``char_vocabulary_``, ``frequent_tag_`` (the baseline), ``history_``, ``steps_``,
-    ``best_epoch_``, ``metrics_``.
+    ``char_vocabulary_``, ``baselines_`` (``most_frequent_tag``: word -> tag), ``history_``,
+    ``steps_``, ``best_epoch_``, ``metrics_``.
     """
 
     task = "tag"
@@ -98,6 +98,7 @@ class Tagger(Estimator):
         "tags_": "labels_",
         "words_": "vocabulary_",
         "chars_": "char_vocabulary_",
+        "frequent_tag_": ("baselines_", "most_frequent_tag"),
     }
 
     def __init__(
@@ -128,58 +129,37 @@ class Tagger(Estimator):
         tokens, tags, _ = read_sentences(data)
         return list(zip(tokens, tags, strict=True))
 
-    def fit(self, data, *, val_data=None, **places) -> Tagger:
-        """Learn from ``data`` (a BIO/CoNLL path or (tokens, tags) pairs); hold out ``val`` of
-        the sentences for early stopping unless ``val_data`` is given. ``places``:
-        ``checkpoint_dir``, ``resume`` and ``diagnose_dir`` (``rnnkit.tasks.rundir``)."""
-        from ..training import set_seed
-
-        self._start_fit(**places)
-        tokens, tags, _ = read_sentences(data)
-        if val_data is not None:
-            train = (tokens, tags)
-            held = read_sentences(val_data)[:2]
-        elif self.val:
-            keep, hold = supervised.hold_out(len(tokens), self.val, self.seed, self.unit)
-            train = ([tokens[i] for i in keep], [tags[i] for i in keep])
-            held = ([tokens[i] for i in hold], [tags[i] for i in hold])
-        else:
-            train, held = (tokens, tags), None
+    def _prepare(self, train, held):
+        tokens, tags = _unzip(train)
         # The tags are a closed set: those of the validation data count too.
-        labelled = train[1] + (held[1] if held is not None else [])
+        labelled = tags + (_unzip(held)[1] if held is not None else [])
         self.labels_ = label_vocabulary(t for s in labelled for t in s)
-        words = [[self._word(w) for w in sentence] for sentence in train[0]]
+        words = [[self._word(w) for w in sentence] for sentence in tokens]
         self.vocabulary_ = Vocabulary(min_freq=self.min_freq).fit(words)
-        spellings = (list(w) for s in train[0] for w in s)
+        spellings = (list(w) for s in tokens for w in s)
         self.char_vocabulary_ = Vocabulary().fit(spellings) if self.chars else None
-        self.frequent_tag_ = _most_frequent_tags(words, train[1])
-        train_set = self._dataset(*train)
-        held_set = self._dataset(*held) if held is not None else None
+        return self._dataset(tokens, tags), self._dataset(*_unzip(held)) if held else None
 
-        def val_f1(model) -> float:
-            return metrics.entity_scores(held[1], self._tag(model, held_set))["f1"]
-
-        set_seed(self.seed)
-        self.model_ = self._build_model()
-        validation = held is not None
-        # Entity F1 is 0 for a tagger's first epochs: the lower val_loss breaks the ties.
-        trainer = self._trainer(
-            validation=validation,
-            monitor="val_f1",
-            mode="max",
-            tie_break="val_loss" if validation else None,
-            val_metrics={"val_f1": val_f1} if validation else None,
-            compute_loss=_mean_loss,
-        )
-        self._train(trainer, self.model_, train_set, held_set)
-        self._keep(trainer)
-        self.metrics_ = {
-            "data": {"train": len(train[0]), "validation": len(held[0]) if held else 0},
-            "tags": self.labels_.tokens,
-        }
+    def _trainer_options(self, held, held_set) -> dict:
+        options = {"compute_loss": _mean_loss}
         if held is not None:
-            self.metrics_["validation"] = self.score(list(zip(*held, strict=True)))
-        return self
+            gold = _unzip(held)[1]
+
+            def val_f1(model) -> float:
+                return metrics.entity_scores(gold, self._tag(model, held_set))["f1"]
+
+            # Entity F1 is 0 for a tagger's first epochs: the lower val_loss breaks the ties.
+            options |= {"monitor": "val_f1", "mode": "max", "tie_break": "val_loss",
+                        "val_metrics": {"val_f1": val_f1}}  # fmt: skip
+        return options
+
+    def _fit_baselines(self, train, held) -> None:
+        tokens, tags = _unzip(train)
+        words = [[self._word(w) for w in sentence] for sentence in tokens]
+        self.baselines_ = {"most_frequent_tag": _most_frequent_tags(words, tags)}
+
+    def _fit_metrics(self, train, held) -> dict:
+        return super()._fit_metrics(train, held) | {"tags": self.labels_.tokens}
 
     def score(self, data) -> dict:
         """Entity-level precision, recall and F1 (conlleval rules) and token accuracy of the
@@ -263,7 +243,8 @@ class Tagger(Estimator):
         return [self.labels_.decode(row[:n].tolist()) for row, n in zip(rows, lengths, strict=True)]
 
     def _baseline(self, tokens) -> list[list[str]]:
-        return [[self.frequent_tag_.get(self._word(w), "O") for w in s] for s in tokens]
+        frequent = self.baselines_["most_frequent_tag"]
+        return [[frequent.get(self._word(w), "O") for w in s] for s in tokens]
 
     def _data_state(self) -> dict:
         chars = self.char_vocabulary_
@@ -271,7 +252,7 @@ class Tagger(Estimator):
             "labels": self.labels_.to_dict(),
             "vocabulary": self.vocabulary_.to_dict(),
             "char_vocabulary": chars.to_dict() if chars is not None else None,
-            "most_frequent_tag": self.frequent_tag_,
+            "most_frequent_tag": self.baselines_["most_frequent_tag"],
         }
 
     def _restore(self, state: dict) -> None:
@@ -279,8 +260,13 @@ class Tagger(Estimator):
         self.vocabulary_ = Vocabulary.from_dict(self._entry(state, "vocabulary", "words"))
         chars = self._entry(state, "char_vocabulary", "chars")
         self.char_vocabulary_ = Vocabulary.from_dict(chars) if chars else None
-        self.frequent_tag_ = state["most_frequent_tag"]
+        self.baselines_ = {"most_frequent_tag": state["most_frequent_tag"]}
         self.model_ = self._build_model()
+
+
+def _unzip(pairs) -> tuple[list[list[str]], list[list[str]]]:
+    """(token lists, tag lists) of (tokens, tags) pairs."""
+    return [list(t) for t, _ in pairs], [list(g) for _, g in pairs]
 
 
 def _spellings(ids: list[list[int]]) -> torch.Tensor:

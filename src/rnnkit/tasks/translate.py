@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 import warnings
 from pathlib import Path
 
@@ -214,7 +213,7 @@ class Translator(Estimator):
 
     # --- training ----------------------------------------------------------------------------
 
-    def _new_model(self) -> EncoderDecoder:
+    def _build_model(self) -> EncoderDecoder:
         return EncoderDecoder(
             len(self.vocabulary_),
             len(self.target_vocabulary_),
@@ -263,18 +262,7 @@ class Translator(Estimator):
             )
         return [data[i] for i in keep], [data[i] for i in hold]
 
-    def fit(self, pairs, *, val_data=None, **places) -> Translator:
-        """Learn tokenizers, vocabularies and the model from ``(source, target)`` pairs,
-        holding out ``val`` of them for early stopping and the validation scores unless
-        ``val_data`` (more pairs) is given. ``places``: ``checkpoint_dir``, ``resume`` and
-        ``diagnose_dir`` (``rnnkit.tasks.rundir``)."""
-        self._start_fit(**places)
-        pairs = self.read(pairs)
-        if val_data is not None:
-            train, held = pairs, self.read(val_data)
-        else:
-            train_rows, val_rows = supervised.hold_out(len(pairs), self.val, self.seed, "pairs")
-            train, held = [pairs[i] for i in train_rows], [pairs[i] for i in val_rows]
+    def _prepare(self, train, held):
         sides = []
         for side in (0, 1):
             texts = [pair[side] for pair in train]
@@ -286,26 +274,26 @@ class Translator(Estimator):
         (self.tokenizer_, self.vocabulary_), (self.target_tokenizer_, self.target_vocabulary_) = (
             sides
         )
-        torch.manual_seed(self.seed)
-        self.model_ = self._new_model()
-        train_data, dropped = self._dataset(train)
-        val_data, _ = self._dataset(held)
-        trainer = self._trainer(validation=True, compute_loss=self._loss)
-        started = time.perf_counter()
-        self._train(trainer, self.model_, train_data, val_data)
-        self._keep(trainer)
-        self.metrics_ = {
+        train_set, self.too_long_ = self._dataset(train)
+        return train_set, self._dataset(held)[0]
+
+    def _trainer_options(self, held, held_set) -> dict:
+        return {"compute_loss": self._loss}
+
+    def _fit_metrics(self, train, held) -> dict:
+        dropped = self.too_long_
+        fitted = {
             "data": {"train": len(train) - dropped, "too_long": dropped, "validation": len(held)},
-            "training_seconds": time.perf_counter() - started,
+            "training_seconds": self.training_seconds_,
             "validation": self.score(held, warn=False),  # unseen words are expected here
         }
         shown = self._source_ids([s for s, _ in held[:5]], warn=False)
         greedy = [self._text(row) for row in self._search(shown, 1, None)]
-        self.metrics_["examples"] = [
+        fitted["examples"] = [
             {"source": s, "reference": r, "greedy": g}
             for (s, r), g in zip(held[:5], greedy, strict=True)
         ]
-        return self
+        return fitted
 
     @property
     def tokenizers_(self) -> list:
@@ -475,7 +463,7 @@ class Translator(Estimator):
     def _restore(self, state: dict) -> None:
         self.tokenizer_, self.target_tokenizer_ = map(tokenizer_from_dict, state["tokenizers"])
         self.vocabulary_, self.target_vocabulary_ = map(Vocabulary.from_dict, state["vocabularies"])
-        self.model_ = self._new_model()
+        self.model_ = self._build_model()
 
     def _write_extra(self, directory: Path) -> None:
         from .. import plots
