@@ -123,14 +123,14 @@ def compare_backends(layer, x, state, lengths, dtype, backend="vendor"):
         assert layer.backend_in_use == name, layer.backend_reason
         torch.manual_seed(1)  # the same masks for both, where regularisers draw any
         results[name] = run_and_grad(layer, x, state, lengths)
-    (out_v, state_v, grads_v), (out_r, state_r, grads_r) = results.values()
-    assert_close(out_v, out_r, dtype, "outputs")
-    assert_close(state_v, state_r, dtype, "final states")
+    (out_b, state_b, grads_b), (out_r, state_r, grads_r) = results.values()
+    assert_close(out_b, out_r, dtype, "outputs")
+    assert_close(state_b, state_r, dtype, "final states")
     given = len(as_tuple(state)) if state is not None else 0
     names = ["x", *[f"state[{k}]" for k in range(given)]]
     names += [n for n, _ in layer.named_parameters()]
-    for name, g_v, g_r in zip(names, grads_v, grads_r, strict=True):
-        assert_close(g_v, g_r, dtype, f"gradient of {name}")
+    for name, g_b, g_r in zip(names, grads_b, grads_r, strict=True):
+        assert_close(g_b, g_r, dtype, f"gradient of {name}")
 
 
 def assert_padded_batch_equals_each_sequence_alone(layer, x, lengths=(6, 2, 4, 1, 6)):
@@ -161,3 +161,16 @@ def assert_exchanges_weights_with_torch(ours_class, theirs, x):
         assert n1 == n2 and torch.equal(p1, p2)
     assert_close(back(x)[0], out, x.dtype, "to_torch outputs")
     return ours
+
+
+def make_inputs(layer, batch_first, with_lengths, dtype):
+    """-> (x, initial state, lengths or None) for ``layer``: 4 sequences of 6 steps."""
+    B, T, F = 4, 6, layer.input_size
+    x = torch.randn((B, T, F) if batch_first else (T, B, F), dtype=dtype, requires_grad=True)
+    count = layer.num_layers * layer.num_directions
+    state = tuple(
+        torch.randn(count, B, size, dtype=dtype, requires_grad=True) for size in layer.state_sizes
+    )
+    state = state if len(state) > 1 else state[0]
+    lengths = torch.tensor([6, 1, 4, 3]) if with_lengths else None
+    return x, state, lengths

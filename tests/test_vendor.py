@@ -9,7 +9,12 @@ from torch import nn
 import rnnkit as rk
 from rnnkit import backends
 
-from conftest import assert_close, assert_exchanges_weights_with_torch, compare_backends
+from conftest import (
+    assert_close,
+    assert_exchanges_weights_with_torch,
+    compare_backends,
+    make_inputs,
+)
 
 REPRESENTABLE = {
     "lstm": lambda **kw: rk.LSTM(4, 5, **kw),
@@ -35,18 +40,6 @@ SWEEP = list(
 def vendor_serves(layer) -> bool:
     """The vendor kernel can compute this layer (auto may still pick fused, where faster)."""
     return backends.vendor.unsupported_reason(layer, layer.training) is None
-
-
-def make_inputs(layer, batch_first, with_lengths, dtype):
-    B, T = 4, 6
-    x = torch.randn((B, T, 4) if batch_first else (T, B, 4), dtype=dtype, requires_grad=True)
-    count = layer.num_layers * layer.num_directions
-    state = tuple(
-        torch.randn(count, B, size, dtype=dtype, requires_grad=True) for size in layer.state_sizes
-    )
-    state = state if len(state) > 1 else state[0]
-    lengths = torch.tensor([6, 1, 4, 3]) if with_lengths else None
-    return x, state, lengths
 
 
 @pytest.mark.parametrize(("name", "layers", "bidirectional", "with_lengths", "batch_first"), SWEEP)
