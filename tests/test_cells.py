@@ -9,43 +9,7 @@ from torch import nn
 
 from rnnkit import ElmanCell, GRUCell, LSTMCell
 
-from conftest import as_tuple
-
-
-class Steps(nn.Module):
-    """Two steps of a cell, so the carried state takes part (peepholes read c_{t-1})."""
-
-    def __init__(self, cell):
-        super().__init__()
-        self.cell = cell
-
-    def forward(self, x1, x2, state, mask):
-        out1, state = self.cell.step(x1, state, recurrent_mask=mask)
-        out2, state = self.cell.step(x2, state, recurrent_mask=mask)
-        return out1, out2, *((state,) if isinstance(state, torch.Tensor) else state)
-
-
-def gradcheck_cell(cell, batch=3, with_mask=False):
-    cell = cell.double()
-    names = [name for name, _ in cell.named_parameters()]
-    params = [p.detach().clone().requires_grad_() for p in cell.parameters()]
-    init = cell.initial_state(batch)
-    n_state = 1 if isinstance(init, torch.Tensor) else len(init)
-    states = [torch.randn_like(s).requires_grad_() for s in (init if n_state > 1 else (init,))]
-    x1 = torch.randn(batch, cell.input_size, dtype=torch.double, requires_grad=True)
-    x2 = torch.randn(batch, cell.input_size, dtype=torch.double, requires_grad=True)
-    mask = None
-    if with_mask:
-        mask = torch.randint(0, 2, states[0].shape, dtype=torch.double) * 2.0
-    wrapper = Steps(cell)
-
-    def f(x1, x2, *flat):
-        state = flat[:n_state] if n_state > 1 else flat[0]
-        swapped = {f"cell.{n}": p for n, p in zip(names, flat[n_state:], strict=True)}
-        return torch.func.functional_call(wrapper, swapped, (x1, x2, state, mask))
-
-    assert torch.autograd.gradcheck(f, (x1, x2, *states, *params))
-
+from conftest import as_tuple, gradcheck_cell
 
 ELMAN_OPTIONS = list(
     itertools.product(

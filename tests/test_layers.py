@@ -9,7 +9,12 @@ from torch import nn
 import rnnkit as rk
 from rnnkit import backends
 
-from conftest import MinimalRNN, as_tuple, assert_close
+from conftest import (
+    MinimalRNN,
+    as_tuple,
+    assert_close,
+    assert_padded_batch_equals_each_sequence_alone,
+)
 
 D64 = torch.float64
 
@@ -98,15 +103,7 @@ CELLS = {
 def test_padded_batch_equals_each_sequence_alone(name, num_layers, bidirectional, backend):
     layer = CELLS[name](num_layers=num_layers, bidirectional=bidirectional).double().eval()
     layer.backend = backend
-    lengths = torch.tensor([6, 2, 4, 1, 6])
-    x = torch.randn(5, 6, 5, dtype=D64)
-    out, state = layer(x, lengths=lengths)
-    for b, n in enumerate(lengths.tolist()):
-        alone_out, alone_state = layer(x[b : b + 1, :n])
-        assert_close(out[b, :n], alone_out[0], D64, f"outputs of sequence {b}")
-        assert torch.all(out[b, n:] == 0), "padded outputs must be exactly 0"
-        for ours, alone in zip(as_tuple(state), as_tuple(alone_state), strict=True):
-            assert_close(ours[:, b], alone[:, 0], D64, f"final state of sequence {b}")
+    assert_padded_batch_equals_each_sequence_alone(layer, torch.randn(5, 6, 5, dtype=D64))
 
 
 def test_lengths_may_live_on_any_device_and_be_a_list():

@@ -9,7 +9,12 @@ from torch import nn
 import rnnkit as rk
 from rnnkit import backends
 
-from conftest import as_tuple, assert_close
+from conftest import (
+    assert_close,
+    assert_exchanges_weights_with_torch,
+    compare_backends,
+    make_inputs,
+)
 
 REPRESENTABLE = {
     "lstm": lambda **kw: rk.LSTM(4, 5, **kw),
@@ -35,43 +40,6 @@ SWEEP = list(
 def vendor_serves(layer) -> bool:
     """The vendor kernel can compute this layer (auto may still pick fused, where faster)."""
     return backends.vendor.unsupported_reason(layer, layer.training) is None
-
-
-def run_and_grad(layer, x, state, lengths):
-    out, final = layer(x, state=state, lengths=lengths)
-    # Weighted sums so that every element's gradient differs.
-    loss = (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum()
-    loss = loss + sum((s * s).sum() for s in as_tuple(final))
-    inputs = [x, *(as_tuple(state) if state is not None else ()), *layer.parameters()]
-    return out, final, torch.autograd.grad(loss, inputs)
-
-
-def compare_backends(layer, x, state, lengths, dtype):
-    results = {}
-    for backend in ("vendor", "reference"):
-        layer.backend = backend
-        torch.manual_seed(1)  # the same masks for both, where regularisers draw any
-        results[backend] = run_and_grad(layer, x, state, lengths)
-    (out_v, state_v, grads_v), (out_r, state_r, grads_r) = results.values()
-    assert_close(out_v, out_r, dtype, "outputs")
-    assert_close(state_v, state_r, dtype, "final states")
-    given = len(as_tuple(state)) if state is not None else 0
-    names = ["x", *[f"state[{k}]" for k in range(given)]]
-    names += [n for n, _ in layer.named_parameters()]
-    for name, g_v, g_r in zip(names, grads_v, grads_r, strict=True):
-        assert_close(g_v, g_r, dtype, f"gradient of {name}")
-
-
-def make_inputs(layer, batch_first, with_lengths, dtype):
-    B, T = 4, 6
-    x = torch.randn((B, T, 4) if batch_first else (T, B, 4), dtype=dtype, requires_grad=True)
-    count = layer.num_layers * layer.num_directions
-    state = tuple(
-        torch.randn(count, B, size, dtype=dtype, requires_grad=True) for size in layer.state_sizes
-    )
-    state = state if len(state) > 1 else state[0]
-    lengths = torch.tensor([6, 1, 4, 3]) if with_lengths else None
-    return x, state, lengths
 
 
 @pytest.mark.parametrize(("name", "layers", "bidirectional", "with_lengths", "batch_first"), SWEEP)
@@ -137,19 +105,9 @@ TORCH = {
 def test_from_torch_and_back(name, layers, bidirectional, batch_first):
     ours_class, make_theirs = TORCH[name]
     theirs = make_theirs(num_layers=layers, bidirectional=bidirectional, batch_first=batch_first)
-    ours = ours_class.from_torch(theirs)
-    assert ours.batch_first == batch_first and ours.num_layers == layers
     x = torch.randn((3, 5, 4) if batch_first else (5, 3, 4))
-    expected_out, expected_state = theirs(x)
-    out, state = ours(x)
-    assert_close(out, expected_out, torch.float32, "from_torch outputs")
-    assert_close(state, expected_state, torch.float32, "from_torch states")
-
-    back = ours.to_torch()
-    assert type(back) is type(theirs)
-    for (n1, p1), (n2, p2) in zip(theirs.named_parameters(), back.named_parameters(), strict=True):
-        assert n1 == n2 and torch.equal(p1, p2)
-    assert_close(back(x)[0], out, torch.float32, "to_torch outputs")
+    ours = assert_exchanges_weights_with_torch(ours_class, theirs, x)
+    assert ours.batch_first == batch_first and ours.num_layers == layers
 
 
 def test_from_torch_keeps_dtype_and_takes_rnnkit_options():

@@ -10,6 +10,7 @@ import inspect
 
 import click
 
+from .registry import CELLS
 from .tasks.classify import Classifier
 from .tasks.forecast import Forecaster
 from .tasks.lm import LanguageModeler
@@ -212,7 +213,7 @@ def _choice(*values) -> click.Choice:
 
 # Settings that mean the same in every task that has them: their help, once.
 COMMON = {
-    "cell": ("Recurrent cell.", _choice("lstm", "gru", "rnn")),
+    "cell": ("Recurrent cell.", _choice(*CELLS)),
     "hidden_size": ("Units per recurrent layer.", int),
     "num_layers": ("Stacked recurrent layers.", int),
     "embedding_dim": ("Size of the token embedding.", int),

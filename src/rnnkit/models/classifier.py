@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .forecaster import recurrent_layer
+from ..registry import recurrent_layer
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -239,7 +239,7 @@ class SequenceClassifier(_Head):
             padding); or
         input_size: read features (B, T, input_size) as they are.
         embedding_dim: size of the embedding.
-        cell: "lstm", "gru" or "rnn" (Elman; pass ``activation=``).
+        cell: a cell name of ``rnnkit.registry.CELLS`` ("rnn", Elman: pass ``activation=``).
         hidden_size, num_layers, bidirectional: the recurrent stack (outputs concatenated).
         pooling: how the sequence becomes one vector: "last" (the final state of each
             direction: forward after the last valid step, backward after the first), "mean"

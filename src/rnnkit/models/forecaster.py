@@ -22,30 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..layers import GRU, LSTM, RNN
-
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
-
-
-def recurrent_layer(
-    cell: str, input_size: int, hidden_size: int, num_layers: int, *, user=None, **options
-):
-    """An rnnkit layer by cell name: "lstm", "gru" or "rnn" (Elman; ``activation=`` picks
-    tanh, relu, sigmoid or leaky_relu). ``options`` go to the layer (``layer_norm``,
-    ``recurrent_dropout``, ``zoneout``, ``bidirectional``, …); ``user`` are more of them, from
-    a user, who may not set those the model sets itself in ``options``."""
-    clash = sorted(set(user or {}) & set(options))
-    if clash:
-        raise ValueError(
-            f"layer options {clash} are set by the model itself; use its own settings for them"
-        )
-    options |= user or {}
-    if cell not in CELLS:
-        raise ValueError(f"cell={cell!r} is not one of {tuple(CELLS)}")
-    try:
-        return CELLS[cell](input_size, hidden_size, num_layers, **options)
-    except TypeError as error:  # an unknown option, or one the model sets itself
-        raise ValueError(f"layer options {options}: {error}") from None
+from ..registry import CELLS, recurrent_layer  # also for those who import them from here
 
 
 class _Forecaster(nn.Module):
@@ -181,7 +158,7 @@ class Seq2SeqForecaster(_Forecaster):
             cell, self.targets + self.future_size, hidden_size, num_layers,
             return_sequences=False, **decoder_options,
         )  # fmt: skip
-        states = 2 if cell == "lstm" else 1
+        states = CELLS[cell].states
         bridge = options.get("bidirectional", False)
         self.bridge = nn.ModuleList(
             [nn.Linear(2 * hidden_size, hidden_size) for _ in range(states)] if bridge else []

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .. import decoding
-from .forecaster import recurrent_layer
+from ..registry import recurrent_layer
 from .language_model import SoftmaxOutput, check_size, select_rows
 
 CONDITION_MODES = ("init", "input", "both")
@@ -70,7 +70,8 @@ class ConditionalGenerator(nn.Module):
         condition_mode: "init", "input" or "both" (see above).
         condition_dim: size of the condition vector ``c``; default ``hidden_size``.
         embedding_dim: size of the token embedding.
-        hidden_size, num_layers, cell: the recurrent stack ("lstm", "gru", or "rnn").
+        hidden_size, num_layers, cell: the recurrent stack; ``cell`` is a name of
+            ``rnnkit.registry.CELLS``.
         dropout: between stacked layers.
         embedding_dropout: dropout on the embedded tokens.
         output_dropout: dropout on the top layer's output, before the softmax layer.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .forecaster import recurrent_layer
+from ..registry import recurrent_layer
 
 
 def select_rows(state, index: torch.Tensor):
@@ -70,7 +70,8 @@ class LanguageModel(nn.Module):
     Args:
         vocab_size: tokens in the vocabulary (ids 0..V-1).
         embedding_dim: size of the token embedding.
-        hidden_size, num_layers, cell: the recurrent stack ("lstm", "gru", or "rnn").
+        hidden_size, num_layers, cell: the recurrent stack; ``cell`` is a name of
+            ``rnnkit.registry.CELLS``.
         dropout: between stacked layers.
         embedding_dropout: dropout on the embedded input.
         output_dropout: dropout on the top layer's output, before the softmax layer.

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .forecaster import recurrent_layer
+from ..registry import recurrent_layer
 from .language_model import check_size, select_rows
 
 OUTPUTS = ("bernoulli", "nade")

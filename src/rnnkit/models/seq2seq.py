@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..attention import KINDS, Attention
-from .forecaster import recurrent_layer
+from ..registry import recurrent_layer
 
 BRIDGES = ("linear", "zeros")
 
@@ -100,8 +100,8 @@ class EncoderDecoder(nn.Module):
         source_vocab_size, target_vocab_size: rows of the two embeddings; ``pad_id`` is the
             padding row of both (its embedding is 0 and gets no gradient).
         embedding_dim: size of both embeddings.
-        hidden_size, num_layers, cell: the encoder and decoder stacks (``"lstm"``, ``"gru"``
-            or ``"rnn"``); ``hidden_size`` is also the width of :math:`\tilde h_t`.
+        hidden_size, num_layers, cell: the encoder and decoder stacks (``cell``, a name
+            of ``rnnkit.registry.CELLS``); ``hidden_size`` is also the width of :math:`\tilde h_t`.
         attention: ``"additive"``, ``"dot"``, ``"general"`` or None, as above.
         input_feeding: feed :math:`\tilde h_{t-1}` (Luong) or :math:`c_t` (additive) into
             the decoder's input.

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..registry import recurrent_layer
 from .classifier import valid_steps
 from .crf import CRF
-from .forecaster import recurrent_layer
 
 
 class CharEncoder(nn.Module):
@@ -53,7 +53,7 @@ class SequenceTagger(nn.Module):
         embedding_dim: size of the word embedding.
         char_vocab_size: rows of the character embedding; None for no character features.
         char_embedding_dim, char_hidden_size: the character BiRNN's sizes.
-        cell: "lstm", "gru" or "rnn", for both the word and the character RNN.
+        cell: a cell name of ``rnnkit.registry.CELLS``, for both the word and the character RNN.
         hidden_size, num_layers: the word BiRNN.
         dropout: on the word representation and on the BiRNN's output (Lample et al.: 0.5).
         crf: decode with a linear-chain CRF (True) or a softmax per token (False).

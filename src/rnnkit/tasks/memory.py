@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import registry
 from ..data import memory_tasks
 from ..training.distributed import process_rank
 from . import rundir, supervised
@@ -30,7 +31,7 @@ from .estimator import Estimator
 from .settings import training_settings
 
 PROBLEMS = ("adding", "copy", "smnist")
-CELLS = ("rnn", "lstm", "gru")
+CELLS = tuple(registry.CELLS)
 KEY = "rnn.0.forward/h"  # MemoryNet's one layer, in the diagnoses
 METRICS = {"adding": "MSE", "copy": "cross-entropy (nats/step)", "smnist": "error rate"}
 
@@ -41,9 +42,7 @@ class MemoryNet(nn.Module):
 
     def __init__(self, cell: str, inputs: int, hidden_size: int, outputs: int, every_step: bool):
         super().__init__()
-        from .. import layers
-
-        layer = {"rnn": layers.RNN, "lstm": layers.LSTM, "gru": layers.GRU}[cell]
+        layer = registry.entry(cell).layer
         self.inputs = inputs
         self.every_step = every_step
         self.rnn = layer(inputs, hidden_size, batch_first=True)
