@@ -14,6 +14,7 @@ import pkgutil
 
 import pytest
 import torch
+from click.testing import CliRunner
 
 import rnnkit as rk
 import rnnkit.cells
@@ -21,6 +22,7 @@ from rnnkit import backends, cli, layers, registry
 from rnnkit.models import forecaster
 from rnnkit.registry import CELLS, CellEntry
 from rnnkit.tasks import memory
+from rnnkit.tasks.settings import SHARED
 
 from conftest import (
     MinimalRNN,
@@ -153,7 +155,9 @@ def test_every_named_cell_and_layer_is_registered():
 def test_the_names_are_read_from_the_registry_everywhere():
     assert forecaster.CELLS is CELLS and forecaster.recurrent_layer is registry.recurrent_layer
     assert tuple(CELLS) == memory.CELLS
-    assert tuple(cli.COMMON["cell"][1].choices) == tuple(CELLS)
+    assert SHARED["cell"].choices == tuple(CELLS)
+    help_text = CliRunner().invoke(cli.main, ["tag", "train", "--help"]).output
+    assert f"--cell [{'|'.join(CELLS)}]" in help_text
     for name, entry in CELLS.items():
         assert type(registry.recurrent_layer(name, 3, 4, 1)) is entry.layer
         assert type(memory.MemoryNet(name, 3, 4, 1, every_step=False).rnn) is entry.layer

@@ -6,11 +6,8 @@ with its help and the estimator's default; the run goes through
 ``rnnkit.tasks.rundir.train_run``. Under torchrun only rank 0 prints.
 """
 
-import inspect
-
 import click
 
-from .registry import CELLS
 from .tasks.classify import Classifier
 from .tasks.forecast import Forecaster
 from .tasks.lm import LanguageModeler
@@ -89,6 +86,23 @@ class _OrNone(click.ParamType):
             self.fail(f"{value!r} is not {', '.join(kinds)} or 'none'", param, ctx)
 
 
+class _Parsed(click.ParamType):
+    """Text read by a setting's own ``parse`` ("100,200" -> [100, 200])."""
+
+    name = "text"
+
+    def __init__(self, parse):
+        self.parse = parse
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.parse(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
 def _shown(value) -> str:
     if value is None or (isinstance(value, tuple | list) and not value):
         return "none"
@@ -97,45 +111,52 @@ def _shown(value) -> str:
     return str(value)
 
 
-def _setting(cls, name: str, help: str, *flags, dest=None, shown=None, **kwargs):
-    """An option for the setting ``name`` of estimator ``cls``: its default is left to the
-    estimator (the option defaults to None) and shown in the help as the estimator's.
-    ``dest``: the command's parameter, where ``name`` is taken by another option (the
-    command's ``build`` then gives it to the setting). ``shown``: the default as the help
-    says it, where the value (None) would not say it."""
-    default = inspect.signature(cls).parameters[name].default
-    flags = flags or (f"--{name.replace('_', '-')}",)
-    return click.option(*flags, dest or name, default=None,
-                        help=f"{help} [default: {shown or _shown(default)}]",
-                        **kwargs)  # fmt: skip
+def _kind(setting) -> dict:
+    """The click arguments that read ``setting`` (a ``rnnkit.tasks.settings.Setting``)."""
+    if setting.parse is not None and setting.type is not dict:
+        return {"type": _Parsed(setting.parse)}
+    if setting.choices:
+        return {"type": click.Choice(setting.choices)}
+    if setting.type in (list, dict):  # repeatable: a column each, or KEY=VALUE each
+        return {"multiple": True}
+    if setting.type is tuple:
+        return {"type": _Integers()}
+    if setting.type is bool:
+        return {}
+    if setting.optional or setting.words:  # a setting that may be off also takes "none"
+        return {"type": _OrNone(setting.type, *setting.words)}
+    return {"type": setting.type}
 
 
-def _training(cls) -> list:
-    """One option per training setting ``cls`` takes, with the help and default of
-    ``rnnkit.tasks.settings.TRAINING`` and the task's own default."""
-    from .tasks.settings import TRAINING
-
-    options = []
-    for name in cls.training:
-        setting = TRAINING[name]
-        if setting.choices:
-            kind = click.Choice(setting.choices)
-        else:  # a setting that may be off also takes "none"
-            kind = _OrNone(setting.type) if setting.optional else setting.type
+def _options(cls, reserved) -> tuple[list, dict]:
+    """(an option per setting of estimator ``cls`` that has one, in the order of its
+    signature; ``{parameter: setting name}``), from the settings' declarations: each
+    option's help ends with the estimator's default, and its value defaults to None, which
+    leaves the setting to the estimator. A setting named like a parameter of the command
+    in ``reserved`` (``test``: the test data) takes the parameter ``<name>_setting``."""
+    options, names = [], {}
+    for name, setting in cls.declarations().items():
+        if not setting.cli:
+            continue
+        dash = name.replace("_", "-")
+        flags = setting.flags or (
+            (f"--{dash}/--no-{dash}",) if setting.type is bool else (f"--{dash}",)
+        )
         # A task with a budget rule sets these from its data unless they are given.
         ruled = name in cls.automatic or (name in ("epochs", "steps") and cls.automatic)
-        shown = "by the budget rule, see the run's report" if ruled else None
-        options.append(_setting(cls, name, setting.help, type=kind, shown=shown))
-    return options
-
-
-def _layer_options() -> click.Option:
-    return click.option(
-        "--option",
-        "rnn_options",
-        multiple=True,
-        help="Layer option KEY=VALUE, e.g. recurrent_dropout=0.2, layer_norm=true (repeatable).",
-    )
+        shown = "by the budget rule, see the run's report" if ruled else _shown(setting.default)
+        parameter = f"{name}_setting" if name in reserved else name
+        names[parameter] = name
+        options.append(
+            click.option(
+                *flags,
+                parameter,
+                default=None,
+                help=f"{setting.help} [default: {setting.shown or shown}]",
+                **_kind(setting),
+            )
+        )
+    return options, names
 
 
 def _with_options(function, options: list):
@@ -145,18 +166,23 @@ def _with_options(function, options: list):
     return function
 
 
-def _settings(given: dict) -> dict:
-    """The settings the user gave (others keep the estimator's defaults), ``--option``
-    parsed into ``rnn_options`` and "none" into None."""
+def _settings(cls, given: dict, names: dict) -> dict:
+    """The settings the user gave, by name (others keep the estimator's defaults): "none"
+    read as None, repeated ``KEY=VALUE`` as a dict, repeated values as a list."""
+    declared = cls.declarations()
     settings = {}
-    for name, value in given.items():
+    for parameter, value in given.items():
         if value is None or value == ():
             continue
-        settings[name] = None if value is _NONE else value
-    if "rnn_options" in settings:
-        settings["rnn_options"] = parse_assignments(
-            settings["rnn_options"], "--option", parse=parse_value
-        )
+        setting = declared[names[parameter]]
+        if value is _NONE:
+            value = None
+        elif setting.type is dict:
+            flag = (setting.flags or (f"--{setting.name.replace('_', '-')}",))[0]
+            value = parse_assignments(value, flag, parse=setting.parse or parse_value)
+        elif setting.type is list and not setting.parse:
+            value = list(value)
+        settings[setting.name] = value
     return settings
 
 
@@ -168,24 +194,24 @@ def _echo(text: str) -> None:
         click.echo(text)
 
 
-def _train_command(group, cls, summary: str, options: list, *, data_help=None, test_help=None,
-                   read=(), build=None, name="train"):  # fmt: skip
+def _train_command(
+    group,
+    cls,
+    summary: str,
+    options=(),
+    *,
+    data_help=None,
+    test_help=None,
+    read=(),
+    build=None,
+    name="train",
+):
     """``<group> train``: ``--data`` (unless ``data_help`` is None: the task makes its own),
-    ``--test`` (with ``test_help``), ``options`` (the task's own) and the training settings
-    of ``cls``, then ``rundir.train_run``. ``read``: options that say how to read the data,
-    not settings; ``build(settings) -> estimator`` where the command line spells settings
-    its own way (default ``cls(**settings)``)."""
-
-    def train(out, overwrite, resume, data=None, test=None, **given):
-        from .tasks.rundir import train_run
-
-        reading = {name: given.pop(name) for name in read}
-        settings = _settings(given)
-        estimator = build(settings) if build else cls(**settings)
-        _echo(train_run(estimator, data, out, test=test, read=reading, overwrite=overwrite,
-                        resume=resume))  # fmt: skip
-
-    train.__doc__ = summary
+    ``--test`` (with ``test_help``), ``options`` (besides the settings: how to read the
+    data), an option per setting of ``cls`` (from its declarations), then
+    ``rundir.train_run``. ``read``: the options that say how to read the data;
+    ``build(settings, extra) -> estimator`` where ``options`` change settings (default
+    ``cls(**settings)``)."""
     common = [click.option("--data", required=True, help=data_help)] if data_help else []
     if test_help:
         common.append(click.option("--test", help=test_help))
@@ -194,7 +220,24 @@ def _train_command(group, cls, summary: str, options: list, *, data_help=None, t
         click.option("--overwrite", is_flag=True, help="Replace an existing run directory."),
         click.option("--resume", is_flag=True, help="Continue an interrupted run."),
     ]
-    everything = [*common, *options, *_training(cls), *placement]
+    reserved = {"data", "test", "out", "overwrite", "resume", *read}
+    settings_options, names = _options(cls, reserved)
+
+    def train(out, overwrite, resume, data=None, test=None, **given):
+        from .tasks.rundir import train_run
+
+        reading = {key: given.pop(key) for key in read}
+        extra = {key: given.pop(key) for key in list(given) if key not in names}
+        settings = _settings(cls, given, names)
+        estimator = build(settings, extra) if build else cls(**settings)
+        _echo(
+            train_run(
+                estimator, data, out, test=test, read=reading, overwrite=overwrite, resume=resume
+            )
+        )
+
+    train.__doc__ = summary
+    everything = [*common, *options, *settings_options, *placement]
     return group.command(name)(_with_options(train, everything))
 
 
@@ -211,40 +254,6 @@ def _choice(*values) -> click.Choice:
     return click.Choice(values)
 
 
-# Settings that mean the same in every task that has them: their help, once.
-COMMON = {
-    "cell": ("Recurrent cell.", _choice(*CELLS)),
-    "hidden_size": ("Units per recurrent layer.", int),
-    "num_layers": ("Stacked recurrent layers.", int),
-    "embedding_dim": ("Size of the token embedding.", int),
-    "dropout": ("Dropout (between layers and before the output).", float),
-    "output_dropout": ("Dropout before the output layer.", float),
-    "embedding_dropout": ("Drop whole tokens from the embedding in training.", float),
-    "min_freq": ("Rarer tokens become <unk>.", int),
-    "val": ("Fraction held out for validation.", float),
-}
-
-
-def _own(cls, *specs) -> list:
-    """Options for the settings of ``cls``: a name of ``COMMON``, or ``(name, help, type,
-    *flags)``, type ``bool`` for a ``--name/--no-name`` flag or ``list`` for a repeatable
-    option; ``"rnn_options"`` is ``--option KEY=VALUE``."""
-    options = []
-    for spec in specs:
-        if spec == "rnn_options":
-            options.append(_layer_options())
-            continue
-        name, help, kind, *flags = (spec, *COMMON[spec]) if isinstance(spec, str) else spec
-        if kind is bool:
-            dash = name.replace("_", "-")
-            options.append(_setting(cls, name, help, *(flags or [f"--{dash}/--no-{dash}"])))
-        elif kind is list:
-            options.append(_setting(cls, name, help, *flags, multiple=True))
-        else:
-            options.append(_setting(cls, name, help, *flags, type=kind))
-    return options
-
-
 # --- forecast ----------------------------------------------------------------------------------
 
 
@@ -253,63 +262,28 @@ def forecast():
     """Forecast time series: train, predict, evaluate (see `rnnkit demo`)."""
 
 
-def _make_forecaster(settings: dict):
-    preset = settings.pop("preset", None)
+def _make_forecaster(settings: dict, extra: dict):
     if "target" in settings:
         target = settings["target"]
-        settings["target"] = list(target) if len(target) > 1 else target[0]
-    if "where" in settings:
-        settings["where"] = parse_assignments(settings["where"], "--where", parse=str)
-    if settings.pop("no_dates", False):
+        settings["target"] = target if len(target) > 1 else target[0]
+    if extra["no_dates"]:
         settings["date_col"] = None
-    for name in ("covariates", "known_future"):
-        if name in settings:
-            settings[name] = list(settings[name])
-    return Forecaster.from_preset(preset, **settings) if preset else Forecaster(**settings)
+    if extra["preset"]:
+        return Forecaster.from_preset(extra["preset"], **settings)
+    return Forecaster(**settings)
 
 
-# fmt: off
 _train_command(
     forecast,
     Forecaster,
     "Train a forecaster and write a run directory with metrics against baselines.",
     [
-        *_own(
-            Forecaster,
-            ("target", "Column to forecast (repeatable).", list, "--target", "-t"),
-            ("covariates", "Past-observed input column (repeatable).", list, "--covariate"),
-            ("known_future", "Input column known ahead (repeatable).", list),
-            ("date_col", 'Date column ("auto": a column named "date").', str),
-        ),
         click.option("--no-dates", is_flag=True, default=None, help="The data has no dates."),
-        *_own(
-            Forecaster,
-            ("where", "Keep rows with COLUMN=VALUE (repeatable).", list),
-            ("fill", "Missing values.", _choice("error", "ffill", "drop")),
-            "val",
-            ("test", "Test fraction.", float),
-            ("val_start", "First validation date.", str),
-            ("test_start", "First test date.", str),
-            ("lookback", "Steps of history per forecast.", int),
-            ("horizon", "Steps forecast at once.", int),
-            ("transform", "What the model reads and predicts.",
-             _choice("diff", "returns", "log_returns", "none")),
-            ("scaler", "Scaling, fitted on the training rows.",
-             _choice("standard", "minmax", "none")),
-            ("model", "Forecasting strategy.", _choice("direct", "recursive", "seq2seq")),
-            "cell", "hidden_size", "num_layers",
-            ("dropout", "Dropout between recurrent layers.", float),
-            "output_dropout", "rnn_options",
-            ("interval", "Prediction interval level.", _OrNone(float)),
-            ("season", "Period of the seasonal naive baseline.", int),
-            ("ar_order", "Lags of the linear autoregression.", int),
-        ),
         click.option("--preset", type=click.Choice(["tutorial"]), help="Start from a preset."),
     ],
     data_help="CSV/TSV file (may be gzipped).",
     build=_make_forecaster,
 )
-# fmt: on
 
 
 @forecast.command("evaluate")
@@ -350,48 +324,16 @@ def classify():
     """Classify sequences (many-to-one): text, signals, images row by row."""
 
 
-# fmt: off
 _train_command(
     classify,
     Classifier,
     "Train a classifier; report it beside its baselines: one-to-one, majority, and NB-SVM "
     "(text) or 1-NN with Euclidean and DTW distances (feature sequences).",
-    [
-        *_READ,
-        *_own(
-            Classifier, "cell",
-            ("hidden_size", "Units per recurrent layer; unset: 128 for text, 64 for feature "
-             "sequences.", int),
-            "num_layers", "embedding_dim", "dropout",
-            ("pooling", "How the sequence becomes one vector.",
-             _choice("last", "mean", "max", "attention")),
-            ("tokenizer", "Text tokens.", _choice("word", "char", "bpe")),
-            "min_freq",
-            ("max_length", "Keep the first this many steps.", int),
-            ("ensemble", "Models from consecutive seeds, averaged.", int),
-            ("conv_channels", "Channels of each convolution block before the RNN (none: "
-             "no front-end); unset: 64,64,64 for feature sequences, none for text.", _Integers()),
-            ("conv_kernels", "Kernel width of each convolution block.", _Integers()),
-            ("downsample", "Max-pool the front-end's output by this factor.", int),
-            ("ngrams", "Text: add a linear bag of hashed token n-grams up to this order to "
-             "the network's logits (0: none).", int),
-            ("normalize", "Feature sequences: standardise each channel on the training part, "
-             "or z-normalise each series first (the UCR convention).",
-             _choice("channel", "series")),
-            ("resample", "Feature sequences: stretch or squeeze every series to this many "
-             "steps (longest: the training part's longest; none: keep each length).",
-             _OrNone(int, "longest")),
-            ("baseline", "Also train and score the baselines (one-to-one, NB-SVM, 1-NN).", bool),
-            "rnn_options",
-            ("val", "Fraction held out for validation; none: by the budget rule (0 under "
-             "1,000 examples, else 0.1).", float),
-        ),
-    ],
+    _READ,
     data_help="Training data: .csv/.tsv, .ts, idx images, .npz.",
     test_help="Test data in the same format, scored after training.",
     read=("fmt", "text_col", "label_col"),
 )
-# fmt: on
 
 
 @classify.command("evaluate")
@@ -422,21 +364,13 @@ def tag():
     """Tag every token (many-to-many): named entities in BIO/CoNLL data."""
 
 
-# fmt: off
 _train_command(
     tag,
     Tagger,
     "Train a tagger; report entity-level scores beside the most-frequent-tag baseline.",
-    _own(
-        Tagger, "cell", "hidden_size", "num_layers", "embedding_dim", "dropout",
-        ("crf", "Decode with a CRF, or a softmax per token.", bool),
-        ("chars", "Character-level BiRNN features.", bool),
-        "rnn_options", "val",
-    ),
     data_help="Training data: token<TAB>tag lines (.bio, .conll).",
     test_help="Test data in the same format, scored after training.",
 )
-# fmt: on
 
 
 @tag.command("evaluate")
@@ -465,28 +399,12 @@ def lm():
     """Language models (many-to-many, aligned): train on a text, score, generate."""
 
 
-# fmt: off
 _train_command(
     lm,
     LanguageModeler,
     "Train a language model; report bits per character / perplexity beside n-gram models.",
-    _own(
-        LanguageModeler,
-        ("level", "Tokens.", _choice("char", "word")),
-        ("lowercase", "Lower-case the text (none: for words only).", bool,
-         "--lowercase/--keep-case"),
-        ("max_vocab", "Word types kept (word level).", int),
-        "cell", "hidden_size", "num_layers", "embedding_dim", "dropout",
-        ("tie_weights", "Output layer = embedding.", bool),
-        "embedding_dropout", "output_dropout",
-        ("bptt", "Steps per truncated-BPTT segment.", int),
-        ("eval_every", "Steps between scorings of the held-out text.", int),
-        "rnn_options",
-        ("val", "Fraction at the end of the text held out.", float),
-    ),
     data_help="A text file (may be gzipped); its end is held out.",
 )
-# fmt: on
 
 
 @lm.command("evaluate")
@@ -526,43 +444,13 @@ def translate():
     """Translate (many-to-many, unaligned): an attention encoder-decoder on sentence pairs."""
 
 
-def _make_translator(settings: dict):
-    # --test names the test pairs: the setting test (a fraction) is --test-fraction.
-    if "test_fraction" in settings:
-        settings["test"] = settings.pop("test_fraction")
-    return Translator(**settings)
-
-
-# fmt: off
 _train_command(
     translate,
     Translator,
     "Train a translator; report BLEU/chrF of greedy and beam search beside copying.",
-    [
-        *_own(
-            Translator,
-            ("tokenizer", "Tokens per side.", _choice("bpe", "word")),
-            ("vocab_size", "BPE subwords per side.", int),
-            ("max_length", "Longest side in tokens kept.", int),
-            "cell", "hidden_size", "num_layers", "embedding_dim", "dropout",
-            ("attention", "Attention of the decoder.",
-             _choice("additive", "dot", "general", "none")),
-            ("input_feeding", "Feed the attention output to the next step.", bool),
-            ("bridge", "Decoder's first state.", _choice("linear", "zeros")),
-            ("sampling", "Scheduled-sampling probability.", float),
-            ("min_freq", "Rarer words become <unk> (word tokenizer).", int),
-            ("beam_size", "Beam reported beside greedy.", int),
-            ("length_penalty", "Beam score = log p / length^this.", float),
-            "rnn_options", "val",
-        ),
-        _setting(Translator, "test", "Fraction held out for the test without --test.",
-                 "--test-fraction", dest="test_fraction", type=float),
-    ],
     data_help="TSV of source<TAB>target lines (may be gzipped).",
     test_help="Test pairs (TSV); default: a fixed random --test-fraction of --data.",
-    build=_make_translator,
 )
-# fmt: on
 
 
 @translate.command("evaluate")
@@ -594,26 +482,13 @@ def music():
     """Polyphonic music (one-to-many): train on scores, score, compose from a seed."""
 
 
-# fmt: off
 _train_command(
     music,
     Composer,
     "Train a frame model on scores; report NLL per frame beside count baselines.",
-    _own(
-        Composer,
-        ("resolution", "A frame is this note value.", _choice("16th", "8th")),
-        ("transpose", "Train in all keys, move every piece to C major / A minor, or neither.",
-         _choice("all", "c", "none")),
-        "cell", "hidden_size", "num_layers", "dropout",
-        ("output", "Chords drawn pitch by pitch (nade) or independent pitches.",
-         _choice("nade", "bernoulli")),
-        ("nade_size", "NADE's hidden units.", int),
-        "rnn_options",
-    ),
     data_help="'bach' (the chorales music21 ships), a score file (MIDI, MusicXML, ABC) or a "
-              "folder of them; a tenth of the pieces, by name, is held out for the test.",
+    "folder of them; a tenth of the pieces, by name, is held out for the test.",
 )
-# fmt: on
 
 
 @music.command("evaluate")
@@ -694,44 +569,9 @@ def diagnose(run, out):
     click.echo("Wrote " + ", ".join(str(p) for p in paths))
 
 
-def _integers(text: str | None, option: str) -> list[int] | None:
-    if text is None or text.strip().lower() == "none":
-        return None
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} must be integers separated by commas", param_hint=option
-        ) from None
-
-
-def _make_benchmark(settings: dict):
-    if "lengths" in settings:
-        settings["lengths"] = _integers(settings["lengths"], "--T")
-    if "cells" in settings:
-        settings["cells"] = [c.strip() for c in settings["cells"].split(",") if c.strip()]
-    return MemoryBenchmark(**settings)
-
-
-# fmt: off
-_bench_options = _own(
-    MemoryBenchmark,
-    ("problem", "The long-dependency problem.", _choice("adding", "copy", "smnist"), "--task"),
-    ("lengths", "Sequence lengths, comma-separated (copy: the delay; smnist: 784, its only "
-     "length; none: 100,200,400).", str, "--T"),
-    ("cells", "Cells to compare, comma-separated.", str),
-    ("hidden_size", "Units of each cell.", int),
-    ("train_size", "Training sequences.", int),
-    ("test_size", "Test sequences.", int),
-)
-# fmt: on
-
-
 _train_command(
     main,
     MemoryBenchmark,
     "Train each cell at each T on a long-dependency task; table, plots, gradient flow.",
-    _bench_options,
-    build=_make_benchmark,
     name="bench-memory",
 )

@@ -29,11 +29,11 @@ from ..data import readers
 from ..data.batching import SequenceDataset
 from ..data.series import NORMALISATIONS, ChannelScaler, Gaps, fill_gaps, z_normalise
 from ..data.text import Vocabulary, make_tokenizer, tokenizer_from_dict
-from ..models.classifier import BagClassifier, NgramBag, SequenceClassifier
+from ..models.classifier import BagClassifier, SequenceClassifier
 from ..models.neighbours import resample
 from . import supervised
 from .estimator import Estimator
-from .settings import training_settings
+from .settings import Setting, positive_integer, shared, training_settings
 from .supervised import label_vocabulary, run_batches
 
 SMALL_DATA = 1000
@@ -65,6 +65,12 @@ SIGNAL_CONV_CHANNELS = (64, 64, 64)
 REFERENCE_VALUES = 250_000
 """The training values a run keeps for its 1-NN baselines (about 5 MB of JSON); a larger set
 is scored against 1-NN when trained, not when its run is evaluated again later."""
+
+
+def ngram_orders(value) -> str | None:
+    """A ``Setting.rule``: the longest n-gram of the bag, or 0 for no bag."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    return None if whole and 0 <= value <= 3 else "must be 1, 2 or 3 (the longest n-gram), or 0"
 
 
 def training_budget(count: int, *, epochs=None, steps=None, batch_size=None, val=None,
@@ -264,44 +270,89 @@ class Classifier(Estimator):
     """
 
     task = "classify"
+    settings = (
+        shared("cell"),
+        shared(
+            "hidden_size",
+            default=None,
+            optional=True,
+            help="Units per recurrent layer; unset: 128 for text, 64 for feature sequences.",
+        ),
+        shared("num_layers"),
+        Setting("bidirectional", True, "Read the sequence both ways.", bool),
+        Setting(
+            "pooling",
+            "attention",
+            "How the sequence becomes one vector.",
+            str,
+            ("last", "mean", "max", "attention"),
+        ),
+        shared("embedding_dim"),
+        Setting(
+            "head_hidden", 0, "Units of a hidden layer before the output (0: none).", minimum=0
+        ),
+        shared("dropout", default=0.5),
+        shared("embedding_dropout"),
+        Setting(
+            "conv_channels",
+            None,
+            "Channels of each convolution block before the RNN "
+            "(none: no front-end); unset: 64,64,64 for feature sequences, none for text.",
+            tuple,
+            optional=True,
+        ),
+        Setting("conv_kernels", (7, 5, 3), "Kernel width of each convolution block.", tuple),
+        Setting("downsample", 1, "Max-pool the front-end's output by this factor."),
+        Setting(
+            "ngrams",
+            0,
+            "Text: add a linear bag of hashed token n-grams up to this order "
+            "to the network's logits (0: none).",
+            rule=ngram_orders,
+        ),
+        Setting("ngram_buckets", 2**18, "Hash buckets of the n-gram bag.", rule=positive_integer),
+        shared("rnn_options"),
+        Setting(
+            "normalize",
+            "channel",
+            "Feature sequences: standardise each channel on the "
+            "training part, or z-normalise each series first (the UCR convention).",
+            str,
+            NORMALISATIONS,
+        ),
+        Setting(
+            "resample",
+            "longest",
+            "Feature sequences: stretch or squeeze every series to "
+            "this many steps (longest: the training part's longest; none: keep each "
+            "length).",
+            optional=True,
+            minimum=2,
+            words=("longest",),
+        ),
+        Setting("tokenizer", "word", "Text tokens.", str, ("word", "char", "bpe")),
+        Setting("lowercase", True, "Lower-case the text.", bool),
+        Setting("bpe_vocab_size", 8000, "Subwords of the bpe tokenizer."),
+        shared("min_freq"),
+        Setting("max_vocab", None, "Most token types kept.", optional=True),
+        Setting("max_length", 400, "Keep the first this many steps.", optional=True),
+        shared(
+            "val",
+            default=None,
+            optional=True,
+            help="Fraction held out for validation; none: by the budget rule (0 under "
+            "1,000 examples, else 0.1).",
+        ),
+        Setting("ensemble", 1, "Models from consecutive seeds, averaged."),
+        Setting(
+            "baseline", True, "Also train and score the baselines (one-to-one, NB-SVM, 1-NN).", bool
+        ),
+    )
     training = training_settings(epochs=None, batch_size=None, lr=2e-3, clip_norm=5.0, patience=3)
     # None: set by the budget rule (``training_budget``) from the size of the data.
     automatic = ("batch_size",)
     headline = ("accuracy", "macro_f1")
     renamed: ClassVar[dict] = {"vocab_": "vocabulary_"}
-
-    def __init__(
-        self,
-        *,
-        cell: str = "lstm",
-        hidden_size: int | None = None,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        pooling: str = "attention",
-        embedding_dim: int = 128,
-        head_hidden: int = 0,
-        dropout: float = 0.5,
-        embedding_dropout: float = 0.0,
-        conv_channels: tuple | None = None,
-        conv_kernels: tuple = (7, 5, 3),
-        downsample: int = 1,
-        ngrams: int = 0,
-        ngram_buckets: int = 2**18,
-        rnn_options: dict | None = None,
-        normalize: str = "channel",
-        resample: int | str | None = "longest",
-        tokenizer: str = "word",
-        lowercase: bool = True,
-        bpe_vocab_size: int = 8000,
-        min_freq: int = 1,
-        max_vocab: int | None = None,
-        max_length: int | None = 400,
-        val: float | None = None,
-        ensemble: int = 1,
-        baseline: bool = True,
-        **training,
-    ):
-        self._store(locals())
 
     # --- learning --------------------------------------------------------------------------
 
@@ -541,30 +592,7 @@ class Classifier(Estimator):
     # --- internals -------------------------------------------------------------------------
 
     def _check_settings(self) -> None:
-        if self.val is not None:
-            supervised.check_fraction("val", self.val)
         supervised.check_rnn_options(self, SequenceClassifier)
-        if (
-            isinstance(self.ensemble, bool)
-            or not isinstance(self.ensemble, int)
-            or self.ensemble < 1
-        ):
-            raise ValueError(f"ensemble={self.ensemble!r} must be an integer >= 1")
-        if self.max_length is not None and (
-            not isinstance(self.max_length, int) or self.max_length < 1
-        ):
-            raise ValueError(f"max_length={self.max_length!r} must be an integer >= 1 or None")
-        if self.normalize not in NORMALISATIONS:
-            raise ValueError(f"normalize={self.normalize!r} is not one of {NORMALISATIONS}")
-        if self.resample not in ("longest", None) and (
-            isinstance(self.resample, bool) or not isinstance(self.resample, int)
-            or self.resample < 2
-        ):  # fmt: skip
-            raise ValueError(
-                f"resample={self.resample!r} must be an integer >= 2, 'longest' or None"
-            )
-        if self.ngrams != 0:
-            NgramBag.check(self.ngrams, self.ngram_buckets)
 
     def _tokenizer_options(self) -> dict:
         if self.tokenizer == "bpe":

@@ -10,11 +10,11 @@
 - ``save(dir)`` writes a run directory and ``load(dir)`` reads one back
   (``rnnkit.tasks.rundir``); ``report()`` is what ``rnnkit <task> train`` prints.
 
-A task's settings are its own (the model, its data) plus the training settings of
-``rnnkit.tasks.settings.TRAINING`` that apply to it, with the task's defaults. A subclass
-lists its own settings in its ``__init__``, takes ``**training`` for the others and stores
-them all with ``self._store(locals())``; the signature that ``inspect.signature``, ``help()``
-and the CLI show is made from both.
+A task's settings are declared once, as data (``rnnkit.tasks.settings.Setting``): its own in
+its class attribute ``settings``, and the training settings of
+``rnnkit.tasks.settings.TRAINING`` that apply to it, with the task's defaults, in
+``training``. The constructor, the signature that ``inspect.signature``, ``help()`` and the
+CLI show, and the check of every value when ``fit`` starts are all made from them.
 
 ``fit`` is written once, here; a task fills in hooks. Every task defines these (a class with
 a ``task`` name that lacks one is refused when it is defined, naming the hook):
@@ -42,7 +42,7 @@ import warnings
 from pathlib import Path
 from typing import ClassVar
 
-from .settings import TRAINING
+from .settings import TRAINING, Setting
 
 _NOT_GIVEN = inspect.Parameter.empty
 
@@ -52,6 +52,7 @@ class Estimator:
 
     Class attributes a subclass sets:
         task: its name, in config.json and on the command line.
+        settings: its own settings, ``Setting`` declarations, in the order of its signature.
         training: ``{setting: default}`` of the training settings it takes
             (``training_settings(...)``).
         headline: the model's scores that metrics.json carries at its top.
@@ -65,6 +66,7 @@ class Estimator:
     """
 
     task = ""
+    settings: ClassVar[tuple[Setting, ...]] = ()
     training: ClassVar[dict] = {}
     headline: tuple[str, ...] = ()
     unit = "examples"
@@ -83,44 +85,52 @@ class Estimator:
                 f"{cls.__name__} (task {cls.task!r}) does not define {', '.join(missing)}: "
                 "every task defines the hooks Estimator.hooks lists (see rnnkit.tasks.estimator)"
             )
-        if "__init__" not in cls.__dict__:
+        if "settings" not in cls.__dict__ and "training" not in cls.__dict__:
             return
-        own = [
-            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-            for p in inspect.signature(cls.__init__).parameters.values()
-            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"
+        parameters = [
+            inspect.Parameter(setting.name, inspect.Parameter.KEYWORD_ONLY, default=setting.default)
+            for setting in cls.declarations().values()
         ]
-        names = {p.name for p in own}
-        shared = [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
-            for name, default in cls.training.items()
-            if name not in names
-        ]
-        self_parameter = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        cls.__init__.__signature__ = inspect.Signature([self_parameter, *own, *shared])
+        if "__init__" not in cls.__dict__:  # one made from the declarations
 
-    def _store(self, arguments: dict) -> None:
-        """Store every setting as given: ``arguments`` is the ``locals()`` of a subclass's
-        ``__init__``, its own settings and ``training``, the training settings given (the
-        task's defaults stand for the others)."""
-        training = arguments.get("training", {})
-        self._check_names(training)
-        for name in self.setting_names():
-            value = arguments[name] if name in arguments else training.get(name, _NOT_GIVEN)
-            setattr(self, name, self.training[name] if value is _NOT_GIVEN else value)
+            def __init__(self, **settings):
+                self._store(settings)
+
+            __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+            __init__.__doc__ = f"Store the settings of {cls.__name__} as given; see the class."
+            cls.__init__ = __init__
+        self_parameter = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        cls.__init__.__signature__ = inspect.Signature([self_parameter, *parameters])
+        if cls.__doc__:  # help() lists the settings from their declarations
+            cls.__doc__ = f"{cls.__doc__.rstrip()}\n\n{_settings_section(cls)}"
+
+    def _store(self, given: dict) -> None:
+        """Store every setting as given (``given``: by name), the defaults for the others."""
+        self._check_names(given)
+        for name, setting in self.declarations().items():
+            setattr(self, name, given.get(name, setting.default))
 
     # --- settings ----------------------------------------------------------------------------
 
     @classmethod
+    def declarations(cls) -> dict[str, Setting]:
+        """Every setting's declaration, by name, in the order of the signature: the task's
+        own, then the training settings it takes, with its defaults."""
+        declared = {setting.name: setting for setting in cls.settings}
+        for name, default in cls.training.items():
+            if name not in declared:
+                declared[name] = TRAINING[name].but(default=default)
+        return declared
+
+    @classmethod
     def setting_names(cls) -> list[str]:
         """Every setting, in the order of the signature."""
-        return [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+        return list(cls.declarations())
 
     @classmethod
     def defaults(cls) -> dict:
         """Every setting's default."""
-        parameters = inspect.signature(cls.__init__).parameters
-        return {n: p.default for n, p in parameters.items() if n != "self"}
+        return {name: setting.default for name, setting in cls.declarations().items()}
 
     def get_params(self, deep: bool = True) -> dict:
         """The settings, by name, as they were given (``deep`` is scikit-learn's; nothing
@@ -195,10 +205,10 @@ class Estimator:
         directory's, when ``rnnkit.tasks.rundir.train_run`` calls it)."""
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True continues from checkpoint_dir, which is None")
-        for name in self.training:
+        for name, setting in self.declarations().items():
             value = getattr(self, name)
             if not (value is None and name in self.automatic):
-                TRAINING[name].check(value, fraction=name in self.fractional)
+                setting.check(value, fraction=name in self.fractional)
         self._check_settings()
         # A new fit forgets the last one: a fit that fails leaves an unfitted estimator,
         # never the new vocabulary beside the old model.
@@ -208,8 +218,8 @@ class Estimator:
                         "diagnose_dir": diagnose_dir}  # fmt: skip
 
     def _check_settings(self) -> None:
-        """Refuse the task's own settings that cannot work, before any time is spent (the
-        training settings are checked against ``TRAINING``)."""
+        """Refuse settings that cannot work together, before any time is spent (each value
+        alone is checked against its declaration)."""
 
     def _split(self, data, val_data):
         """(training part, validation part or None) of the data ``read`` gave: ``val_data``
@@ -436,6 +446,14 @@ class Estimator:
         from . import rundir
 
         return rundir.read_run(cls, run)
+
+
+def _settings_section(cls) -> str:
+    """The settings of ``cls`` as a docstring section: name, help and default of each."""
+    lines = ["    Settings (keyword only; the training settings from ``TRAINING`` last):"]
+    for name, setting in cls.declarations().items():
+        lines.append(f"        {name}: {setting.help} Default: {setting.default!r}.")
+    return "\n".join(lines)
 
 
 def _same(a, b) -> bool:

@@ -26,9 +26,10 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from .. import metrics
-from ..cells._common import check_sizes
-from ..data.tables import Series, describe_spacing, load_series
+from ..data.tables import FILLS, Series, describe_spacing, load_series
 from ..data.timeseries import (
+    SCALERS,
+    TRANSFORMS,
     Scaler,
     Split,
     chronological_split,
@@ -42,7 +43,7 @@ from ..data.timeseries import (
 from ..models.baselines import make_baselines
 from ..models.forecaster import FORECASTERS
 from .estimator import Estimator
-from .settings import training_settings
+from .settings import Setting, positive_integer, shared, training_settings
 
 PRESETS = {
     # The tutorials' Keras model: scaled prices, 60-step windows, four LSTM(50) layers each
@@ -77,6 +78,12 @@ WHAT_THE_NUMBERS_MEAN = (
 )
 
 PARTS = ("validation", "test")
+
+
+def level(value) -> str | None:
+    """A ``Setting.rule``: the level of a prediction interval."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return None if number and 0 < value < 1 else "must be a level in (0, 1), or None"
 
 
 @dataclass
@@ -157,76 +164,71 @@ class Forecaster(Estimator):
     """Train, evaluate, save and load a recurrent forecaster of one or more series (see
     ``rnnkit.tasks.estimator`` for the contract).
 
-    Settings (keyword only, stored as given; ``fit`` learns, fitted state ends in ``_``):
-
-    Data:
-        target: the column (or list of columns) to forecast.
-        covariates: columns observed in the past only (e.g. volume): model inputs.
-        known_future: columns known ahead (e.g. a holiday flag): inputs, and given over the
-            horizon too.
-        date_col: the date column; None for a series of numbered steps; "auto" (default)
-            for a column named "date" in any case, if there is one.
-        where: keep rows matching ``{column: value}`` (e.g. ``{"Ticker": "GOOG"}``).
-        fill: missing values: "error", "ffill" or "drop" (see ``rnnkit.data.tables``).
-        val, test: chronological fractions; or ``val_start`` / ``test_start`` dates.
-    Windows:
-        lookback: steps of history per forecast; horizon: steps forecast at once.
-        transform: "diff" (default), "returns", "log_returns" or "none" (scaled levels, as
-            the tutorials).
-        scaler: "standard" (default), "minmax" or "none"; fitted on training rows only.
-    Model:
-        model: "direct", "recursive" or "seq2seq" (see ``rnnkit.models.forecaster``).
-        cell, hidden_size, num_layers, dropout, output_dropout: the recurrent network.
-        rnn_options: more layer options, e.g. ``{"layer_norm": True, "zoneout": 0.1}``
-            (``cell_options``, its old name, still works in this release).
-        keras_init: initialise like Keras (Glorot over the whole input kernel, orthogonal
-            recurrent kernel), for the tutorial preset.
-    Training (``rnnkit.tasks.settings.TRAINING``): epochs, steps, minutes, batch_size,
-        optimizer, lr, weight_decay, clip_norm, schedule, patience (early stopping on the
-        validation RMSE; None: train all epochs), seed, progress, diagnose_every.
-    Intervals:
-        interval: the level of the prediction interval around the model's forecasts (0.9 by
-            default; None for none), from the validation errors by split conformal prediction
-            (``rnnkit.metrics.residual_interval``); its test coverage is reported.
-    Baselines:
-        season: the seasonal naive's period (5 = a trading week); ar_order: lags of the
-        linear autoregression.
+    The data are split in time: ``val`` and ``test`` are chronological fractions, or
+    ``val_start`` / ``test_start`` dates; the scaler is fitted on the training rows only.
+    ``transform="none"`` reads scaled levels as the tutorials do. ``rnn_options`` are more
+    layer options, e.g. ``{"layer_norm": True, "zoneout": 0.1}`` (``cell_options``, its old
+    name, still works in this release). Early stopping (``patience``; None: train all
+    epochs) watches the validation RMSE. The prediction interval comes from the validation
+    errors by split conformal prediction (``rnnkit.metrics.residual_interval``); its test
+    coverage is reported.
     """
 
     task = "forecast"
+    settings = (
+        Setting(
+            "target", "Close", "Column to forecast (repeatable).", list, flags=("--target", "-t")
+        ),
+        Setting(
+            "covariates",
+            (),
+            "Past-observed input column (repeatable).",
+            list,
+            flags=("--covariate",),
+        ),
+        Setting("known_future", (), "Input column known ahead (repeatable).", list),
+        Setting(
+            "date_col", "auto", 'Date column ("auto": a column named "date").', str, optional=True
+        ),
+        Setting(
+            "where",
+            None,
+            "Keep rows with COLUMN=VALUE (repeatable).",
+            dict,
+            optional=True,
+            parse=str,
+        ),
+        Setting("fill", "error", "Missing values.", str, FILLS),
+        shared("val"),
+        Setting("test", 0.2, "Test fraction.", float, fraction="[0, 1)"),
+        Setting("val_start", None, "First validation date.", str, optional=True),
+        Setting("test_start", None, "First test date.", str, optional=True),
+        Setting("lookback", 60, "Steps of history per forecast.", rule=positive_integer),
+        Setting("horizon", 1, "Steps forecast at once.", rule=positive_integer),
+        Setting("transform", "diff", "What the model reads and predicts.", str, TRANSFORMS),
+        Setting("scaler", "standard", "Scaling, fitted on the training rows.", str, SCALERS),
+        Setting("model", "direct", "Forecasting strategy.", str, tuple(FORECASTERS)),
+        shared("cell"),
+        shared("hidden_size", rule=positive_integer),
+        shared("num_layers", default=2, rule=positive_integer),
+        shared("dropout", help="Dropout between recurrent layers."),
+        shared("output_dropout"),
+        shared("rnn_options"),
+        Setting(
+            "keras_init",
+            False,
+            "Initialise like Keras (Glorot over the whole input "
+            "kernel, orthogonal recurrent kernel), as the tutorial preset does.",
+            bool,
+        ),
+        Setting("interval", 0.9, "Prediction interval level.", float, optional=True, rule=level),
+        Setting("season", 5, "Period of the seasonal naive baseline."),
+        Setting("ar_order", 5, "Lags of the linear autoregression."),
+    )
     training = training_settings(epochs=30, lr=1e-3, clip_norm=1.0, patience=5)
     headline = ("rmse", "mae")
 
-    def __init__(
-        self,
-        *legacy,
-        target="Close",
-        covariates=(),
-        known_future=(),
-        date_col: str | None = "auto",
-        where: dict | None = None,
-        fill: str = "error",
-        val: float = 0.1,
-        test: float = 0.2,
-        val_start=None,
-        test_start=None,
-        lookback: int = 60,
-        horizon: int = 1,
-        transform: str = "diff",
-        scaler: str = "standard",
-        model: str = "direct",
-        cell: str = "lstm",
-        hidden_size: int = 64,
-        num_layers: int = 2,
-        dropout: float = 0.0,
-        output_dropout: float = 0.0,
-        rnn_options: dict | None = None,
-        keras_init: bool = False,
-        interval: float | None = 0.9,
-        season: int = 5,
-        ar_order: int = 5,
-        **training,
-    ):
+    def __init__(self, *legacy, **settings):
         if legacy:  # the target was positional before the estimator contract
             if len(legacy) > 1:
                 raise TypeError("Forecaster takes its settings as keywords: target=, ...")
@@ -236,16 +238,16 @@ class Forecaster(Estimator):
                 DeprecationWarning,
                 stacklevel=2,
             )
-            target = legacy[0]
-        if "cell_options" in training:
+            settings["target"] = legacy[0]
+        if "cell_options" in settings:
             warnings.warn(
                 "Forecaster(cell_options=) is now rnn_options=, as in every task; the old "
                 "name goes in the next release",
                 DeprecationWarning,
                 stacklevel=2,
             )
-            rnn_options = training.pop("cell_options")
-        self._store(locals())
+            settings["rnn_options"] = settings.pop("cell_options")
+        self._store(settings)
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> Forecaster:
@@ -519,11 +521,6 @@ class Forecaster(Estimator):
             raise ValueError(
                 f"a column is named twice among target, covariates and known_future: {columns}"
             )
-        sizes = ("lookback", "horizon", "epochs", "batch_size", "hidden_size", "num_layers")
-        # epochs=None is a setting too: training stops by steps or minutes (as in every task).
-        check_sizes(
-            **{n: getattr(self, n) for n in sizes if n != "epochs" or self.epochs is not None}
-        )
         # The baselines read the same windows: each needs enough of them.
         needs = {"season": self.season, "ar_order + 1": self.ar_order + 1, "drift": 2}
         for name, steps in needs.items():
@@ -532,10 +529,6 @@ class Forecaster(Estimator):
                     f"lookback={self.lookback} is shorter than the baselines need "
                     f"({name}: {steps} steps); raise lookback or lower season / ar_order"
                 )
-        if self.interval is not None and not 0 < self.interval < 1:
-            raise ValueError(f"interval={self.interval!r} must be a level in (0, 1), or None")
-        if self.model not in FORECASTERS:
-            raise ValueError(f"model={self.model!r} is not one of {tuple(FORECASTERS)}")
 
     def _load(self, data) -> Series:
         if isinstance(data, Series):  # read already

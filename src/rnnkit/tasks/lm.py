@@ -28,7 +28,7 @@ from ..models.language_model import LanguageModel
 from ..models.ngram import NGramModel
 from . import supervised
 from .estimator import Estimator
-from .settings import training_settings
+from .settings import Setting, shared, training_settings
 
 LEVELS = ("char", "word")
 END_OF_LINE = "<eos>"  # a word-level model's token for a line end (the PTB convention)
@@ -81,22 +81,10 @@ class LanguageModeler(Estimator):
     """Trains, scores and samples a recurrent language model (see
     ``rnnkit.tasks.estimator`` for the contract).
 
-    Args:
-        level: "char" (every character a token; scored in bits per character) or "word"
-            (``WordTokenizer`` tokens, a line end as ``<eos>``; scored in perplexity).
-        lowercase: lower-case the text first (default: False for char, True for word).
-        max_vocab: most word types kept (rarer words become ``<unk>``); chars keep all.
-        cell, embedding_dim, hidden_size, num_layers, dropout, embedding_dropout,
-        output_dropout, tie_weights, rnn_options: the model (``LanguageModel``).
-        bptt: steps per truncated-BPTT segment.
-        eval_every: optimizer steps between two scorings of the held-out text (one row of
-            history.csv each; the Trainer calls them epochs).
-        val: the fraction at the end of the text held out.
-        Training (``rnnkit.tasks.settings.TRAINING``): epochs (passes over the training
-        text, a fraction allowed), steps, minutes (give any of them; with none, one pass),
-        batch_size (parallel streams), optimizer, lr, weight_decay, clip_norm, schedule
-        ("cosine" needs ``epochs`` or ``steps``), seed, progress, diagnose_every. There is
-        no early stopping: the final model is kept.
+    The model is ``LanguageModel``. Its budget counts passes over the training text:
+    ``epochs`` (a fraction allowed), ``steps`` or ``minutes``, one pass when none is given;
+    ``batch_size`` is the number of parallel streams, and a ``cosine`` schedule needs
+    ``epochs`` or ``steps``. There is no early stopping: the final model is kept.
 
     Fitted: ``vocabulary_``, ``model_``, ``baselines_`` (the n-gram models; after ``load``
     the unigram model only, the higher orders' counts are not saved), ``history_``,
@@ -104,41 +92,52 @@ class LanguageModeler(Estimator):
     """
 
     task = "lm"
+    settings = (
+        Setting(
+            "level",
+            "char",
+            "Tokens: characters (scored in bits per character) or words "
+            "(a line end as <eos>; scored in perplexity).",
+            str,
+            LEVELS,
+        ),
+        Setting(
+            "lowercase",
+            None,
+            "Lower-case the text (none: for words only).",
+            bool,
+            optional=True,
+            flags=("--lowercase/--keep-case",),
+        ),
+        Setting("max_vocab", 10000, "Word types kept (word level; rarer ones become <unk>)."),
+        shared("cell"),
+        shared("embedding_dim", default=64),
+        shared("hidden_size", default=512),
+        shared("num_layers"),
+        shared("dropout"),
+        shared("embedding_dropout"),
+        shared("output_dropout"),
+        Setting("tie_weights", False, "Output layer = embedding.", bool),
+        shared("rnn_options"),
+        Setting("bptt", 128, "Steps per truncated-BPTT segment."),
+        Setting(
+            "eval_every",
+            500,
+            "Steps between scorings of the held-out text (a row of history.csv each).",
+        ),
+        shared(
+            "val", default=0.05, fraction="(0, 1)", help="Fraction at the end of the text held out."
+        ),
+    )
     unit = "tokens"
     fractional = ("epochs",)  # passes over the text: half of a long text is a budget
     training = training_settings(
         epochs=None, batch_size=32, lr=2e-3, clip_norm=1.0, exclude=("patience",)
     )
 
-    def __init__(
-        self,
-        *,
-        level: str = "char",
-        lowercase: bool | None = None,
-        max_vocab: int = 10000,
-        cell: str = "lstm",
-        embedding_dim: int = 64,
-        hidden_size: int = 512,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        embedding_dropout: float = 0.0,
-        output_dropout: float = 0.0,
-        tie_weights: bool = False,
-        rnn_options: dict | None = None,
-        bptt: int = 128,
-        eval_every: int = 500,
-        val: float = 0.05,
-        **training,
-    ):
-        self._store(locals())
-
     # --- text and ids ------------------------------------------------------------------------
 
     def _check_settings(self) -> None:
-        if self.level not in LEVELS:
-            raise ValueError(f"level={self.level!r} is not one of {LEVELS}")
-        supervised.check_counts(self, "bptt", "eval_every")
-        supervised.check_fraction("val", self.val, zero=False)
         supervised.check_rnn_options(self, LanguageModel)
 
     def _tokens(self, text: str) -> list[str]:

@@ -26,9 +26,9 @@ from torch import nn
 from .. import registry
 from ..data import memory_tasks
 from ..training.distributed import process_rank
-from . import rundir, supervised
+from . import rundir
 from .estimator import Estimator
-from .settings import training_settings
+from .settings import Setting, integers, names, shared, training_settings
 
 PROBLEMS = ("adding", "copy", "smnist")
 CELLS = tuple(registry.CELLS)
@@ -93,12 +93,8 @@ class MemoryBenchmark(Estimator):
     """Every cell of ``cells`` trained at every length of ``lengths`` on ``problem`` with
     the same budget, each scored on fresh test data against the problem's trivial baseline.
 
-    Settings: problem ("adding", "copy" or "smnist"; ``--task`` on the command line);
-    cells; lengths (T; default 100, 200, 400, and 784 for sequential MNIST, its only
-    length); hidden_size; train_size and test_size (sequences generated from ``seed``, the
-    test ones from ``seed + 1``); and the training settings of
-    ``rnnkit.tasks.settings.TRAINING`` (``steps`` per run, default 2,000; ``minutes`` per
-    run, on top of it; no epochs or early stopping).
+    The training sequences are generated from ``seed``, the test ones from ``seed + 1``;
+    ``steps`` and ``minutes`` are each run's budget (no epochs or early stopping).
 
     ``fit()`` generates its data. Fitted: ``model_`` (a ``ModuleDict`` of every run's
     ``MemoryNet``, keyed ``<cell>_T<T>``), ``results_`` (a row per run), ``histories_``
@@ -110,23 +106,32 @@ class MemoryBenchmark(Estimator):
     """
 
     task = "bench-memory"
+    settings = (
+        Setting(
+            "problem", "adding", "The long-dependency problem.", str, PROBLEMS, flags=("--task",)
+        ),
+        # The simplest cell first, as the README's tables are.
+        Setting(
+            "cells", ("rnn", "lstm", "gru"), "Cells to compare, comma-separated.", list, parse=names
+        ),
+        Setting(
+            "lengths",
+            None,
+            "Sequence lengths, comma-separated (copy: the delay; smnist: "
+            "784, its only length; none: 100,200,400).",
+            list,
+            optional=True,
+            flags=("--T",),
+            parse=integers,
+        ),
+        shared("hidden_size", help="Units of each cell."),
+        Setting("train_size", 10_000, "Training sequences."),
+        Setting("test_size", 1_000, "Test sequences."),
+    )
     training = training_settings(
         steps=2_000, batch_size=64, lr=1e-3, clip_norm=1.0, diagnose_every=250,
         progress="log", exclude=("epochs", "patience"),
     )  # fmt: skip
-
-    def __init__(
-        self,
-        *,
-        problem: str = "adding",
-        cells=CELLS,
-        lengths=None,
-        hidden_size: int = 64,
-        train_size: int = 10_000,
-        test_size: int = 1_000,
-        **training,
-    ):
-        self._store(locals())
 
     def _lengths(self) -> list[int]:
         if self.lengths is not None:
@@ -138,8 +143,6 @@ class MemoryBenchmark(Estimator):
 
     def _check_settings(self) -> None:
         problem, cells, lengths = self.problem, list(self.cells), self._lengths()
-        if problem not in PROBLEMS:
-            raise ValueError(f"problem={problem!r} is not known; expected one of {PROBLEMS}")
         unknown = [c for c in cells if c not in CELLS]
         if not cells or unknown or len(set(cells)) < len(cells):
             raise ValueError(f"cells={cells!r} must be a non-empty list of distinct {CELLS}")
@@ -153,7 +156,6 @@ class MemoryBenchmark(Estimator):
             )
         if self.steps is None:  # the budget of every run is counted in steps
             raise ValueError("steps=None: the memory benchmark needs a number of steps >= 1")
-        supervised.check_counts(self, "hidden_size", "train_size", "test_size")
 
     def read(self, data):
         if data is not None:

@@ -32,7 +32,7 @@ from ..models.language_model import check_size
 from ..models.music import OUTPUTS, ChordNGram, FrameModel, PitchFrequency, RepeatPrevious
 from . import supervised
 from .estimator import Estimator
-from .settings import training_settings
+from .settings import Setting, shared, training_settings
 
 TRANSPOSE = ("all", "c", "none")
 SHIFTS = range(-5, 7)  # twelve transpositions: every key once
@@ -74,54 +74,44 @@ class Composer(Estimator):
     """Trains, scores and samples a polyphonic frame model (see ``rnnkit.tasks.estimator``
     for the contract).
 
-    Args:
-        resolution: a frame is an "8th" or a "16th" note.
-        transpose: "all", "c" or "none" (see the module docstring).
-        cell, hidden_size, num_layers, dropout, rnn_options: the recurrent stack.
-        output: "nade" (each pitch drawn knowing the chord below it) or "bernoulli"
-            (independent pitches: the literature's RNN baseline).
-        nade_size: NADE's hidden units.
-        Training (``rnnkit.tasks.settings.TRAINING``): epochs (passes over the training
-            pieces in every key they are trained in), steps, minutes, batch_size (pieces),
-            optimizer, lr, weight_decay, clip_norm, schedule, patience (on the validation
-            pieces' NLL per frame), seed, progress, diagnose_every.
+    ``epochs`` count passes over the training pieces in every key they are trained in,
+    ``batch_size`` pieces, and early stopping (``patience``) watches the validation pieces'
+    NLL per frame.
 
     Fitted: ``model_``, ``low_`` and ``pitches_`` (the pitch range), ``baselines_``,
     ``parts_`` (the names of the pieces of each part), ``history_``, ``metrics_``.
     """
 
     task = "music"
+    settings = (
+        Setting("resolution", "16th", "A frame is this note value.", str, tuple(music.RESOLUTIONS)),
+        Setting(
+            "transpose",
+            "all",
+            "Train in all keys, move every piece to C major / A minor, or neither.",
+            str,
+            TRANSPOSE,
+        ),
+        shared("cell"),
+        shared("hidden_size", default=256),
+        shared("num_layers", default=2),
+        shared("dropout", default=0.3),
+        Setting(
+            "output",
+            "nade",
+            "Chords drawn pitch by pitch (nade) or independent pitches "
+            "(bernoulli: the literature's RNN baseline).",
+            str,
+            OUTPUTS,
+        ),
+        Setting("nade_size", 64, "NADE's hidden units."),
+        shared("rnn_options"),
+    )
     unit = "pieces"
     headline = ("nll_per_frame",)
     training = training_settings(epochs=30, batch_size=16, lr=1e-3, patience=5)
 
-    def __init__(
-        self,
-        *,
-        resolution: str = "16th",
-        transpose: str = "all",
-        cell: str = "lstm",
-        hidden_size: int = 256,
-        num_layers: int = 2,
-        dropout: float = 0.3,
-        output: str = "nade",
-        nade_size: int = 64,
-        rnn_options: dict | None = None,
-        **training,
-    ):
-        self._store(locals())
-
     def _check_settings(self) -> None:
-        if self.resolution not in music.RESOLUTIONS:
-            raise ValueError(
-                f"resolution={self.resolution!r} is not one of {tuple(music.RESOLUTIONS)}"
-            )
-        if self.transpose not in TRANSPOSE:
-            raise ValueError(f"transpose={self.transpose!r} is not one of {TRANSPOSE}")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output={self.output!r} is not one of {OUTPUTS}")
-        supervised.check_counts(self, "hidden_size", "num_layers", "nade_size")
-        supervised.check_fraction("dropout", self.dropout)
         supervised.check_rnn_options(self, FrameModel)
 
     @property
@@ -131,8 +121,7 @@ class Composer(Estimator):
     # --- data --------------------------------------------------------------------------------
 
     def read(self, data) -> list[music.Piece]:
-        if self.resolution not in music.RESOLUTIONS:
-            self._check_settings()
+        self.declarations()["resolution"].check(self.resolution)
         return read_pieces(data, self.frames_per_quarter)
 
     def _hold_out_test(self, data, test):

@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..registry import CELLS
 from ..training.progress import MODES
 from ..training.trainer import OPTIMIZERS, SCHEDULES
 
@@ -41,6 +42,9 @@ class Setting:
         rule: ``rule(value) -> None, or what the value must be`` where the above cannot say
             it (a probability, a finite number); it replaces the checks of the type.
         flags: the command line's spellings, where not ``--name`` (bool: ``--a/--b``).
+        parse: how the command line's text becomes the value, where ``type`` does not say
+            (``integers``: "100,200"; for a dict, each VALUE of KEY=VALUE); a ValueError's
+            message is the option's error.
         cli: whether the ``train`` command has an option for it.
         shown: its default as the command's help says it, where the value would not say it.
     """
@@ -56,6 +60,7 @@ class Setting:
     words: tuple = ()
     rule: Callable | None = None
     flags: tuple = ()
+    parse: Callable | None = None
     cli: bool = True
     shown: str | None = None
 
@@ -101,6 +106,27 @@ class Setting:
             *others, last = alternatives
             said = f"{', '.join(others)} or {last}" if others else last
             raise ValueError(f"{self.name}={value!r} must be {said}")
+
+
+def integers(text: str) -> list[int] | None:
+    """A ``parse``: "100,200" -> [100, 200]; "none" -> None."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{text!r} must be integers separated by commas") from None
+
+
+def names(text: str) -> list[str]:
+    """A ``parse``: "lstm, gru" -> ["lstm", "gru"]."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def positive_integer(value) -> str | None:
+    """A ``rule``: an integer >= 1, in the words of the sizes of models."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    return None if whole and value >= 1 else "must be a positive integer"
 
 
 def finite(value) -> str | None:
@@ -188,7 +214,7 @@ def training_settings(*, exclude=(), **defaults) -> dict[str, object]:
 SHARED = {
     setting.name: setting
     for setting in (
-        Setting("cell", "lstm", "Recurrent cell.", str, ("lstm", "gru", "rnn")),
+        Setting("cell", "lstm", "Recurrent cell.", str, tuple(CELLS)),
         Setting("hidden_size", 64, "Units per recurrent layer."),
         Setting("num_layers", 1, "Stacked recurrent layers."),
         Setting("embedding_dim", 128, "Size of the token embedding."),

@@ -27,7 +27,7 @@ from ..data.text import Vocabulary
 from ..models.tagger import SequenceTagger
 from . import supervised
 from .estimator import Estimator
-from .settings import training_settings
+from .settings import Setting, shared, training_settings
 from .supervised import label_vocabulary, run_batches
 
 MAX_WORD_CHARS = 30  # longer words (URLs) keep their first characters
@@ -75,15 +75,9 @@ def read_sentences(data, *, tagged=True) -> tuple[list[list[str]], list[list[str
 class Tagger(Estimator):
     """Train, evaluate and use a sequence tagger; see the module docstring.
 
-    Model (see ``rnnkit.models.SequenceTagger``): cell, hidden_size, num_layers,
-    embedding_dim, chars (the character BiRNN on or off), char_embedding_dim,
-    char_hidden_size, dropout, crf, ``rnn_options`` for the word BiRNN.
-    Words: lowercase (the word embedding's view; the characters keep the case), min_freq.
-    Training (``rnnkit.tasks.settings.TRAINING``): epochs, steps, minutes, batch_size,
-        optimizer, lr, weight_decay, clip_norm, schedule, patience (early stopping on entity
-        F1), seed, progress, diagnose_every.
-    val: the fraction of sentences held out for early stopping, unless ``fit`` is given
-        ``val_data``.
+    The model is ``rnnkit.models.SequenceTagger``: word embeddings and a character BiRNN
+    (``chars``) feed a BiRNN over the words (``rnn_options`` go to it), decoded by a CRF or a
+    softmax. Early stopping (``patience``) watches the held-out entity F1.
 
     Fitted: ``model_``, ``labels_`` (the tags), ``vocabulary_`` (the words),
     ``char_vocabulary_``, ``baselines_`` (``most_frequent_tag``: word -> tag), ``history_``,
@@ -91,6 +85,30 @@ class Tagger(Estimator):
     """
 
     task = "tag"
+    settings = (
+        shared("cell"),
+        shared("hidden_size", default=100),
+        shared("num_layers"),
+        shared("embedding_dim", default=100),
+        Setting("chars", True, "Character-level BiRNN features.", bool),
+        Setting("char_embedding_dim", 25, "Size of the character embedding."),
+        Setting("char_hidden_size", 25, "Units of the character BiRNN."),
+        shared("dropout", default=0.5),
+        Setting("crf", True, "Decode with a CRF, or a softmax per token.", bool),
+        shared("rnn_options"),
+        Setting(
+            "lowercase",
+            True,
+            "Lower-case the words the word embedding reads (the characters keep the case).",
+            bool,
+        ),
+        shared("min_freq"),
+        shared(
+            "val",
+            help="Fraction of the sentences held out for early stopping on entity F1, "
+            "unless fit is given val_data.",
+        ),
+    )
     training = training_settings(epochs=30, batch_size=16, lr=2e-3, clip_norm=5.0, patience=5)
     headline = ("precision", "recall", "f1")
     unit = "sentences"
@@ -100,26 +118,6 @@ class Tagger(Estimator):
         "chars_": "char_vocabulary_",
         "frequent_tag_": ("baselines_", "most_frequent_tag"),
     }
-
-    def __init__(
-        self,
-        *,
-        cell: str = "lstm",
-        hidden_size: int = 100,
-        num_layers: int = 1,
-        embedding_dim: int = 100,
-        chars: bool = True,
-        char_embedding_dim: int = 25,
-        char_hidden_size: int = 25,
-        dropout: float = 0.5,
-        crf: bool = True,
-        rnn_options: dict | None = None,
-        lowercase: bool = True,
-        min_freq: int = 1,
-        val: float = 0.1,
-        **training,
-    ):
-        self._store(locals())
 
     # --- learning --------------------------------------------------------------------------
 
@@ -208,7 +206,6 @@ class Tagger(Estimator):
     # --- internals -------------------------------------------------------------------------
 
     def _check_settings(self) -> None:
-        supervised.check_fraction("val", self.val)
         supervised.check_rnn_options(self, SequenceTagger)
 
     def _word(self, word: str) -> str:

@@ -14,7 +14,6 @@ Tokens outside the vocabulary read as ``<unk>`` and are counted.
 
 from __future__ import annotations
 
-import math
 import re
 import warnings
 from pathlib import Path
@@ -26,7 +25,7 @@ from ..data.text import Vocabulary, make_tokenizer, tokenizer_from_dict
 from ..models.seq2seq import EncoderDecoder
 from . import supervised
 from .estimator import Estimator
-from .settings import training_settings
+from .settings import Setting, finite, probability, shared, training_settings
 from .supervised import stratified_split
 
 SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")
@@ -100,23 +99,8 @@ class Translator(Estimator):
     """Trains and uses an attention encoder-decoder (see ``rnnkit.tasks.estimator`` for the
     contract).
 
-    Args:
-        tokenizer: "bpe" (subwords, ``vocab_size`` per side; needs ``rnnkit[text]``) or
-            "word" (``min_freq``; rarer words become ``<unk>``). Case is kept.
-        max_length: longest side in tokens kept for training; longer sources are cut by
-            ``translate``.
-        cell, embedding_dim, hidden_size, num_layers, attention ("additive", "dot",
-        "general" or "none"), input_feeding, bridge, dropout, rnn_options: the model (see
-        ``rnnkit.models.EncoderDecoder``).
-        sampling: scheduled-sampling probability (Bengio et al. 2015) of feeding the model's
-            own previous prediction instead of the reference's during training.
-        beam_size, length_penalty: the beam search that ``score`` reports beside greedy.
-        val: the fraction of the pairs held out for early stopping and validation scores.
-        test: the fraction of the pairs that a run (``rnnkit translate train`` without
-            ``--test``) holds out for its test, a fixed random choice whatever the seed.
-        Training (``rnnkit.tasks.settings.TRAINING``): epochs, steps, minutes, batch_size,
-        optimizer, lr, weight_decay, clip_norm, schedule, patience (early stopping on the
-        validation loss), seed, progress, diagnose_every.
+    The model is ``rnnkit.models.EncoderDecoder``; early stopping (``patience``) watches the
+    validation loss, and ``score`` reports greedy search beside a beam of ``beam_size``.
 
     Fitted: ``tokenizer_`` and ``vocabulary_`` (the source side), ``target_tokenizer_`` and
     ``target_vocabulary_``, ``model_``, ``history_``, ``steps_``, ``best_epoch_``,
@@ -127,48 +111,60 @@ class Translator(Estimator):
     training = training_settings(epochs=10, batch_size=64, lr=2e-3, clip_norm=1.0, patience=3)
     headline = ("bleu", "chrf")
     unit = "pairs"
-
-    def __init__(
-        self,
-        *,
-        tokenizer: str = "bpe",
-        vocab_size: int = 8000,
-        min_freq: int = 2,
-        max_length: int = 80,
-        cell: str = "lstm",
-        embedding_dim: int = 128,
-        hidden_size: int = 256,
-        num_layers: int = 1,
-        attention: str = "additive",
-        input_feeding: bool = True,
-        bridge: str = "linear",
-        dropout: float = 0.2,
-        rnn_options: dict | None = None,
-        sampling: float = 0.0,
-        beam_size: int = 5,
-        length_penalty: float = 1.0,
-        val: float = 0.05,
-        test: float = 0.05,
-        **training,
-    ):
-        self._store(locals())
+    settings = (
+        Setting(
+            "tokenizer",
+            "bpe",
+            "Tokens per side: bpe subwords (needs rnnkit[text]) or words; case is kept.",
+            str,
+            ("bpe", "word"),
+        ),
+        Setting("vocab_size", 8000, "BPE subwords per side."),
+        shared("min_freq", default=2, help="Rarer words become <unk> (word tokenizer)."),
+        Setting(
+            "max_length",
+            80,
+            "Longest side in tokens kept for training; translate cuts longer sources.",
+        ),
+        shared("cell"),
+        shared("embedding_dim"),
+        shared("hidden_size", default=256),
+        shared("num_layers"),
+        Setting("attention", "additive", "Attention of the decoder.", str, ATTENTIONS),
+        Setting("input_feeding", True, "Feed the attention output to the next step.", bool),
+        Setting("bridge", "linear", "Decoder's first state.", str, ("linear", "zeros")),
+        shared("dropout", default=0.2),
+        shared("rnn_options"),
+        Setting(
+            "sampling",
+            0.0,
+            "Scheduled-sampling probability (Bengio et al. 2015): feed "
+            "the model's own prediction instead of the reference's in training.",
+            float,
+            rule=probability,
+        ),
+        Setting("beam_size", 5, "Beam reported beside greedy."),
+        Setting("length_penalty", 1.0, "Beam score = log p / length^this.", float, rule=finite),
+        shared(
+            "val",
+            default=0.05,
+            fraction="(0, 1)",
+            help="Fraction of the pairs held out for early stopping and validation scores.",
+        ),
+        Setting(
+            "test",
+            0.05,
+            "Fraction held out for the test without --test (a fixed random "
+            "choice whatever the seed).",
+            float,
+            fraction="(0, 1)",
+            flags=("--test-fraction",),
+        ),
+    )
 
     # --- text and ids ------------------------------------------------------------------------
 
     def _check_settings(self) -> None:
-        if self.tokenizer not in ("bpe", "word"):
-            raise ValueError(f"tokenizer={self.tokenizer!r} is not one of ('bpe', 'word')")
-        if self.attention not in ATTENTIONS:
-            raise ValueError(f"attention={self.attention!r} is not one of {ATTENTIONS}")
-        supervised.check_counts(self, "max_length", "beam_size")
-        supervised.check_fraction("val", self.val, zero=False)
-        supervised.check_fraction("test", self.test, zero=False)
-        if not (isinstance(self.sampling, int | float) and 0 <= self.sampling <= 1):
-            raise ValueError(f"sampling={self.sampling!r} must be a probability in [0, 1]")
-        if not (
-            isinstance(self.length_penalty, int | float) and math.isfinite(self.length_penalty)
-        ):
-            raise ValueError(f"length_penalty={self.length_penalty!r} must be a finite number")
         supervised.check_rnn_options(self, EncoderDecoder)
 
     def _new_tokenizer(self):
@@ -253,7 +249,7 @@ class Translator(Estimator):
         own, so the test pairs stay the same whatever the model's seed."""
         if test is not None:
             return data, test
-        supervised.check_fraction("test", self.test, zero=False)
+        self.declarations()["test"].check(self.test)
         keep, hold = stratified_split(np.zeros(len(data)), self.test, 1234)
         if len(hold) == 0:
             raise ValueError(
