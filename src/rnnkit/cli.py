@@ -241,6 +241,41 @@ def _train_command(
     return group.command(name)(_with_options(train, everything))
 
 
+def register(
+    cls, *, data_help="Training data.", test_help="Test data in its form, scored after training."
+) -> click.Group:
+    """``rnnkit <task> train|evaluate|predict`` for the estimator class ``cls``: the one line
+    a new task adds to the command line. ``train`` takes an option per setting (from their
+    declarations), ``evaluate`` scores a run on ``--data`` beside its baselines, ``predict``
+    prints what ``predict`` returns for SOURCE, one result a line. Returns the command group,
+    for more commands of the task's own."""
+
+    def group():
+        pass
+
+    group.__doc__ = cls.about or f"The task {cls.task!r}."
+    group = main.group(cls.task)(group)
+    _train_command(group, cls, f"Train {cls.__name__}; report it beside its baselines.",
+                   data_help=data_help, test_help=test_help)  # fmt: skip
+
+    @group.command("evaluate")
+    @click.option("--run", required=True, help=f"Run directory written by `{cls.task} train`.")
+    @click.option("--data", required=True, help="Data to score, in the training data's form.")
+    def evaluate(run, data):
+        """Score a run on DATA beside its baselines; print it and store it in metrics.json."""
+        _evaluate(cls, run, data)
+
+    @group.command("predict")
+    @click.option("--run", required=True, help=f"Run directory written by `{cls.task} train`.")
+    @click.argument("source")
+    def predict(run, source):
+        """Print the prediction of each example of SOURCE, one a line."""
+        for result in cls.load(run).predict(source):
+            click.echo(result)
+
+    return group
+
+
 def _evaluate(cls, run, data, read=None, **options) -> None:
     from .tasks.rundir import evaluate_run
 

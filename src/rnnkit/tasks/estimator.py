@@ -52,6 +52,7 @@ class Estimator:
 
     Class attributes a subclass sets:
         task: its name, in config.json and on the command line.
+        about: one line on what it does (the help of ``rnnkit <task>``).
         settings: its own settings, ``Setting`` declarations, in the order of its signature.
         training: ``{setting: default}`` of the training settings it takes
             (``training_settings(...)``).
@@ -66,6 +67,7 @@ class Estimator:
     """
 
     task = ""
+    about = ""
     settings: ClassVar[tuple[Setting, ...]] = ()
     training: ClassVar[dict] = {}
     headline: tuple[str, ...] = ()
