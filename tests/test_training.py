@@ -2,6 +2,7 @@
 # ruff: noqa: E501  (one bad input per line with the error it must give, as in test_errors.py)
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -30,7 +31,7 @@ from _training_setup import (
     sequences,
     tagger,
 )
-from rnnkit.training import FitContext, Hook, Trainer, distributed, set_seed
+from rnnkit.training import FitContext, Hook, Trainer, TrainerSettings, distributed, set_seed
 
 TESTS = Path(__file__).parent
 # Tiny models gain nothing from threads, and on two cores the thread pools of two test workers
@@ -368,8 +369,8 @@ def test_max_steps_stops_mid_epoch():
 # ---------------------------------------------------------------- early stopping
 
 
-@pytest.mark.parametrize("mode", ["min", "max"])
-def test_early_stopping_stops_and_restores_the_best_weights(mode):
+@pytest.mark.parametrize(("mode", "spelling"), [("min", "early_stopping"), ("max", "patience")])
+def test_early_stopping_stops_and_restores_the_best_weights(mode, spelling):
     sign = 1 if mode == "min" else -1
     scores = iter(sign * s for s in (3.0, 1.0, 2.0, 2.5, 0.5, 0.1))
     snapshots = []
@@ -384,7 +385,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(mode):
         sequences(),
         epochs=10,
         batch_size=4,
-        early_stopping=2,
+        **{spelling: 2},
         monitor="val_score",
         mode=mode,
         val_metrics={"val_score": score},
@@ -706,6 +707,34 @@ def test_importing_training_leaves_pandas_and_safetensors_unloaded():
             ValueError,
             r"distributed=True is not known; expected one of \('auto', False\)",
         ),
+        ({"steps": 0}, ValueError, r"steps=0 must be an integer >= 1 or None"),
+        ({"minutes": -1}, ValueError, r"minutes=-1 must be a number > 0 or None"),
+        ({"patience": 1.5}, ValueError, r"patience=1.5 must be an integer >= 1 or None"),
+        (
+            {"epochs": None, "steps": None, "minutes": None},
+            ValueError,
+            r"epochs, max_steps and time_limit are all None: give at least one of them",
+        ),
+        (
+            {"steps": 3, "max_steps": 3},
+            TypeError,
+            r"steps=3 and max_steps=3 are two spellings of one setting; give only steps",
+        ),
+        (
+            {"minutes": 1, "time_limit": 60},
+            TypeError,
+            r"minutes=1 and time_limit=60 are two spellings of one setting; give only minutes",
+        ),
+        (
+            {"patience": 2, "early_stopping": None},
+            TypeError,
+            r"patience=2 and early_stopping=None are two spellings of one setting; give only patience",
+        ),
+        (
+            {"epoch": 3},
+            TypeError,
+            r"Trainer got unknown settings \['epoch'\]; the settings are \['batch_size', ",
+        ),
         (
             {"hooks": "log"},
             TypeError,
@@ -890,6 +919,30 @@ def test_time_limit_stops_after_the_step_that_reaches_it():
 def test_time_limit_alone_cannot_plan_a_cosine_schedule():
     with pytest.raises(ValueError, match="time_limit alone"):
         fit(tagger(), sequences(), epochs=None, time_limit=60, schedule="cosine")
+
+
+def test_steps_minutes_and_patience_are_the_estimators_names_of_three_settings():
+    new = Trainer(steps=6, minutes=2.5, patience=3)
+    old = Trainer(max_steps=6, time_limit=150, early_stopping=3)
+    assert new.settings == old.settings == TrainerSettings.of(steps=6, minutes=2.5, patience=3)
+    assert (new.max_steps, new.time_limit, new.early_stopping) == (6, 150, 3)  # read as before
+    assert new.steps == []  # trainer.steps stays the list of the steps taken
+    by_steps = fit(tagger(), sequences(), epochs=None, steps=6, batch_size=4)
+    by_max_steps = fit(tagger(), sequences(), epochs=None, max_steps=6, batch_size=4)
+    assert len(by_steps.steps) == 6 and by_steps.steps == by_max_steps.steps
+    by_minutes = fit(tagger(), sequences(), epochs=None, minutes=1e-9, batch_size=4)
+    assert len(by_minutes.steps) == 1  # stops after the step that reaches the limit
+
+
+def test_the_settings_are_one_frozen_object_the_trainer_reads():
+    trainer = Trainer(epochs=3, lr=0.05, val_metrics={"val_one": lambda model: 1.0})
+    assert isinstance(trainer.settings, TrainerSettings)
+    assert (trainer.epochs, trainer.lr, list(trainer.val_metrics)) == (3, 0.05, ["val_one"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        trainer.settings.epochs = 4
+    with pytest.raises(AttributeError):
+        trainer.epochs = 4  # a setting changed behind the settings' checks would go unchecked
+    assert trainer.settings.device is None and Trainer(device="cpu").device == torch.device("cpu")
 
 
 # ---------------------------------------------------------------- hooks

@@ -1,10 +1,8 @@
 """The Trainer: fits a recurrent model by full or truncated backpropagation through time."""
 
 import math
-import numbers
-import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import nn
@@ -12,60 +10,17 @@ from torch.utils.data import IterableDataset
 
 from . import checkpoint, distributed, losses
 from .batches import epoch_batches, fetch, fetch_share, unpack
-from .hooks import FitContext, check_hooks
+from .hooks import FitContext
 from .losses import lengths_argument, prediction_of, time_steps
-from .progress import MODES, Progress
+from .progress import Progress
 from .reproducibility import restore_rng_states, rng_states, set_seed
+from .settings import HISTORY_COLUMNS, OPTIMIZERS, SCHEDULES, TrainerSettings
 from .tbptt import check_aligned, chunks, detach, keep_rows, zero_rows
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = (None, "cosine", "plateau")
-# Columns of a history row that a val metric's name must not take.
-HISTORY_COLUMNS = (
-    "epoch",
-    "loss",
-    "val_loss",
-    "lr",
-    "grad_norm_mean",
-    "grad_norm_max",
-    "seconds",
-    "samples_per_s",
-)
+# The tables of settings.py stay importable from here, where rnnkit.tasks reads them.
+__all__ = ["HISTORY_COLUMNS", "OPTIMIZERS", "SCHEDULES", "Trainer", "TrainerSettings"]
 # Settings that shape the sequence of updates: a checkpoint continues only a run that has them.
 _RUN_SETTINGS = ("seed", "batch_size", "shuffle", "optimizer", "tbptt", "stateful")
-
-
-def _check_int(name: str, value, minimum: int, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"{name}={value!r} must be an integer >= {minimum}" + (" or None" if optional else "")
-        )
-
-
-def _check_number(name: str, value, optional: bool = False, positive: bool = True) -> None:
-    if optional and value is None:
-        return
-    bad = isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value)
-    if bad or (value <= 0 if positive else value < 0):
-        raise ValueError(
-            f"{name}={value!r} must be a number {'> 0' if positive else '>= 0'}"
-            + (" or None" if optional else "")
-        )
-
-
-def _check_fraction(name: str, value, zero_allowed: bool) -> None:
-    bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
-    if bad or not (0 <= value < 1 if zero_allowed else 0 < value < 1):
-        raise ValueError(
-            f"{name}={value!r} must be a number in {'[' if zero_allowed else '('}0, 1)"
-        )
-
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not known; expected one of {choices}")
 
 
 def _check_dataset(name: str, dataset) -> None:
@@ -145,80 +100,12 @@ class Trainer:
     checkpoints that resume bit for bit, progress, a metrics history, and data-parallel
     training across processes.
 
-    Settings only are stored here; ``fit`` trains and fills ``history``, ``steps``,
-    ``best_epoch``, ``best_score`` and ``stopped_early``.
-
-    Args:
-        epochs: passes over the training data; None to stop by ``max_steps`` only.
-        max_steps: optimizer steps after which training stops, mid-epoch if need be (that
-            epoch still gets its history row, validation and checkpoint; a resumed run
-            continues at the next epoch).
-        time_limit: seconds of training after which it stops like ``max_steps`` does: after
-            the step that reaches it. The time counts everything ``fit`` does, validation
-            included, and the ``seconds`` of epochs restored from a checkpoint. A limit by
-            time ends at a step that depends on the machine's speed; ``max_steps`` does not.
-        batch_size: the global batch size, split across processes under DDP.
-        shuffle: a new order every epoch, from a generator seeded with (seed, epoch), so
-            the order is the same in resumed and distributed runs.
-        optimizer: "adam", "adamw" or "sgd" (with ``momentum``), with ``lr`` and
-            ``weight_decay``.
-        schedule: None; "cosine", annealing the learning rate to 0 over the planned steps
-            (when truncated BPTT skips chunks that hold only padding, fewer steps run and the
-            rate ends a little above 0); or "plateau", multiplying it by ``plateau_factor``
-            when the monitored metric has not improved for more than ``plateau_patience``
-            epochs.
-        clip_norm: clip the gradient to this global norm.
-        clip_value: then clip each gradient element to [-clip_value, clip_value].
-        loss: "mse", "mae", "cross_entropy" (logits (B, C) or (B, T, C), class indices (B,)
-            or (B, T)), or ``callable(prediction, target)`` returning one loss per target
-            element (reduction "none"). The batch loss is the mean over valid elements.
-        compute_loss: ``callable(model, batch) -> scalar loss``, the mean over the batch's
-            rows, for anything the default call convention cannot express (teacher forcing,
-            several outputs); or ``-> (loss sum, count)`` for a mean over other elements
-            than rows (the tokens of a translation), so that under DDP each process's share
-            is weighted by its count. ``batch`` is the collated batch, whatever its layout,
-            on the device. Under DDP ``model`` is the DDP wrapper: call it, not its
-            ``module``. The val loss calls it with the bare model in eval mode, gradients
-            off.
-        tbptt: truncated BPTT over chunks of this many steps: one optimizer step per chunk,
-            the state carried to the next chunk and cut from the graph there.
-        stateful: with ``tbptt``, carry each row's state on to the same row of the next
-            batch (a continuous stream, as a language model reads); reset at each epoch's
-            start, or per row by a batch's ``reset``. Needs ``shuffle=False`` and full
-            batches (the dataset's length a multiple of ``batch_size``).
-        early_stopping: stop when the monitored metric has not improved for this many
-            epochs; with ``restore_best`` the model ends with the best epoch's weights.
-        monitor: the history column that early stopping, the plateau schedule and
-            ``best_epoch`` follow: "val_loss", "loss" or a name of ``val_metrics``.
-        mode: "min" or "max": which way ``monitor`` improves.
-        tie_break: a second history column, lower is better (e.g. "val_loss"), that decides
-            between an epoch and the best so far when their ``monitor`` values are equal.
-            Accuracy and F1 on small validation sets tie often (a tagger's entity F1 is 0
-            for its first epochs); without it the earliest of tied epochs stays the best
-            and patience runs out while the model is still improving.
-        restore_best: with ``early_stopping``, end with the best epoch's weights.
-        val_metrics: ``{name: callable(model) -> float}``, called after each epoch with the
-            model in eval mode and gradients off; each becomes a history column of that name.
-            Under DDP only the main process calls them (with the bare model) and sends the
-            values to the others, so every process stops at the same epoch.
-        checkpoint_dir: write a checkpoint after every epoch (see ``rnnkit.training.checkpoint``)
-            and resume from it with ``fit(..., resume=True)``.
-        seed: ``fit`` seeds Python, NumPy and torch with it (``set_seed``), and the batch
-            order derives from it; the same seed gives the same weights.
-        progress: "auto" (a tqdm bar when stderr is a terminal, else one line per epoch),
-            "bar", "log" or "none". Only the main process reports.
-        device: where to train; None keeps the model where it is (under DDP: the GPU of
-            the process's LOCAL_RANK when CUDA is available, else the CPU).
-        distributed: "auto" trains data-parallel when launched by torchrun (WORLD_SIZE > 1);
-            False never does.
-        plateau_factor, plateau_patience: the plateau schedule's factor and patience.
-        hooks: a list of ``rnnkit.training.Hook``, called at the start of the fit, after
-            every step, at its end and when the best weights are restored (see
-            ``rnnkit.training.hooks``), on the main process only. The time they take
-            (``hook_seconds``) is not training time for ``time_limit``, ``seconds`` or
-            ``samples_per_s``. ``hooks=[rnnkit.diagnostics.Recorder(every=N, folder=DIR)]``
-            records the gradient flow through time and the gate and state statistics
-            every N steps.
+    ``Trainer(**settings)`` takes the settings of ``TrainerSettings``, which documents and
+    checks each (``trainer.settings``; each can be read as ``trainer.<name>`` too). The
+    preferred names of three are the task estimators': ``steps``, ``minutes`` and
+    ``patience``; the older ``max_steps``, ``time_limit`` (in seconds) and ``early_stopping``
+    still work, and are the names the settings are stored and read under. ``fit`` trains and
+    fills ``history``, ``steps``, ``best_epoch``, ``best_score`` and ``stopped_early``.
 
     Data: ``train`` and ``val`` are map-style datasets whose items are ``(inputs, target)``,
     ``(inputs, target, lengths)`` or ``(inputs, target, lengths, reset)``; ``inputs`` is a
@@ -252,6 +139,7 @@ class Trainer:
             ``seconds`` (training and validation); ``samples_per_s`` (training).
         steps: one dict per optimizer step: ``step``, ``epoch``, ``loss`` (of the global
             batch or chunk), ``grad_norm`` (global, before clipping) and the ``lr`` it used.
+            (The setting ``steps``, the most steps to take, is ``settings.max_steps``.)
         best_epoch, best_score: the epoch with the best ``monitor`` value so far, and that
             value (None when the run has no such metric).
         stopped_early: whether early stopping ended the run.
@@ -259,128 +147,13 @@ class Trainer:
 
     Example::
 
-        >>> trainer = Trainer(epochs=20, batch_size=64, clip_norm=1.0, early_stopping=3)
+        >>> trainer = Trainer(epochs=20, batch_size=64, clip_norm=1.0, patience=3)
         >>> history = trainer.fit(model, TensorDataset(x, y), val=TensorDataset(xv, yv))
         >>> trainer.write_history("history.csv")
     """
 
-    def __init__(
-        self,
-        *,
-        epochs: int | None = 10,
-        max_steps: int | None = None,
-        time_limit: float | None = None,
-        batch_size: int = 32,
-        shuffle: bool = True,
-        optimizer: str = "adam",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        momentum: float = 0.9,
-        schedule: str | None = None,
-        plateau_factor: float = 0.5,
-        plateau_patience: int = 2,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        loss="mse",
-        compute_loss=None,
-        tbptt: int | None = None,
-        stateful: bool = False,
-        early_stopping: int | None = None,
-        monitor: str = "val_loss",
-        mode: str = "min",
-        tie_break: str | None = None,
-        restore_best: bool = True,
-        val_metrics: dict | None = None,
-        checkpoint_dir: str | os.PathLike | None = None,
-        seed: int = 0,
-        progress: str = "auto",
-        device: str | torch.device | None = None,
-        distributed="auto",
-        hooks: list | None = None,
-    ):
-        _check_int("epochs", epochs, 1, optional=True)
-        _check_int("max_steps", max_steps, 1, optional=True)
-        _check_number("time_limit", time_limit, optional=True)
-        if epochs is None and max_steps is None and time_limit is None:
-            raise ValueError(
-                "epochs, max_steps and time_limit are all None: give at least one of them"
-            )
-        _check_int("batch_size", batch_size, 1)
-        _check_choice("optimizer", optimizer, OPTIMIZERS)
-        _check_number("lr", lr)
-        _check_number("weight_decay", weight_decay, positive=False)
-        _check_fraction("momentum", momentum, zero_allowed=True)
-        _check_choice("schedule", schedule, SCHEDULES)
-        _check_fraction("plateau_factor", plateau_factor, zero_allowed=False)
-        _check_int("plateau_patience", plateau_patience, 0)
-        _check_number("clip_norm", clip_norm, optional=True)
-        _check_number("clip_value", clip_value, optional=True)
-        losses.resolve(loss)
-        if compute_loss is not None and not callable(compute_loss):
-            raise TypeError(f"compute_loss={compute_loss!r} must be callable(model, batch)")
-        _check_int("tbptt", tbptt, 1, optional=True)
-        if tbptt is not None and compute_loss is not None:
-            raise ValueError(
-                "tbptt and compute_loss do not combine: tbptt cuts batches for the default "
-                "call convention, which compute_loss replaces"
-            )
-        if stateful and tbptt is None:
-            raise ValueError("stateful=True carries the state between tbptt chunks; set tbptt")
-        if stateful and shuffle:
-            raise ValueError(
-                "stateful=True carries each row's state to the same row of the next batch, "
-                "which needs the data in order: set shuffle=False"
-            )
-        _check_int("early_stopping", early_stopping, 1, optional=True)
-        _check_choice("mode", mode, ("min", "max"))
-        val_metrics = dict(val_metrics or {})
-        for name, metric in val_metrics.items():
-            if not isinstance(name, str) or name in HISTORY_COLUMNS:
-                raise ValueError(
-                    f"val_metrics name {name!r} must be a string other than the history's own "
-                    f"columns {HISTORY_COLUMNS}"
-                )
-            if not callable(metric):
-                raise TypeError(f"val_metrics[{name!r}] must be callable(model) -> float")
-        _check_int("seed", seed, 0)
-        _check_choice("progress", progress, MODES)
-        if device is not None:
-            try:
-                device = torch.device(device)
-            except (RuntimeError, TypeError) as error:
-                raise ValueError(f"device={device!r} is not a torch device: {error}") from None
-        _check_choice("distributed", distributed, ("auto", False))
-        hooks = check_hooks(hooks)
-        self.epochs = epochs
-        self.max_steps = max_steps
-        self.time_limit = time_limit
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.momentum = momentum
-        self.schedule = schedule
-        self.plateau_factor = plateau_factor
-        self.plateau_patience = plateau_patience
-        self.clip_norm = clip_norm
-        self.clip_value = clip_value
-        self.loss = loss
-        self.compute_loss = compute_loss
-        self.tbptt = tbptt
-        self.stateful = stateful
-        self.early_stopping = early_stopping
-        self.monitor = monitor
-        self.mode = mode
-        self.tie_break = tie_break
-        self.restore_best = restore_best
-        self.val_metrics = val_metrics
-        self.checkpoint_dir = checkpoint_dir
-        self.seed = seed
-        self.progress = progress
-        self.device = device
-        self.distributed = distributed
-        self.hooks = hooks
+    def __init__(self, **settings):
+        self.settings = TrainerSettings.of(**settings)
         self._reset()
         self._is_main = True
 
@@ -412,39 +185,21 @@ class Trainer:
         _check_dataset("train", train)
         if val is not None:
             _check_dataset("val", val)
-        if resume and self.checkpoint_dir is None:
-            raise ValueError("resume=True continues from checkpoint_dir, which is None")
-        if self.stateful:
-            for name, data in (("train", train), ("val", val)):
-                if data is not None and len(data) % self.batch_size:
-                    raise ValueError(
-                        f"stateful=True carries each row's state to the next batch, so every "
-                        f"batch must be full, but len({name})={len(data)} is not a multiple "
-                        f"of batch_size={self.batch_size}"
-                    )
+        self.settings.check_data(train, val, resume)
         self._fit(distributed.setup(self.distributed, self.device), model, train, val, resume)
         return self.history
 
     def _fit(self, ctx, model, train, val, resume) -> None:
-        if self.time_limit is not None and ctx.world > 1:
-            raise ValueError(
-                "time_limit stops each process at a step its own clock picks, which would "
-                "part the processes of a distributed run: use max_steps"
-            )
-        if self.batch_size % ctx.world:
-            raise ValueError(
-                f"batch_size={self.batch_size} is the global batch, split evenly across the "
-                f"{ctx.world} processes; make it a multiple of {ctx.world}"
-            )
+        self.settings.check_processes(ctx.world)
         self._is_main = ctx.is_main
         device = ctx.device or self.device or _model_device(model)
         model.to(device)
         set_seed(self.seed)
-        tracking = self._check_monitor(val)
+        tracking = self.settings.tracks_monitor(val is not None)
         steps_per_epoch = self._steps_per_epoch(train)
         if val is not None and self.compute_loss is None:
             unpack(fetch(val, torch.tensor([0])))  # a malformed val set fails now, not later
-        optimizer = self._make_optimizer(model)
+        optimizer = self.settings.make_optimizer(model)
         self._reset()
         run = _Run(
             model=model,
@@ -452,11 +207,13 @@ class Trainer:
             train=train,
             val=val,
             optimizer=optimizer,
-            scheduler=self._make_scheduler(optimizer, steps_per_epoch),
+            scheduler=self.settings.make_scheduler(optimizer, steps_per_epoch),
             loss=losses.resolve(self.loss),
             ctx=ctx,
             device=device,
-            progress=Progress(self.progress, self._epochs_planned(steps_per_epoch), ctx.is_main),
+            progress=Progress(
+                self.progress, self.settings.epochs_planned(steps_per_epoch), ctx.is_main
+            ),
             tracking=tracking,
             keep_best=tracking and self.early_stopping is not None and self.restore_best,
             steps_per_epoch=steps_per_epoch,
@@ -496,34 +253,6 @@ class Trainer:
         elapsed = time.perf_counter() - self._started
         return self.time_limit is not None and elapsed >= self.time_limit
 
-    def _check_monitor(self, val) -> bool:
-        """Whether ``monitor`` names a metric of this run; an error if something needs it."""
-        available = ["loss", *(["val_loss"] if val is not None else []), *self.val_metrics]
-        if self.tie_break is not None and self.tie_break not in available:
-            raise ValueError(
-                f"tie_break={self.tie_break!r} is not a metric of this run; the metrics are "
-                f"{available}"
-            )
-        if self.monitor in available:
-            return True
-        users = [
-            name
-            for name, uses in (
-                ("early_stopping", self.early_stopping is not None),
-                ("schedule='plateau'", self.schedule == "plateau"),
-            )
-            if uses
-        ]
-        # The default monitor without a val set simply means no best epoch is tracked.
-        if users or self.monitor != "val_loss":
-            hint = " (val_loss needs a val dataset)" if self.monitor == "val_loss" else ""
-            needed = f"; {' and '.join(users)} need(s) it" if users else ""
-            raise ValueError(
-                f"monitor={self.monitor!r} is not a metric of this run{hint}{needed}; "
-                f"the metrics are {available}"
-            )
-        return False
-
     def _steps_per_epoch(self, train) -> int:
         """Optimizer steps in a full epoch; checks the first item's layout on the way."""
         batches = math.ceil(len(train) / self.batch_size)
@@ -533,42 +262,6 @@ class Trainer:
         if self.tbptt is None:
             return batches
         return batches * math.ceil(check_aligned(parts) / self.tbptt)
-
-    def _epochs_planned(self, steps_per_epoch: int) -> int | None:
-        """Epochs that ``epochs`` and ``max_steps`` allow; None when only time limits them."""
-        by_steps = math.ceil(self.max_steps / steps_per_epoch) if self.max_steps else None
-        return min((e for e in (self.epochs, by_steps) if e is not None), default=None)
-
-    def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
-        params = model.parameters()
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        if self.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
-        return torch.optim.SGD(
-            params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
-        )
-
-    def _make_scheduler(self, optimizer, steps_per_epoch: int):
-        if self.schedule == "cosine":
-            epochs = self._epochs_planned(steps_per_epoch)
-            if epochs is None:
-                raise ValueError(
-                    "schedule='cosine' anneals over the planned steps, which time_limit alone "
-                    "does not fix: give epochs or max_steps too"
-                )
-            total = epochs * steps_per_epoch
-            if self.max_steps is not None:
-                total = min(total, self.max_steps)
-            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-        if self.schedule == "plateau":
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer,
-                mode=self.mode,
-                factor=self.plateau_factor,
-                patience=self.plateau_patience,
-            )
-        return None
 
     # ---------------------------------------------------------------- one epoch
 
@@ -587,7 +280,7 @@ class Trainer:
             **validation,
         }
         self._track_best(run, row)
-        if self.schedule == "plateau":  # which needs a tracked monitor: see _check_monitor
+        if self.schedule == "plateau":  # which needs a tracked monitor: tracks_monitor
             run.scheduler.step(row[self.monitor])
         row |= {
             "lr": run.optimizer.param_groups[0]["lr"],
@@ -857,3 +550,15 @@ class Trainer:
         import pandas as pd
 
         pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def _setting(name: str) -> property:
+    return property(
+        lambda trainer: getattr(trainer.settings, name),
+        doc=f"The ``{name}`` setting, read-only (``Trainer.settings.{name}``).",
+    )
+
+
+# Each setting reads as an attribute, as it always has: trainer.loss, trainer.early_stopping.
+for _field in fields(TrainerSettings):
+    setattr(Trainer, _field.name, _setting(_field.name))
