@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ from _training_setup import (
     tagger,
 )
 from rnnkit.training import FitContext, Hook, Trainer, TrainerSettings, distributed, set_seed
+from rnnkit.training.early_stopping import EarlyStopping
 
 TESTS = Path(__file__).parent
 # Tiny models gain nothing from threads, and on two cores the thread pools of two test workers
@@ -1069,3 +1071,85 @@ def test_the_time_hooks_take_is_not_training_time(monkeypatch):
                   val_metrics={"slow": slow_metric})  # fmt: skip
     assert len(control.steps) == 4 and len(control.history) == 1
     assert control.history[0]["seconds"] > 100
+
+
+class Events(Hook):
+    """Notes every call of every method as (method, epoch, step) and, at each epoch's end,
+    what the Trainer has done by then."""
+
+    def __init__(self, checkpoints=None):
+        self.calls, self.checkpoints = [], checkpoints
+
+    def on_fit_start(self, trainer, context):
+        self.calls.append(("start", context.epoch, context.step))
+
+    def on_step(self, trainer, context):
+        self.calls.append(("step", context.epoch, context.step))
+
+    def on_epoch_end(self, trainer, context):
+        self.calls.append(("epoch_end", context.epoch, context.step))
+        row = trainer.history[-1]
+        assert row["epoch"] == context.epoch == len(trainer.history) and "val_loss" in row
+        assert trainer.best_epoch is not None  # early stopping has seen the epoch
+        assert [p.name for p in self.checkpoints.iterdir()] == [f"epoch-{context.epoch:04d}"]
+
+    def on_fit_end(self, trainer, context):
+        self.calls.append(("end", context.epoch, context.step))
+
+    def on_best_restored(self, trainer, context, best_epoch):
+        self.calls.append(("best", context.epoch, context.step, best_epoch))
+
+
+def test_a_hook_sees_every_event_in_order_after_the_trainers_own_hooks(tmp_path):
+    events = Events(checkpoints=tmp_path)
+    trainer = fit(tagger(), sequences(), val=sequences(n=5, seed=2), epochs=2, batch_size=4,
+                  patience=5, checkpoint_dir=tmp_path, hooks=[events])  # fmt: skip
+    expected = [("start", 0, 0)]
+    for epoch in (1, 2):
+        expected += [("step", epoch, step) for step in range(4 * epoch - 3, 4 * epoch + 1)]
+        expected.append(("epoch_end", epoch, 4 * epoch))
+    expected += [("end", 2, 8), ("best", 2, 8, trainer.best_epoch)]
+    assert events.calls == expected
+
+
+def test_the_early_stopping_hook_stops_after_patience_and_restores_the_best_weights():
+    model = nn.Linear(2, 1)
+    stopper = EarlyStopping(
+        monitor="val_score", mode="max", patience=2, tie_break="loss", restore_best=True
+    )
+    trainer = types.SimpleNamespace(history=[])
+    stopper.on_fit_start(trainer, types.SimpleNamespace(tracking=True))
+    weights = []
+    for epoch, (score, loss) in enumerate(
+        [(0.5, 3.0), (0.7, 2.0), (0.7, 1.0), (0.6, 1.5), (0.7, 1.2)], 1
+    ):
+        with torch.no_grad():
+            model.weight.fill_(epoch)  # each epoch's weights, told apart by their value
+        weights.append(copy.deepcopy(model.state_dict()))
+        trainer.history.append({"epoch": epoch, "val_score": score, "loss": loss})
+        stopper.on_epoch_end(trainer, types.SimpleNamespace(model=model))
+        if stopper.stopped:
+            break
+    # Epoch 3 ties epoch 2 and wins on its lower loss; epochs 4 and 5 do not beat it.
+    assert (stopper.best_epoch, stopper.best_score, stopper.stopped, epoch) == (3, 0.7, True, 5)
+    assert stopper.restore(model)
+    assert torch.equal(model.weight, weights[2]["weight"])
+    stopper.on_fit_start(trainer, types.SimpleNamespace(tracking=True))  # a new fit: afresh
+    assert (stopper.best_epoch, stopper.stopped, stopper.restore(model)) == (None, False, False)
+
+
+def test_the_trainers_own_hooks_run_on_every_process_and_only_the_main_one_writes(
+    monkeypatch, tmp_path
+):
+    settings = {"epochs": 6, "batch_size": 4, "patience": 1, "monitor": "loss", "mode": "max"}
+    main = fit(tagger(), sequences(), checkpoint_dir=tmp_path / "main", **settings)
+    monkeypatch.setattr(trainer_module.distributed, "setup", lambda *_: NotMain())
+    model = tagger()
+    other = fit(model, sequences(), checkpoint_dir=tmp_path / "other", **settings)
+    assert other.stopped_early and (other.best_epoch, len(other.history)) == (1, 2)
+    assert no_timing(other.history) == no_timing(main.history) and other.steps == main.steps
+    assert [p.name for p in (tmp_path / "main").iterdir()] == ["epoch-0002"]
+    assert not (tmp_path / "other").exists()  # the main process writes the checkpoints
+    first_epoch = tagger()
+    fit(first_epoch, sequences(), epochs=1, batch_size=4)
+    assert_same_weights(model, first_epoch)  # the best epoch's weights, restored

@@ -163,8 +163,8 @@ class TrainerSettings:
         distributed: "auto" trains data-parallel when launched by torchrun (WORLD_SIZE > 1);
             False never does.
         hooks: a list of ``rnnkit.training.Hook``, called at the start of the fit, after
-            every step, at its end and when the best weights are restored (see
-            ``rnnkit.training.hooks``), on the main process only. The time they take
+            every step, after every epoch, at its end and when the best weights are restored
+            (see ``rnnkit.training.hooks``), on the main process only. The time they take
             (``hook_seconds``) is not training time for ``minutes``, ``seconds`` or
             ``samples_per_s``. ``hooks=[rnnkit.diagnostics.Recorder(every=N, folder=DIR)]``
             records the gradient flow through time and the gate and state statistics
