@@ -301,21 +301,21 @@ def test_resume_with_changed_settings_is_refused(task, tmp_path, monkeypatch):
 @pytest.mark.parametrize("task", CASES)
 def test_a_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_run(task, runs, tmp_path,
                                                                           monkeypatch):  # fmt: skip
-    from rnnkit.training.trainer import Trainer
+    from rnnkit.training import checkpoint
 
     case = CASES[task]
-    save = Trainer._save_checkpoint
+    save = checkpoint.save
     killed = []
 
-    def save_then_die(self, run, epoch):  # the first checkpoint written, then a kill
-        save(self, run, epoch)
+    def save_then_die(directory, epoch, *args):  # the first checkpoint written, then a kill
+        save(directory, epoch, *args)
         if not killed:
             killed.append(epoch)
             raise KeyboardInterrupt
 
     out = tmp_path / "run"
     with monkeypatch.context() as patch:
-        patch.setattr(Trainer, "_save_checkpoint", save_then_die)
+        patch.setattr(checkpoint, "save", save_then_die)
         with pytest.raises(KeyboardInterrupt):
             rundir.train_run(case.cls(**case.settings), _data(case, tmp_path), out)
     assert killed and not out.exists()

@@ -2,6 +2,7 @@
 # ruff: noqa: E501  (one bad input per line with the error it must give, as in test_errors.py)
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,8 @@ from _training_setup import (
     sequences,
     tagger,
 )
-from rnnkit.training import FitContext, Hook, Trainer, distributed, set_seed
+from rnnkit.training import FitContext, Hook, Trainer, TrainerSettings, distributed, set_seed
+from rnnkit.training.early_stopping import EarlyStopping
 
 TESTS = Path(__file__).parent
 # Tiny models gain nothing from threads, and on two cores the thread pools of two test workers
@@ -368,8 +371,8 @@ def test_max_steps_stops_mid_epoch():
 # ---------------------------------------------------------------- early stopping
 
 
-@pytest.mark.parametrize("mode", ["min", "max"])
-def test_early_stopping_stops_and_restores_the_best_weights(mode):
+@pytest.mark.parametrize(("mode", "spelling"), [("min", "early_stopping"), ("max", "patience")])
+def test_early_stopping_stops_and_restores_the_best_weights(mode, spelling):
     sign = 1 if mode == "min" else -1
     scores = iter(sign * s for s in (3.0, 1.0, 2.0, 2.5, 0.5, 0.1))
     snapshots = []
@@ -384,7 +387,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(mode):
         sequences(),
         epochs=10,
         batch_size=4,
-        early_stopping=2,
+        **{spelling: 2},
         monitor="val_score",
         mode=mode,
         val_metrics={"val_score": score},
@@ -706,6 +709,34 @@ def test_importing_training_leaves_pandas_and_safetensors_unloaded():
             ValueError,
             r"distributed=True is not known; expected one of \('auto', False\)",
         ),
+        ({"steps": 0}, ValueError, r"steps=0 must be an integer >= 1 or None"),
+        ({"minutes": -1}, ValueError, r"minutes=-1 must be a number > 0 or None"),
+        ({"patience": 1.5}, ValueError, r"patience=1.5 must be an integer >= 1 or None"),
+        (
+            {"epochs": None, "steps": None, "minutes": None},
+            ValueError,
+            r"epochs, max_steps and time_limit are all None: give at least one of them",
+        ),
+        (
+            {"steps": 3, "max_steps": 3},
+            TypeError,
+            r"steps=3 and max_steps=3 are two spellings of one setting; give only steps",
+        ),
+        (
+            {"minutes": 1, "time_limit": 60},
+            TypeError,
+            r"minutes=1 and time_limit=60 are two spellings of one setting; give only minutes",
+        ),
+        (
+            {"patience": 2, "early_stopping": None},
+            TypeError,
+            r"patience=2 and early_stopping=None are two spellings of one setting; give only patience",
+        ),
+        (
+            {"epoch": 3},
+            TypeError,
+            r"Trainer got unknown settings \['epoch'\]; the settings are \['batch_size', ",
+        ),
         (
             {"hooks": "log"},
             TypeError,
@@ -892,6 +923,30 @@ def test_time_limit_alone_cannot_plan_a_cosine_schedule():
         fit(tagger(), sequences(), epochs=None, time_limit=60, schedule="cosine")
 
 
+def test_steps_minutes_and_patience_are_the_estimators_names_of_three_settings():
+    new = Trainer(steps=6, minutes=2.5, patience=3)
+    old = Trainer(max_steps=6, time_limit=150, early_stopping=3)
+    assert new.settings == old.settings == TrainerSettings.of(steps=6, minutes=2.5, patience=3)
+    assert (new.max_steps, new.time_limit, new.early_stopping) == (6, 150, 3)  # read as before
+    assert new.steps == []  # trainer.steps stays the list of the steps taken
+    by_steps = fit(tagger(), sequences(), epochs=None, steps=6, batch_size=4)
+    by_max_steps = fit(tagger(), sequences(), epochs=None, max_steps=6, batch_size=4)
+    assert len(by_steps.steps) == 6 and by_steps.steps == by_max_steps.steps
+    by_minutes = fit(tagger(), sequences(), epochs=None, minutes=1e-9, batch_size=4)
+    assert len(by_minutes.steps) == 1  # stops after the step that reaches the limit
+
+
+def test_the_settings_are_one_frozen_object_the_trainer_reads():
+    trainer = Trainer(epochs=3, lr=0.05, val_metrics={"val_one": lambda model: 1.0})
+    assert isinstance(trainer.settings, TrainerSettings)
+    assert (trainer.epochs, trainer.lr, list(trainer.val_metrics)) == (3, 0.05, ["val_one"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        trainer.settings.epochs = 4
+    with pytest.raises(AttributeError):
+        trainer.epochs = 4  # a setting changed behind the settings' checks would go unchecked
+    assert trainer.settings.device is None and Trainer(device="cpu").device == torch.device("cpu")
+
+
 # ---------------------------------------------------------------- hooks
 
 
@@ -1016,3 +1071,85 @@ def test_the_time_hooks_take_is_not_training_time(monkeypatch):
                   val_metrics={"slow": slow_metric})  # fmt: skip
     assert len(control.steps) == 4 and len(control.history) == 1
     assert control.history[0]["seconds"] > 100
+
+
+class Events(Hook):
+    """Notes every call of every method as (method, epoch, step) and, at each epoch's end,
+    what the Trainer has done by then."""
+
+    def __init__(self, checkpoints=None):
+        self.calls, self.checkpoints = [], checkpoints
+
+    def on_fit_start(self, trainer, context):
+        self.calls.append(("start", context.epoch, context.step))
+
+    def on_step(self, trainer, context):
+        self.calls.append(("step", context.epoch, context.step))
+
+    def on_epoch_end(self, trainer, context):
+        self.calls.append(("epoch_end", context.epoch, context.step))
+        row = trainer.history[-1]
+        assert row["epoch"] == context.epoch == len(trainer.history) and "val_loss" in row
+        assert trainer.best_epoch is not None  # early stopping has seen the epoch
+        assert [p.name for p in self.checkpoints.iterdir()] == [f"epoch-{context.epoch:04d}"]
+
+    def on_fit_end(self, trainer, context):
+        self.calls.append(("end", context.epoch, context.step))
+
+    def on_best_restored(self, trainer, context, best_epoch):
+        self.calls.append(("best", context.epoch, context.step, best_epoch))
+
+
+def test_a_hook_sees_every_event_in_order_after_the_trainers_own_hooks(tmp_path):
+    events = Events(checkpoints=tmp_path)
+    trainer = fit(tagger(), sequences(), val=sequences(n=5, seed=2), epochs=2, batch_size=4,
+                  patience=5, checkpoint_dir=tmp_path, hooks=[events])  # fmt: skip
+    expected = [("start", 0, 0)]
+    for epoch in (1, 2):
+        expected += [("step", epoch, step) for step in range(4 * epoch - 3, 4 * epoch + 1)]
+        expected.append(("epoch_end", epoch, 4 * epoch))
+    expected += [("end", 2, 8), ("best", 2, 8, trainer.best_epoch)]
+    assert events.calls == expected
+
+
+def test_the_early_stopping_hook_stops_after_patience_and_restores_the_best_weights():
+    model = nn.Linear(2, 1)
+    stopper = EarlyStopping(
+        monitor="val_score", mode="max", patience=2, tie_break="loss", restore_best=True
+    )
+    trainer = types.SimpleNamespace(history=[])
+    stopper.on_fit_start(trainer, types.SimpleNamespace(tracking=True))
+    weights = []
+    for epoch, (score, loss) in enumerate(
+        [(0.5, 3.0), (0.7, 2.0), (0.7, 1.0), (0.6, 1.5), (0.7, 1.2)], 1
+    ):
+        with torch.no_grad():
+            model.weight.fill_(epoch)  # each epoch's weights, told apart by their value
+        weights.append(copy.deepcopy(model.state_dict()))
+        trainer.history.append({"epoch": epoch, "val_score": score, "loss": loss})
+        stopper.on_epoch_end(trainer, types.SimpleNamespace(model=model))
+        if stopper.stopped:
+            break
+    # Epoch 3 ties epoch 2 and wins on its lower loss; epochs 4 and 5 do not beat it.
+    assert (stopper.best_epoch, stopper.best_score, stopper.stopped, epoch) == (3, 0.7, True, 5)
+    assert stopper.restore(model)
+    assert torch.equal(model.weight, weights[2]["weight"])
+    stopper.on_fit_start(trainer, types.SimpleNamespace(tracking=True))  # a new fit: afresh
+    assert (stopper.best_epoch, stopper.stopped, stopper.restore(model)) == (None, False, False)
+
+
+def test_the_trainers_own_hooks_run_on_every_process_and_only_the_main_one_writes(
+    monkeypatch, tmp_path
+):
+    settings = {"epochs": 6, "batch_size": 4, "patience": 1, "monitor": "loss", "mode": "max"}
+    main = fit(tagger(), sequences(), checkpoint_dir=tmp_path / "main", **settings)
+    monkeypatch.setattr(trainer_module.distributed, "setup", lambda *_: NotMain())
+    model = tagger()
+    other = fit(model, sequences(), checkpoint_dir=tmp_path / "other", **settings)
+    assert other.stopped_early and (other.best_epoch, len(other.history)) == (1, 2)
+    assert no_timing(other.history) == no_timing(main.history) and other.steps == main.steps
+    assert [p.name for p in (tmp_path / "main").iterdir()] == ["epoch-0002"]
+    assert not (tmp_path / "other").exists()  # the main process writes the checkpoints
+    first_epoch = tagger()
+    fit(first_epoch, sequences(), epochs=1, batch_size=4)
+    assert_same_weights(model, first_epoch)  # the best epoch's weights, restored

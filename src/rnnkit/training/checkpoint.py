@@ -10,6 +10,9 @@
 
 A checkpoint is written into a hidden temporary directory and renamed into place, so a run
 killed at any moment leaves the previous checkpoint intact; the older one is removed after.
+
+``Checkpoints`` is the Trainer's hook (see ``rnnkit.training.hooks``) that writes one after
+every epoch and, when ``fit`` resumes, restores the newest.
 """
 
 import io
@@ -20,9 +23,14 @@ from pathlib import Path
 
 import torch
 
+from .hooks import Hook
+from .reproducibility import restore_rng_states, rng_states
+
 MODEL = "model.safetensors"
 BEST = "best.safetensors"
 STATE = "trainer.pt"
+# Settings that shape the sequence of updates: a checkpoint continues only a run that has them.
+RUN_SETTINGS = ("seed", "batch_size", "shuffle", "optimizer", "tbptt", "stateful")
 _CHECKPOINT = re.compile(r"epoch-(\d+)")
 _TEMPORARY = ".tmp-"
 
@@ -103,3 +111,73 @@ def load(path) -> tuple[dict, dict | None, dict]:
     best = load_file(path / BEST) if (path / BEST).exists() else None
     state = torch.load(path / STATE, map_location="cpu", weights_only=True)
     return weights, best, state
+
+
+class Checkpoints(Hook):
+    """The Trainer's hook for ``checkpoint_dir``: a checkpoint after every epoch; at the start
+    of a fit, the newest one restored when it resumes, the ones an earlier run left removed
+    when it does not.
+
+    A checkpoint holds everything the fit continues from: the model, the optimizer and the
+    schedule, ``trainer.history`` and ``trainer.steps``, ``early_stopping``'s state and best
+    weights, and every process's random generators, so a resumed run ends with the weights of
+    one that was not interrupted (bit for bit with the same number of processes).
+    """
+
+    def __init__(self, directory, early_stopping):
+        self.directory = directory
+        self.early_stopping = early_stopping
+
+    def on_fit_start(self, trainer, run) -> None:
+        if run.resume:
+            self._resume(trainer, run)
+        elif run.ctx.is_main:
+            clear(self.directory)
+
+    def on_epoch_end(self, trainer, run) -> None:
+        generators = run.ctx.gather(rng_states())  # every process's: each draws its own
+        if not run.ctx.is_main:
+            return
+        state = {
+            "epoch": run.epoch,
+            "settings": {name: getattr(trainer.settings, name) for name in RUN_SETTINGS},
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+            "history": trainer.history,
+            "steps": trainer.steps,
+            **self.early_stopping.state_dict(),
+            "rng": generators,
+        }
+        save(
+            self.directory,
+            run.epoch,
+            run.model.state_dict(),
+            self.early_stopping.best_weights,
+            state,
+        )
+
+    def _resume(self, trainer, run) -> None:
+        """Restore the newest checkpoint and set ``run.epoch`` to its epoch; nothing when
+        there is none."""
+        path = latest(self.directory)
+        if path is None:
+            return
+        weights, best, state = load(path)
+        ours = {name: getattr(trainer.settings, name) for name in state["settings"]}
+        differ = {k: v for k, v in state["settings"].items() if ours[k] != v}
+        if differ:
+            ours = {k: ours[k] for k in differ}
+            raise ValueError(
+                f"the checkpoint in {path} was written with {differ} but this Trainer has "
+                f"{ours}; resuming would not continue the same run (resume=False starts over)"
+            )
+        run.model.load_state_dict(weights)
+        run.optimizer.load_state_dict(state["optimizer"])
+        if run.scheduler is not None:
+            run.scheduler.load_state_dict(state["scheduler"])
+        trainer.history, trainer.steps = state["history"], state["steps"]
+        self.early_stopping.load_state_dict(state, best)
+        # Bit for bit with the same number of processes; with another, as near as can be.
+        generators = state["rng"]
+        restore_rng_states(generators[min(run.ctx.rank, len(generators) - 1)])
+        run.epoch = state["epoch"]

@@ -15,14 +15,22 @@ The order of the calls in one ``fit``::
 
     on_fit_start                 once, before the first step (after a resume's restore)
     on_step                      after every optimizer step
+    on_epoch_end                 after every epoch: validated, its history row written
     on_fit_end                   once, after the last epoch, the last step's weights in place
     on_best_restored             once more when ``restore_best`` put the best epoch's weights back
 
 Hooks run on the main process only (rank 0 under DDP), in the order of ``Trainer(hooks=...)``.
 They must not change the model's weights, the optimizer or the global random generators:
 training with hooks is then bit for bit training without them. The time they take is
-counted in ``trainer.hook_seconds`` and is not training time: ``time_limit`` and the
-history's ``seconds`` and ``samples_per_s`` leave it out. A hook that raises stops ``fit``.
+counted in ``trainer.hook_seconds`` and is not training time: ``minutes`` and the history's
+``seconds`` and ``samples_per_s`` leave it out. A hook that raises stops ``fit``.
+
+The Trainer's own hooks are on the same protocol: ``EarlyStopping`` (early_stopping.py) and
+``Checkpoints`` (checkpoint.py), which it makes from its settings for each fit. They take part
+in training rather than watch it, so they differ in four ways: they run before the hooks given
+to the Trainer, on every process, their time is training time, and where a watching hook gets
+a ``FitContext`` they get the fit's ``Run`` (its optimizer, scheduler and processes too),
+whose state they may change (a checkpoint's restore).
 """
 
 from __future__ import annotations
@@ -57,6 +65,26 @@ class FitContext:
     resume: bool
 
 
+@dataclass
+class Run:
+    """What one call of ``fit`` works with; the context of the Trainer's own hooks."""
+
+    model: nn.Module  # the user's model
+    net: nn.Module  # what the forward pass calls: the model, or its DDP wrapper
+    train: object
+    val: object
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    loss: object  # per-element loss function
+    ctx: object  # the processes: a rnnkit.training.distributed.Context
+    device: torch.device
+    progress: object  # a rnnkit.training.progress.Progress
+    tracking: bool  # the monitored metric exists, so the best epoch is tracked
+    steps_per_epoch: int
+    resume: bool  # fit was called with resume=True
+    epoch: int = 0  # the epoch running, or the last one done (as FitContext's)
+
+
 class Hook:
     """The base of Trainer hooks: every method does nothing. See the module docstring.
 
@@ -72,6 +100,10 @@ class Hook:
     def on_step(self, trainer, context: FitContext) -> None:
         """After optimizer step ``context.step`` (``trainer.steps[-1]``) of epoch
         ``context.epoch``, before the next batch."""
+
+    def on_epoch_end(self, trainer, context: FitContext) -> None:
+        """After epoch ``context.epoch``: validated, its row in ``trainer.history`` (the last),
+        the best epoch and the checkpoint updated."""
 
     def on_fit_end(self, trainer, context: FitContext) -> None:
         """After the last epoch (its validation and checkpoint done), with the weights of the
@@ -101,4 +133,4 @@ def check_hooks(hooks) -> list[Hook]:
     return list(hooks)
 
 
-__all__ = ["FitContext", "Hook", "check_hooks"]
+__all__ = ["FitContext", "Hook", "Run", "check_hooks"]

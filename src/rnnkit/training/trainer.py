@@ -1,71 +1,33 @@
-"""The Trainer: fits a recurrent model by full or truncated backpropagation through time."""
+"""The Trainer: fits a recurrent model by full or truncated backpropagation through time.
+
+Each of its jobs has one place: the settings and their checks are ``TrainerSettings``
+(settings.py); the training loop is ``Trainer.fit``, read top to bottom; early stopping
+(early_stopping.py) and checkpoints (checkpoint.py) are hooks that the loop calls at their
+points, on the protocol of hooks.py; batches, losses, truncated BPTT's chunks and the
+processes of a distributed run are batches.py, losses.py, tbptt.py and distributed.py.
+"""
 
 import math
-import numbers
-import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import fields
 
 import torch
 from torch import nn
 from torch.utils.data import IterableDataset
 
-from . import checkpoint, distributed, losses
+from . import distributed, losses
 from .batches import epoch_batches, fetch, fetch_share, unpack
-from .hooks import FitContext, check_hooks
+from .checkpoint import Checkpoints
+from .early_stopping import EarlyStopping
+from .hooks import FitContext, Run
 from .losses import lengths_argument, prediction_of, time_steps
-from .progress import MODES, Progress
-from .reproducibility import restore_rng_states, rng_states, set_seed
+from .progress import Progress
+from .reproducibility import set_seed
+from .settings import HISTORY_COLUMNS, OPTIMIZERS, SCHEDULES, TrainerSettings
 from .tbptt import check_aligned, chunks, detach, keep_rows, zero_rows
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = (None, "cosine", "plateau")
-# Columns of a history row that a val metric's name must not take.
-HISTORY_COLUMNS = (
-    "epoch",
-    "loss",
-    "val_loss",
-    "lr",
-    "grad_norm_mean",
-    "grad_norm_max",
-    "seconds",
-    "samples_per_s",
-)
-# Settings that shape the sequence of updates: a checkpoint continues only a run that has them.
-_RUN_SETTINGS = ("seed", "batch_size", "shuffle", "optimizer", "tbptt", "stateful")
-
-
-def _check_int(name: str, value, minimum: int, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"{name}={value!r} must be an integer >= {minimum}" + (" or None" if optional else "")
-        )
-
-
-def _check_number(name: str, value, optional: bool = False, positive: bool = True) -> None:
-    if optional and value is None:
-        return
-    bad = isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value)
-    if bad or (value <= 0 if positive else value < 0):
-        raise ValueError(
-            f"{name}={value!r} must be a number {'> 0' if positive else '>= 0'}"
-            + (" or None" if optional else "")
-        )
-
-
-def _check_fraction(name: str, value, zero_allowed: bool) -> None:
-    bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
-    if bad or not (0 <= value < 1 if zero_allowed else 0 < value < 1):
-        raise ValueError(
-            f"{name}={value!r} must be a number in {'[' if zero_allowed else '('}0, 1)"
-        )
-
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not known; expected one of {choices}")
+# The tables of settings.py stay importable from here, where rnnkit.tasks reads them.
+__all__ = ["HISTORY_COLUMNS", "OPTIMIZERS", "SCHEDULES", "Trainer", "TrainerSettings"]
 
 
 def _check_dataset(name: str, dataset) -> None:
@@ -109,116 +71,17 @@ def _model_device(model: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-@dataclass
-class _Run:
-    """What one call of ``fit`` works with."""
-
-    model: nn.Module  # the user's model
-    net: nn.Module  # what the forward pass calls: the model, or its DDP wrapper
-    train: object
-    val: object
-    optimizer: torch.optim.Optimizer
-    scheduler: object
-    loss: object  # per-element loss function
-    ctx: distributed.Context
-    device: torch.device
-    progress: Progress
-    tracking: bool  # the monitored metric exists, so the best epoch is tracked
-    keep_best: bool  # the best weights are kept, to restore at the end
-    steps_per_epoch: int
-    resume: bool  # fit was called with resume=True
-
-
-@dataclass
-class _Epoch:
-    """Running totals of one training epoch."""
-
-    number: int
-    loss_sum: float = 0.0
-    count: float = 0.0
-    samples: int = 0
-    grad_norms: list = field(default_factory=list)
-
-
 class Trainer:
     """Trains a model on a dataset: full or truncated BPTT, clipping, schedules, early stopping,
     checkpoints that resume bit for bit, progress, a metrics history, and data-parallel
     training across processes.
 
-    Settings only are stored here; ``fit`` trains and fills ``history``, ``steps``,
-    ``best_epoch``, ``best_score`` and ``stopped_early``.
-
-    Args:
-        epochs: passes over the training data; None to stop by ``max_steps`` only.
-        max_steps: optimizer steps after which training stops, mid-epoch if need be (that
-            epoch still gets its history row, validation and checkpoint; a resumed run
-            continues at the next epoch).
-        time_limit: seconds of training after which it stops like ``max_steps`` does: after
-            the step that reaches it. The time counts everything ``fit`` does, validation
-            included, and the ``seconds`` of epochs restored from a checkpoint. A limit by
-            time ends at a step that depends on the machine's speed; ``max_steps`` does not.
-        batch_size: the global batch size, split across processes under DDP.
-        shuffle: a new order every epoch, from a generator seeded with (seed, epoch), so
-            the order is the same in resumed and distributed runs.
-        optimizer: "adam", "adamw" or "sgd" (with ``momentum``), with ``lr`` and
-            ``weight_decay``.
-        schedule: None; "cosine", annealing the learning rate to 0 over the planned steps
-            (when truncated BPTT skips chunks that hold only padding, fewer steps run and the
-            rate ends a little above 0); or "plateau", multiplying it by ``plateau_factor``
-            when the monitored metric has not improved for more than ``plateau_patience``
-            epochs.
-        clip_norm: clip the gradient to this global norm.
-        clip_value: then clip each gradient element to [-clip_value, clip_value].
-        loss: "mse", "mae", "cross_entropy" (logits (B, C) or (B, T, C), class indices (B,)
-            or (B, T)), or ``callable(prediction, target)`` returning one loss per target
-            element (reduction "none"). The batch loss is the mean over valid elements.
-        compute_loss: ``callable(model, batch) -> scalar loss``, the mean over the batch's
-            rows, for anything the default call convention cannot express (teacher forcing,
-            several outputs); or ``-> (loss sum, count)`` for a mean over other elements
-            than rows (the tokens of a translation), so that under DDP each process's share
-            is weighted by its count. ``batch`` is the collated batch, whatever its layout,
-            on the device. Under DDP ``model`` is the DDP wrapper: call it, not its
-            ``module``. The val loss calls it with the bare model in eval mode, gradients
-            off.
-        tbptt: truncated BPTT over chunks of this many steps: one optimizer step per chunk,
-            the state carried to the next chunk and cut from the graph there.
-        stateful: with ``tbptt``, carry each row's state on to the same row of the next
-            batch (a continuous stream, as a language model reads); reset at each epoch's
-            start, or per row by a batch's ``reset``. Needs ``shuffle=False`` and full
-            batches (the dataset's length a multiple of ``batch_size``).
-        early_stopping: stop when the monitored metric has not improved for this many
-            epochs; with ``restore_best`` the model ends with the best epoch's weights.
-        monitor: the history column that early stopping, the plateau schedule and
-            ``best_epoch`` follow: "val_loss", "loss" or a name of ``val_metrics``.
-        mode: "min" or "max": which way ``monitor`` improves.
-        tie_break: a second history column, lower is better (e.g. "val_loss"), that decides
-            between an epoch and the best so far when their ``monitor`` values are equal.
-            Accuracy and F1 on small validation sets tie often (a tagger's entity F1 is 0
-            for its first epochs); without it the earliest of tied epochs stays the best
-            and patience runs out while the model is still improving.
-        restore_best: with ``early_stopping``, end with the best epoch's weights.
-        val_metrics: ``{name: callable(model) -> float}``, called after each epoch with the
-            model in eval mode and gradients off; each becomes a history column of that name.
-            Under DDP only the main process calls them (with the bare model) and sends the
-            values to the others, so every process stops at the same epoch.
-        checkpoint_dir: write a checkpoint after every epoch (see ``rnnkit.training.checkpoint``)
-            and resume from it with ``fit(..., resume=True)``.
-        seed: ``fit`` seeds Python, NumPy and torch with it (``set_seed``), and the batch
-            order derives from it; the same seed gives the same weights.
-        progress: "auto" (a tqdm bar when stderr is a terminal, else one line per epoch),
-            "bar", "log" or "none". Only the main process reports.
-        device: where to train; None keeps the model where it is (under DDP: the GPU of
-            the process's LOCAL_RANK when CUDA is available, else the CPU).
-        distributed: "auto" trains data-parallel when launched by torchrun (WORLD_SIZE > 1);
-            False never does.
-        plateau_factor, plateau_patience: the plateau schedule's factor and patience.
-        hooks: a list of ``rnnkit.training.Hook``, called at the start of the fit, after
-            every step, at its end and when the best weights are restored (see
-            ``rnnkit.training.hooks``), on the main process only. The time they take
-            (``hook_seconds``) is not training time for ``time_limit``, ``seconds`` or
-            ``samples_per_s``. ``hooks=[rnnkit.diagnostics.Recorder(every=N, folder=DIR)]``
-            records the gradient flow through time and the gate and state statistics
-            every N steps.
+    ``Trainer(**settings)`` takes the settings of ``TrainerSettings``, which documents and
+    checks each (``trainer.settings``; each can be read as ``trainer.<name>`` too). The
+    preferred names of three are the task estimators': ``steps``, ``minutes`` and
+    ``patience``; the older ``max_steps``, ``time_limit`` (in seconds) and ``early_stopping``
+    still work, and are the names the settings are stored and read under. ``fit`` trains and
+    fills ``history``, ``steps``, ``best_epoch``, ``best_score`` and ``stopped_early``.
 
     Data: ``train`` and ``val`` are map-style datasets whose items are ``(inputs, target)``,
     ``(inputs, target, lengths)`` or ``(inputs, target, lengths, reset)``; ``inputs`` is a
@@ -252,6 +115,7 @@ class Trainer:
             ``seconds`` (training and validation); ``samples_per_s`` (training).
         steps: one dict per optimizer step: ``step``, ``epoch``, ``loss`` (of the global
             batch or chunk), ``grad_norm`` (global, before clipping) and the ``lr`` it used.
+            (The setting ``steps``, the most steps to take, is ``settings.max_steps``.)
         best_epoch, best_score: the epoch with the best ``monitor`` value so far, and that
             value (None when the run has no such metric).
         stopped_early: whether early stopping ended the run.
@@ -259,142 +123,43 @@ class Trainer:
 
     Example::
 
-        >>> trainer = Trainer(epochs=20, batch_size=64, clip_norm=1.0, early_stopping=3)
+        >>> trainer = Trainer(epochs=20, batch_size=64, clip_norm=1.0, patience=3)
         >>> history = trainer.fit(model, TensorDataset(x, y), val=TensorDataset(xv, yv))
         >>> trainer.write_history("history.csv")
     """
 
-    def __init__(
-        self,
-        *,
-        epochs: int | None = 10,
-        max_steps: int | None = None,
-        time_limit: float | None = None,
-        batch_size: int = 32,
-        shuffle: bool = True,
-        optimizer: str = "adam",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        momentum: float = 0.9,
-        schedule: str | None = None,
-        plateau_factor: float = 0.5,
-        plateau_patience: int = 2,
-        clip_norm: float | None = None,
-        clip_value: float | None = None,
-        loss="mse",
-        compute_loss=None,
-        tbptt: int | None = None,
-        stateful: bool = False,
-        early_stopping: int | None = None,
-        monitor: str = "val_loss",
-        mode: str = "min",
-        tie_break: str | None = None,
-        restore_best: bool = True,
-        val_metrics: dict | None = None,
-        checkpoint_dir: str | os.PathLike | None = None,
-        seed: int = 0,
-        progress: str = "auto",
-        device: str | torch.device | None = None,
-        distributed="auto",
-        hooks: list | None = None,
-    ):
-        _check_int("epochs", epochs, 1, optional=True)
-        _check_int("max_steps", max_steps, 1, optional=True)
-        _check_number("time_limit", time_limit, optional=True)
-        if epochs is None and max_steps is None and time_limit is None:
-            raise ValueError(
-                "epochs, max_steps and time_limit are all None: give at least one of them"
-            )
-        _check_int("batch_size", batch_size, 1)
-        _check_choice("optimizer", optimizer, OPTIMIZERS)
-        _check_number("lr", lr)
-        _check_number("weight_decay", weight_decay, positive=False)
-        _check_fraction("momentum", momentum, zero_allowed=True)
-        _check_choice("schedule", schedule, SCHEDULES)
-        _check_fraction("plateau_factor", plateau_factor, zero_allowed=False)
-        _check_int("plateau_patience", plateau_patience, 0)
-        _check_number("clip_norm", clip_norm, optional=True)
-        _check_number("clip_value", clip_value, optional=True)
-        losses.resolve(loss)
-        if compute_loss is not None and not callable(compute_loss):
-            raise TypeError(f"compute_loss={compute_loss!r} must be callable(model, batch)")
-        _check_int("tbptt", tbptt, 1, optional=True)
-        if tbptt is not None and compute_loss is not None:
-            raise ValueError(
-                "tbptt and compute_loss do not combine: tbptt cuts batches for the default "
-                "call convention, which compute_loss replaces"
-            )
-        if stateful and tbptt is None:
-            raise ValueError("stateful=True carries the state between tbptt chunks; set tbptt")
-        if stateful and shuffle:
-            raise ValueError(
-                "stateful=True carries each row's state to the same row of the next batch, "
-                "which needs the data in order: set shuffle=False"
-            )
-        _check_int("early_stopping", early_stopping, 1, optional=True)
-        _check_choice("mode", mode, ("min", "max"))
-        val_metrics = dict(val_metrics or {})
-        for name, metric in val_metrics.items():
-            if not isinstance(name, str) or name in HISTORY_COLUMNS:
-                raise ValueError(
-                    f"val_metrics name {name!r} must be a string other than the history's own "
-                    f"columns {HISTORY_COLUMNS}"
-                )
-            if not callable(metric):
-                raise TypeError(f"val_metrics[{name!r}] must be callable(model) -> float")
-        _check_int("seed", seed, 0)
-        _check_choice("progress", progress, MODES)
-        if device is not None:
-            try:
-                device = torch.device(device)
-            except (RuntimeError, TypeError) as error:
-                raise ValueError(f"device={device!r} is not a torch device: {error}") from None
-        _check_choice("distributed", distributed, ("auto", False))
-        hooks = check_hooks(hooks)
-        self.epochs = epochs
-        self.max_steps = max_steps
-        self.time_limit = time_limit
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.momentum = momentum
-        self.schedule = schedule
-        self.plateau_factor = plateau_factor
-        self.plateau_patience = plateau_patience
-        self.clip_norm = clip_norm
-        self.clip_value = clip_value
-        self.loss = loss
-        self.compute_loss = compute_loss
-        self.tbptt = tbptt
-        self.stateful = stateful
-        self.early_stopping = early_stopping
-        self.monitor = monitor
-        self.mode = mode
-        self.tie_break = tie_break
-        self.restore_best = restore_best
-        self.val_metrics = val_metrics
-        self.checkpoint_dir = checkpoint_dir
-        self.seed = seed
-        self.progress = progress
-        self.device = device
-        self.distributed = distributed
-        self.hooks = hooks
-        self._reset()
-        self._is_main = True
-
-    def _reset(self) -> None:
+    def __init__(self, **settings):
+        self.settings = TrainerSettings.of(**settings)
+        s = self.settings
         self.history: list[dict] = []
         self.steps: list[dict] = []
-        self.best_epoch: int | None = None
-        self.best_score: float | None = None
-        self.stopped_early = False
-        self._bad_epochs = 0
-        self._best_weights: dict | None = None
         self.hook_seconds = 0.0
+        # The Trainer's own hooks, called before the user's at every point (see hooks.py).
+        self._early_stopping = EarlyStopping(
+            monitor=s.monitor,
+            mode=s.mode,
+            patience=s.early_stopping,
+            tie_break=s.tie_break,
+            restore_best=s.restore_best,
+        )
+        self._own_hooks = [self._early_stopping]
+        if s.checkpoint_dir is not None:
+            self._own_hooks.append(Checkpoints(s.checkpoint_dir, self._early_stopping))
+        self._is_main = True
 
-    # ---------------------------------------------------------------- fit
+    @property
+    def best_epoch(self) -> int | None:
+        return self._early_stopping.best_epoch
+
+    @property
+    def best_score(self) -> float | None:
+        return self._early_stopping.best_score
+
+    @property
+    def stopped_early(self) -> bool:
+        return self._early_stopping.stopped
+
+    # ---------------------------------------------------------------- the training loop
 
     def fit(self, model: nn.Module, train, val=None, resume: bool = False) -> list[dict]:
         """Train ``model`` on ``train``, validating on ``val`` after each epoch.
@@ -407,296 +172,218 @@ class Trainer:
 
         Returns ``history``: one dict per epoch.
         """
+        s = self.settings
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         _check_dataset("train", train)
         if val is not None:
             _check_dataset("val", val)
-        if resume and self.checkpoint_dir is None:
-            raise ValueError("resume=True continues from checkpoint_dir, which is None")
-        if self.stateful:
-            for name, data in (("train", train), ("val", val)):
-                if data is not None and len(data) % self.batch_size:
-                    raise ValueError(
-                        f"stateful=True carries each row's state to the next batch, so every "
-                        f"batch must be full, but len({name})={len(data)} is not a multiple "
-                        f"of batch_size={self.batch_size}"
-                    )
-        self._fit(distributed.setup(self.distributed, self.device), model, train, val, resume)
+        s.check_data(train, val, resume)
+        run = self._start(model, train, val, resume)
+        self.history, self.steps, self.hook_seconds = [], [], 0.0
+        self._started = time.perf_counter()  # moved on by the hooks' time: see _call_hooks
+        # Checkpoints restores a resumed run here (history, steps, run.epoch, ...) or removes
+        # an earlier run's checkpoints; EarlyStopping starts afresh or from the checkpoint.
+        self._call_hooks(run, "on_fit_start")
+        self._started -= sum(row["seconds"] for row in self.history)  # a resumed run's time
+        try:
+            while not self._finished(run.epoch):
+                run.epoch += 1
+                started, hooked = time.perf_counter(), self.hook_seconds
+                loss_sum, count, samples, grad_norms = 0.0, 0.0, 0, []
+                planned = run.steps_per_epoch
+                if s.max_steps is not None:
+                    planned = min(planned, s.max_steps - len(self.steps))
+                run.progress.start_epoch(run.epoch, planned)
+                state = None  # carried from batch to batch when stateful
+                for indices in epoch_batches(train, s.batch_size, s.seed, run.epoch, s.shuffle):
+                    batch, parts, state = self._fetch(run, train, indices, state)
+                    samples += len(indices)
+                    # One optimizer step per piece: the batch, or with tbptt each chunk of it,
+                    # the state carried from chunk to chunk and cut from the graph between.
+                    for chunk in [None] if s.tbptt is None else chunks(parts, s.tbptt):
+                        piece_sum, piece_count, state = self._loss(
+                            run, run.net, batch, parts, chunk, state
+                        )
+                        # This process's loss sum, scaled by (processes / global count): DDP's
+                        # average of the gradients is then the gradient of the global mean.
+                        totals = torch.stack(
+                            [piece_sum.detach().to(torch.float64), piece_count.to(torch.float64)]
+                        )
+                        total_loss, total_count = run.ctx.sum(totals).tolist()
+                        run.optimizer.zero_grad(set_to_none=True)
+                        (piece_sum * (run.ctx.world / max(total_count, 1.0))).backward()
+                        if total_count == 0:
+                            break  # padding only: every sequence has ended, so no step here on
+                        step_loss = total_loss / total_count
+                        if not math.isfinite(step_loss):
+                            raise FloatingPointError(
+                                f"the training loss is {step_loss} at step {len(self.steps) + 1} "
+                                f"(epoch {run.epoch}); lower lr, set clip_norm, or look for NaN "
+                                "or inf in the data"
+                            )
+                        parameters = [p for p in model.parameters() if p.grad is not None]
+                        # With max_norm=inf clip_grad_norm_ only measures: the norm logged is
+                        # always the one before clipping.
+                        norm = float(nn.utils.clip_grad_norm_(parameters, s.clip_norm or math.inf))
+                        if s.clip_value is not None:
+                            nn.utils.clip_grad_value_(parameters, s.clip_value)
+                        lr = run.optimizer.param_groups[0]["lr"]
+                        run.optimizer.step()
+                        if s.schedule == "cosine":
+                            run.scheduler.step()
+                        self.steps.append(
+                            {
+                                "step": len(self.steps) + 1,
+                                "epoch": run.epoch,
+                                "loss": step_loss,
+                                "grad_norm": norm,
+                                "lr": lr,
+                            }
+                        )
+                        loss_sum += total_loss
+                        count += total_count
+                        grad_norms.append(norm)
+                        run.progress.step(loss_sum / count, samples)
+                        self._call_hooks(run, "on_step")
+                        if self._steps_done():
+                            break
+                    if not s.stateful:
+                        state = None
+                    if self._steps_done():
+                        break
+                started += self.hook_seconds - hooked  # the hooks' time is not training time
+                trained = time.perf_counter() - started
+                row = {
+                    "epoch": run.epoch,
+                    "loss": loss_sum / count if count else math.nan,
+                    **self._validate(run),
+                }
+                if s.schedule == "plateau":  # which needs a tracked monitor: tracks_monitor
+                    run.scheduler.step(row[s.monitor])
+                row |= {
+                    "lr": run.optimizer.param_groups[0]["lr"],
+                    "grad_norm_mean": sum(grad_norms) / len(grad_norms) if grad_norms else math.nan,
+                    "grad_norm_max": max(grad_norms, default=math.nan),
+                    "seconds": time.perf_counter() - started,
+                    "samples_per_s": samples / trained,
+                }
+                self.history.append(row)
+                # EarlyStopping follows the monitored metric, and may stop the run; then
+                # Checkpoints writes the epoch's checkpoint.
+                self._call_hooks(run, "on_epoch_end")
+                run.progress.end_epoch(row)
+        finally:
+            run.progress.close()
+        self._call_hooks(run, "on_fit_end")
+        if self._early_stopping.restore(model):  # with restore_best: the best epoch's weights
+            self._call_hooks(run, "on_best_restored", self.best_epoch)
         return self.history
 
-    def _fit(self, ctx, model, train, val, resume) -> None:
-        if self.time_limit is not None and ctx.world > 1:
-            raise ValueError(
-                "time_limit stops each process at a step its own clock picks, which would "
-                "part the processes of a distributed run: use max_steps"
-            )
-        if self.batch_size % ctx.world:
-            raise ValueError(
-                f"batch_size={self.batch_size} is the global batch, split evenly across the "
-                f"{ctx.world} processes; make it a multiple of {ctx.world}"
-            )
+    def _start(self, model: nn.Module, train, val, resume: bool) -> Run:
+        """What the loop works with: the processes, the model on its device in training mode,
+        the seed set, the data's layout checked, the optimizer and the schedule."""
+        s = self.settings
+        ctx = distributed.setup(s.distributed, s.device)
+        s.check_processes(ctx.world)
         self._is_main = ctx.is_main
-        device = ctx.device or self.device or _model_device(model)
+        device = ctx.device or s.device or _model_device(model)
         model.to(device)
-        set_seed(self.seed)
-        tracking = self._check_monitor(val)
+        set_seed(s.seed)
+        tracking = s.tracks_monitor(val is not None)
         steps_per_epoch = self._steps_per_epoch(train)
-        if val is not None and self.compute_loss is None:
+        if val is not None and s.compute_loss is None:
             unpack(fetch(val, torch.tensor([0])))  # a malformed val set fails now, not later
-        optimizer = self._make_optimizer(model)
-        self._reset()
-        run = _Run(
+        optimizer = s.make_optimizer(model)
+        scheduler = s.make_scheduler(optimizer, steps_per_epoch)
+        net = ctx.wrap(model)
+        net.train()
+        return Run(
             model=model,
-            net=model,
+            net=net,
             train=train,
             val=val,
             optimizer=optimizer,
-            scheduler=self._make_scheduler(optimizer, steps_per_epoch),
-            loss=losses.resolve(self.loss),
+            scheduler=scheduler,
+            loss=losses.resolve(s.loss),
             ctx=ctx,
             device=device,
-            progress=Progress(self.progress, self._epochs_planned(steps_per_epoch), ctx.is_main),
+            progress=Progress(s.progress, s.epochs_planned(steps_per_epoch), ctx.is_main),
             tracking=tracking,
-            keep_best=tracking and self.early_stopping is not None and self.restore_best,
             steps_per_epoch=steps_per_epoch,
             resume=resume,
         )
-        epoch = 0
-        self._started = time.perf_counter()
-        if resume:
-            epoch = self._resume(run)
-            self._started -= sum(row["seconds"] for row in self.history)
-        elif ctx.is_main and self.checkpoint_dir is not None:
-            checkpoint.clear(self.checkpoint_dir)
-        run.net = ctx.wrap(model)
-        run.net.train()
-        self._call_hooks(run, epoch, "on_fit_start")
-        try:
-            while not self._finished(epoch):
-                epoch += 1
-                self._run_epoch(run, epoch)
-        finally:
-            run.progress.close()
-        self._call_hooks(run, epoch, "on_fit_end")
-        if run.keep_best and self._best_weights is not None:
-            model.load_state_dict(self._best_weights)
-            self._call_hooks(run, epoch, "on_best_restored", self.best_epoch)
+
+    def _steps_per_epoch(self, train) -> int:
+        """Optimizer steps in a full epoch; checks the first item's layout on the way."""
+        s = self.settings
+        batches = math.ceil(len(train) / s.batch_size)
+        if s.compute_loss is not None:
+            return batches
+        parts = unpack(fetch(train, torch.tensor([0])))
+        if s.tbptt is None:
+            return batches
+        return batches * math.ceil(check_aligned(parts) / s.tbptt)
 
     def _finished(self, epoch: int) -> bool:
-        """Whether training ends after ``epoch`` epochs."""
-        epochs_done = self.epochs is not None and epoch >= self.epochs
-        # A fresh run takes at least one step, however short its time limit.
+        """Whether training ends after ``epoch`` epochs: by early stopping, ``epochs``,
+        or ``max_steps`` or ``time_limit`` (a fresh run takes at least one step)."""
+        epochs_done = self.settings.epochs is not None and epoch >= self.settings.epochs
         return self.stopped_early or epochs_done or (epoch > 0 and self._steps_done())
 
     def _steps_done(self) -> bool:
         """Whether ``max_steps`` or ``time_limit`` ends training now."""
-        if self.max_steps is not None and len(self.steps) >= self.max_steps:
+        s = self.settings
+        if s.max_steps is not None and len(self.steps) >= s.max_steps:
             return True
         elapsed = time.perf_counter() - self._started
-        return self.time_limit is not None and elapsed >= self.time_limit
+        return s.time_limit is not None and elapsed >= s.time_limit
 
-    def _check_monitor(self, val) -> bool:
-        """Whether ``monitor`` names a metric of this run; an error if something needs it."""
-        available = ["loss", *(["val_loss"] if val is not None else []), *self.val_metrics]
-        if self.tie_break is not None and self.tie_break not in available:
-            raise ValueError(
-                f"tie_break={self.tie_break!r} is not a metric of this run; the metrics are "
-                f"{available}"
-            )
-        if self.monitor in available:
-            return True
-        users = [
-            name
-            for name, uses in (
-                ("early_stopping", self.early_stopping is not None),
-                ("schedule='plateau'", self.schedule == "plateau"),
-            )
-            if uses
-        ]
-        # The default monitor without a val set simply means no best epoch is tracked.
-        if users or self.monitor != "val_loss":
-            hint = " (val_loss needs a val dataset)" if self.monitor == "val_loss" else ""
-            needed = f"; {' and '.join(users)} need(s) it" if users else ""
-            raise ValueError(
-                f"monitor={self.monitor!r} is not a metric of this run{hint}{needed}; "
-                f"the metrics are {available}"
-            )
-        return False
-
-    def _steps_per_epoch(self, train) -> int:
-        """Optimizer steps in a full epoch; checks the first item's layout on the way."""
-        batches = math.ceil(len(train) / self.batch_size)
-        if self.compute_loss is not None:
-            return batches
-        parts = unpack(fetch(train, torch.tensor([0])))
-        if self.tbptt is None:
-            return batches
-        return batches * math.ceil(check_aligned(parts) / self.tbptt)
-
-    def _epochs_planned(self, steps_per_epoch: int) -> int | None:
-        """Epochs that ``epochs`` and ``max_steps`` allow; None when only time limits them."""
-        by_steps = math.ceil(self.max_steps / steps_per_epoch) if self.max_steps else None
-        return min((e for e in (self.epochs, by_steps) if e is not None), default=None)
-
-    def _make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
-        params = model.parameters()
-        if self.optimizer == "adam":
-            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        if self.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
-        return torch.optim.SGD(
-            params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
-        )
-
-    def _make_scheduler(self, optimizer, steps_per_epoch: int):
-        if self.schedule == "cosine":
-            epochs = self._epochs_planned(steps_per_epoch)
-            if epochs is None:
-                raise ValueError(
-                    "schedule='cosine' anneals over the planned steps, which time_limit alone "
-                    "does not fix: give epochs or max_steps too"
-                )
-            total = epochs * steps_per_epoch
-            if self.max_steps is not None:
-                total = min(total, self.max_steps)
-            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-        if self.schedule == "plateau":
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer,
-                mode=self.mode,
-                factor=self.plateau_factor,
-                patience=self.plateau_patience,
-            )
-        return None
-
-    # ---------------------------------------------------------------- one epoch
-
-    def _run_epoch(self, run: _Run, number: int) -> None:
-        """Train one epoch, validate, record its history row, checkpoint."""
-        started = time.perf_counter()
-        hooked = self.hook_seconds
-        epoch = self._train_epoch(run, number)
-        started += self.hook_seconds - hooked  # the hooks' time is not training time
-        trained = time.perf_counter() - started
-        validation = self._validate(run)
-        norms = epoch.grad_norms
-        row = {
-            "epoch": number,
-            "loss": epoch.loss_sum / epoch.count if epoch.count else math.nan,
-            **validation,
-        }
-        self._track_best(run, row)
-        if self.schedule == "plateau":  # which needs a tracked monitor: see _check_monitor
-            run.scheduler.step(row[self.monitor])
-        row |= {
-            "lr": run.optimizer.param_groups[0]["lr"],
-            "grad_norm_mean": sum(norms) / len(norms) if norms else math.nan,
-            "grad_norm_max": max(norms, default=math.nan),
-            "seconds": time.perf_counter() - started,
-            "samples_per_s": epoch.samples / trained,
-        }
-        self.history.append(row)
-        if self.checkpoint_dir is not None:
-            self._save_checkpoint(run, number)
-        run.progress.end_epoch(row)
-
-    def _train_epoch(self, run: _Run, number: int) -> _Epoch:
-        epoch = _Epoch(number)
-        batches = epoch_batches(run.train, self.batch_size, self.seed, number, self.shuffle)
-        planned = run.steps_per_epoch
-        if self.max_steps is not None:
-            planned = min(planned, self.max_steps - len(self.steps))
-        run.progress.start_epoch(number, planned)
-        state = None  # carried from batch to batch when stateful
-        for indices in batches:
-            batch = fetch_share(run.train, indices, run.ctx.rank, run.ctx.world, run.device)
-            epoch.samples += len(indices)
-            state = self._train_batch(run, epoch, batch.data, batch.rows, batch.row_weight, state)
-            if self._steps_done():
-                break
-        return epoch
-
-    def _train_batch(self, run: _Run, epoch: _Epoch, data, rows: int, row_weight, state):
-        """The forward pass, backward pass and optimizer step(s) of one batch.
-
-        ``state`` is the one carried from the previous batch (None unless stateful); returns
-        the one to carry to the next.
-        """
-        if self.compute_loss is not None:
-            # Weighted by what it averages, so processes with unequal shares count right.
-            loss_sum, count = _sum_and_count(self.compute_loss(run.net, data), rows, run.device)
-            self._step(run, epoch, loss_sum, count)
-            return None
-        parts = unpack(data)
-        if self.tbptt is None:
-            prediction = prediction_of(run.net(*parts.inputs, **lengths_argument(parts.lengths)))
-            steps = time_steps(parts)
-            valid = losses.valid_elements(row_weight, parts.target, parts.lengths, steps)
-            self._step(run, epoch, *losses.masked_loss(run.loss, prediction, parts.target, valid))
-            return None
+    def _fetch(self, run: Run, data, indices, state):
+        """This process's share of a batch, its parts (None with ``compute_loss``), and the
+        carried ``state`` with the rows that start a new stream (``reset``) set to zero."""
+        batch = fetch_share(data, indices, run.ctx.rank, run.ctx.world, run.device)
+        parts = None if self.settings.compute_loss is not None else unpack(batch.data)
         if state is not None and parts.reset is not None:
             state = zero_rows(parts.reset, state)
-        for chunk in chunks(parts, self.tbptt):
-            output = run.net(*chunk.inputs, state=state, **lengths_argument(chunk.lengths))
+        return batch, parts, state
+
+    def _loss(self, run: Run, net: nn.Module, batch, parts, chunk=None, state=None):
+        """(loss sum, count, state after) of a batch run through ``net``: by ``compute_loss``;
+        or the whole batch (``chunk`` None), from ``state`` when the Trainer truncates BPTT
+        (validation runs the whole sequences); or one ``chunk`` of it from ``state``, where
+        the rows that have ended keep theirs, and the state after is cut from the graph."""
+        s = self.settings
+        if s.compute_loss is not None:
+            # Weighted by what it averages, so processes with unequal shares count right.
+            result = s.compute_loss(net, batch.data)
+            return (*_sum_and_count(result, batch.rows, run.device), None)
+        if chunk is not None:
+            output = net(*chunk.inputs, state=state, **lengths_argument(chunk.lengths))
             prediction, new_state = _prediction_and_state(output)
             if chunk.active is not None and state is not None:
                 new_state = keep_rows(~chunk.active, state, new_state)
             valid = losses.valid_elements(
-                row_weight, chunk.target, parts.lengths, chunk.steps, chunk.start
+                batch.row_weight, chunk.target, parts.lengths, chunk.steps, chunk.start
             )
-            stepped = self._step(
-                run, epoch, *losses.masked_loss(run.loss, prediction, chunk.target, valid)
-            )
-            state = detach(new_state)
-            # An empty chunk means every sequence has ended; the later chunks are empty too.
-            if not stepped or self._steps_done():
-                break
-        return state if self.stateful else None
-
-    def _step(self, run: _Run, epoch: _Epoch, loss_sum, count) -> bool:
-        """Backward pass and optimizer step on the global mean of the loss.
-
-        ``loss_sum`` is this process's sum over its valid elements and ``count`` their
-        number. Scaled by (processes / global count), DDP's average of the gradients is the
-        gradient of the global mean. Returns False, taking no step, when no element of the
-        global batch counts (a chunk of padding only).
-        """
-        totals = torch.stack([loss_sum.detach().to(torch.float64), count.to(torch.float64)])
-        total_loss, total_count = run.ctx.sum(totals).tolist()
-        run.optimizer.zero_grad(set_to_none=True)
-        (loss_sum * (run.ctx.world / max(total_count, 1.0))).backward()
-        if total_count == 0:
-            return False
-        loss = total_loss / total_count
-        step = len(self.steps) + 1
-        if not math.isfinite(loss):
-            raise FloatingPointError(
-                f"the training loss is {loss} at step {step} (epoch {epoch.number}); lower lr, "
-                "set clip_norm, or look for NaN or inf in the data"
-            )
-        parameters = [p for p in run.model.parameters() if p.grad is not None]
-        # With max_norm=inf clip_grad_norm_ only measures: the norm is always before clipping.
-        norm = float(torch.nn.utils.clip_grad_norm_(parameters, self.clip_norm or math.inf))
-        if self.clip_value is not None:
-            torch.nn.utils.clip_grad_value_(parameters, self.clip_value)
-        lr = run.optimizer.param_groups[0]["lr"]
-        run.optimizer.step()
-        if self.schedule == "cosine":
-            run.scheduler.step()
-        self.steps.append(
-            {"step": step, "epoch": epoch.number, "loss": loss, "grad_norm": norm, "lr": lr}
+            loss_sum, count = losses.masked_loss(run.loss, prediction, chunk.target, valid)
+            return loss_sum, count, detach(new_state)
+        lengths = lengths_argument(parts.lengths)
+        if s.tbptt is None:
+            prediction = prediction_of(net(*parts.inputs, **lengths))
+        else:
+            prediction, state = _prediction_and_state(net(*parts.inputs, state=state, **lengths))
+        valid = losses.valid_elements(
+            batch.row_weight, parts.target, parts.lengths, time_steps(parts)
         )
-        epoch.loss_sum += total_loss
-        epoch.count += total_count
-        epoch.grad_norms.append(norm)
-        run.progress.step(epoch.loss_sum / epoch.count, epoch.samples)
-        self._call_hooks(run, epoch.number, "on_step")
-        return True
+        return (*losses.masked_loss(run.loss, prediction, parts.target, valid), state)
 
-    def _call_hooks(self, run: _Run, epoch: int, method: str, *args) -> None:
-        """Call ``method`` of every hook, on the main process only. The time they take counts
-        in ``hook_seconds``, not in the training time (``time_limit``, ``seconds``)."""
+    def _call_hooks(self, run: Run, method: str, *args) -> None:
+        """Call ``method`` of the Trainer's own hooks, on every process, as training; then of
+        ``hooks``, on the main process only, their time counted in ``hook_seconds``, not in
+        the training time (``time_limit``, ``seconds``)."""
+        for hook in self._own_hooks:
+            getattr(hook, method)(self, run, *args)
         if not self.hooks or not run.ctx.is_main:
             return
         started = time.perf_counter()
@@ -705,7 +392,7 @@ class Trainer:
             train=run.train,
             val=run.val,
             device=run.device,
-            epoch=epoch,
+            epoch=run.epoch,
             step=len(self.steps),
             resume=run.resume,
         )
@@ -717,7 +404,7 @@ class Trainer:
 
     # ---------------------------------------------------------------- validation
 
-    def _validate(self, run: _Run) -> dict:
+    def _validate(self, run: Run) -> dict:
         """val_loss and the val metrics, with the model in eval mode and gradients off."""
         if run.val is None and not self.val_metrics:
             return {}
@@ -734,112 +421,22 @@ class Trainer:
         run.net.train()
         return row
 
-    def _val_loss(self, run: _Run) -> float:
+    def _val_loss(self, run: Run) -> float:
         """The mean loss over the val set, split across processes like a training batch.
 
         The bare model runs here (not its DDP wrapper, whose forward may communicate).
         """
+        s = self.settings
         totals = torch.zeros(2, dtype=torch.float64, device=run.device)
-        state = None
-        for indices in epoch_batches(run.val, self.batch_size, self.seed, 0, shuffle=False):
-            batch = fetch_share(run.val, indices, run.ctx.rank, run.ctx.world, run.device)
-            if self.compute_loss is not None:
-                loss_sum, count = _sum_and_count(
-                    self.compute_loss(run.model, batch.data), batch.rows, run.device
-                )
-                totals += torch.stack([loss_sum.to(torch.float64), count.to(torch.float64)])
-                continue
-            parts = unpack(batch.data)
-            lengths = lengths_argument(parts.lengths)
-            if self.tbptt is None:
-                prediction = prediction_of(run.model(*parts.inputs, **lengths))
-            else:
-                if state is not None and parts.reset is not None:
-                    state = zero_rows(parts.reset, state)
-                output = run.model(*parts.inputs, state=state, **lengths)
-                prediction, final = _prediction_and_state(output)
-                state = final if self.stateful else None
-            steps = time_steps(parts)
-            valid = losses.valid_elements(batch.row_weight, parts.target, parts.lengths, steps)
-            loss_sum, count = losses.masked_loss(run.loss, prediction, parts.target, valid)
-            totals += torch.stack([loss_sum.to(torch.float64), count])
+        state = None  # carried from batch to batch when stateful
+        for indices in epoch_batches(run.val, s.batch_size, s.seed, 0, shuffle=False):
+            batch, parts, state = self._fetch(run, run.val, indices, state)
+            loss_sum, count, state = self._loss(run, run.model, batch, parts, state=state)
+            totals += torch.stack([loss_sum.to(torch.float64), count.to(torch.float64)])
+            if not s.stateful:
+                state = None
         loss_sum, count = run.ctx.sum(totals).tolist()
         return loss_sum / count
-
-    def _track_best(self, run: _Run, row: dict) -> None:
-        """Follow the monitored metric: best epoch and score, best weights, early stopping."""
-        if not run.tracking:
-            return
-        score = row[self.monitor]
-        if self.best_score is None:
-            better = not math.isnan(score)
-        else:
-            better = score < self.best_score if self.mode == "min" else score > self.best_score
-            if score == self.best_score and self.tie_break is not None:
-                best_row = next(r for r in self.history if r["epoch"] == self.best_epoch)
-                better = row[self.tie_break] < best_row[self.tie_break]
-        if better:
-            self.best_score, self.best_epoch, self._bad_epochs = score, row["epoch"], 0
-            if run.keep_best:
-                self._best_weights = {
-                    name: t.detach().clone() for name, t in run.model.state_dict().items()
-                }
-            return
-        self._bad_epochs += 1
-        if self.early_stopping is not None and self._bad_epochs >= self.early_stopping:
-            self.stopped_early = True
-
-    # ---------------------------------------------------------------- checkpoints
-
-    def _settings(self) -> dict:
-        return {name: getattr(self, name) for name in _RUN_SETTINGS}
-
-    def _save_checkpoint(self, run: _Run, epoch: int) -> None:
-        generators = run.ctx.gather(rng_states())  # every process's: each draws its own
-        if not run.ctx.is_main:
-            return
-        state = {
-            "epoch": epoch,
-            "settings": self._settings(),
-            "optimizer": run.optimizer.state_dict(),
-            "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
-            "history": self.history,
-            "steps": self.steps,
-            "best_epoch": self.best_epoch,
-            "best_score": self.best_score,
-            "bad_epochs": self._bad_epochs,
-            "stopped_early": self.stopped_early,
-            "rng": generators,
-        }
-        checkpoint.save(
-            self.checkpoint_dir, epoch, run.model.state_dict(), self._best_weights, state
-        )
-
-    def _resume(self, run: _Run) -> int:
-        """Restore the newest checkpoint; returns its epoch (0 when there is none)."""
-        path = checkpoint.latest(self.checkpoint_dir)
-        if path is None:
-            return 0
-        weights, best, state = checkpoint.load(path)
-        differ = {k: v for k, v in state["settings"].items() if getattr(self, k) != v}
-        if differ:
-            ours = {k: getattr(self, k) for k in differ}
-            raise ValueError(
-                f"the checkpoint in {path} was written with {differ} but this Trainer has "
-                f"{ours}; resuming would not continue the same run (resume=False starts over)"
-            )
-        run.model.load_state_dict(weights)
-        run.optimizer.load_state_dict(state["optimizer"])
-        if run.scheduler is not None:
-            run.scheduler.load_state_dict(state["scheduler"])
-        self.history, self.steps = state["history"], state["steps"]
-        self.best_epoch, self.best_score = state["best_epoch"], state["best_score"]
-        self._bad_epochs, self.stopped_early = state["bad_epochs"], state["stopped_early"]
-        self._best_weights = best
-        # Bit for bit with the same number of processes; with another, as near as can be.
-        generators = state["rng"]
-        restore_rng_states(generators[min(run.ctx.rank, len(generators) - 1)])
-        return state["epoch"]
 
     # ---------------------------------------------------------------- output
 
@@ -857,3 +454,15 @@ class Trainer:
         import pandas as pd
 
         pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def _setting(name: str) -> property:
+    return property(
+        lambda trainer: getattr(trainer.settings, name),
+        doc=f"The ``{name}`` setting, read-only (``Trainer.settings.{name}``).",
+    )
+
+
+# Each setting reads as an attribute, as it always has: trainer.loss, trainer.early_stopping.
+for _field in fields(TrainerSettings):
+    setattr(Trainer, _field.name, _setting(_field.name))
