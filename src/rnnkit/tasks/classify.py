@@ -419,16 +419,16 @@ class Classifier(Estimator):
 
     def _trainer_options(self, held, held_set) -> dict:
         budget = {key: self.budget_[key] for key in ("epochs", "batch_size", "schedule")}
-        options = {"loss": "cross_entropy", "max_steps": self.budget_["steps"], **budget}
+        options = {"loss": "cross_entropy", "steps": self.budget_["steps"], **budget}
         if held is None:
-            return options | {"early_stopping": None}
+            return options | {"patience": None}
 
         def val_accuracy(model) -> float:
             return metrics.accuracy(held_set.target.numpy(), self._classes(model, held_set))
 
         # Accuracy ties often on small validation sets: the lower val_loss decides, so
         # patience measures real stagnation.
-        return options | {"early_stopping": self.budget_["patience"], "monitor": "val_accuracy",
+        return options | {"patience": self.budget_["patience"], "monitor": "val_accuracy",
                           "mode": "max", "tie_break": "val_loss",
                           "val_metrics": {"val_accuracy": val_accuracy}}  # fmt: skip
 

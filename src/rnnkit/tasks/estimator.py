@@ -310,24 +310,17 @@ class Estimator:
             hooks.append(Recorder(every=self.diagnose_every, folder=records))
         root = places["checkpoint_dir"]
         folder = None if root is None or checkpoint is None else Path(root) / checkpoint
-        minutes = getattr(self, "minutes", None)
-        patience = getattr(self, "patience", None)
+        # The Trainer takes the training settings by the same names; those a task does
+        # not take (a language model's patience) are off.
         arguments = {
-            "epochs": getattr(self, "epochs", None),
-            "max_steps": getattr(self, "steps", None),
-            "time_limit": minutes * 60 if minutes is not None else None,
-            "batch_size": self.batch_size,
-            "optimizer": self.optimizer,
-            "lr": self.lr,
-            "weight_decay": self.weight_decay,
-            "clip_norm": self.clip_norm,
-            "schedule": self.schedule,
-            "early_stopping": patience if validation else None,
+            name: getattr(self, name, None) for name in TRAINING if name != "diagnose_every"
+        }
+        arguments |= {
+            "patience": arguments["patience"] if validation else None,
             "monitor": monitor if validation else "loss",
             "mode": mode if validation else "min",
             "checkpoint_dir": folder,
             "seed": self.seed if seed is None else seed,
-            "progress": self.progress,
             "hooks": hooks,
         }
         return Trainer(**(arguments | task))

@@ -241,7 +241,7 @@ class LanguageModeler(Estimator):
         limits += [self.steps] if self.steps is not None else []
         if not limits and self.minutes is None:
             limits = [passes]  # one pass when no limit is given
-        return {"monitor": "held_out_loss", "epochs": None, "max_steps": min(limits, default=None),
+        return {"monitor": "held_out_loss", "epochs": None, "steps": min(limits, default=None),
                 "shuffle": False, "stateful": True, "tbptt": self.bptt, "loss": "cross_entropy",
                 "val_metrics": {"held_out_loss": self._held_out_loss}}  # fmt: skip
 
