@@ -1,9 +1,10 @@
 """``rnnkit <command>``: a thin shell over the Python API.
 
-Every ``<task> train`` command is made the same way: the task's own options, then one option
-per training setting the task's estimator takes (``rnnkit.tasks.settings.TRAINING``), each
-with its help and the estimator's default; the run goes through
-``rnnkit.tasks.rundir.train_run``. Under torchrun only rank 0 prints.
+Every ``<task> train`` command is made the same way: how to read the data, then one option
+per setting of the task's estimator, its own and the training settings it takes, made from
+their declarations (``rnnkit.tasks.settings``) with their help and the estimator's defaults;
+the run goes through ``rnnkit.tasks.rundir.train_run``. ``register`` makes a new task's
+``train``, ``evaluate`` and ``predict`` in one line. Under torchrun only rank 0 prints.
 """
 
 import click
