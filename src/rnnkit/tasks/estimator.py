@@ -44,8 +44,6 @@ from typing import ClassVar
 
 from .settings import TRAINING, Setting
 
-_NOT_GIVEN = inspect.Parameter.empty
-
 
 class Estimator:
     """Base of every task's estimator; see the module docstring.
