@@ -172,9 +172,8 @@ def test_series_of_unequal_length_are_resampled_to_the_longest(tmp_path):
     # a test series longer than any in training is squeezed to it.
     wanted = np.linspace(0, 1, longest)[:, None]
     longer = Examples([np.linspace(0, 1, 40, dtype=np.float32)[:, None]], None, "features")
-    for x in classifier._prepared(Examples(ramps, labels, "features")) + classifier._prepared(
-        longer
-    ):
+    prepared = classifier.inputs_._prepared  # the series before the channel scaler
+    for x in prepared(Examples(ramps, labels, "features")) + prepared(longer):
         np.testing.assert_allclose(x, wanted, atol=1e-6)
     assert set(classifier._dataset(longer).lengths.tolist()) == {longest}
     kept = Classifier(steps=1, baseline=False, resample=None, **TINY).fit(ramps, labels)

@@ -7,7 +7,9 @@ and always reports it beside baselines on the same data: the majority class; the
 network with the same input and head but no recurrence (``BagClassifier``), so the run shows
 what reading the sequence in order adds; and what each field compares with: NB-SVM on word
 uni- and bigrams for text (``rnnkit.models.NBSVM``), 1-NN with the Euclidean and DTW
-distances for feature sequences (``rnnkit.models.NearestNeighbour``).
+distances for feature sequences (``rnnkit.models.NearestNeighbour``). Every job that
+differs between text and feature sequences is done by the kind of input the data holds
+(``rnnkit.tasks.classify_inputs``); the classifier itself never asks which it is.
 
     >>> classifier = Classifier(cell="gru", epochs=5).fit("reviews.csv")
     >>> classifier.predict(["a gorgeous, witty film", "tedious and overlong"])
@@ -27,11 +29,17 @@ import torch
 from .. import metrics
 from ..data import readers
 from ..data.batching import SequenceDataset
-from ..data.series import NORMALISATIONS, ChannelScaler, Gaps, fill_gaps, z_normalise
-from ..data.text import Vocabulary, make_tokenizer, tokenizer_from_dict
+from ..data.series import NORMALISATIONS
+from ..data.text import Vocabulary
 from ..models.classifier import BagClassifier, SequenceClassifier
-from ..models.neighbours import resample
 from . import supervised
+from .classify_inputs import (
+    KINDS,
+    SIGNAL_CONV_CHANNELS,
+    SIGNAL_HIDDEN_SIZE,
+    TEXT_HIDDEN_SIZE,
+    Inputs,
+)
 from .estimator import Estimator
 from .settings import Setting, positive_integer, shared, training_settings
 from .supervised import label_vocabulary, run_batches
@@ -51,20 +59,6 @@ LARGE_EPOCHS = 15
 """A large set trains for up to this many epochs (at least ``SMALL_STEPS`` steps), stopped
 early on its validation part: MR's 9,400 training sentences peak within 3-10 epochs, and
 Fashion-MNIST's 54,000 images still gain at 10 (88.9 % on the test; 89.5 % at 15)."""
-
-SIGNAL_HIDDEN_SIZE = 64
-"""The default RNN width for feature sequences (text: ``TEXT_HIDDEN_SIZE``). On the signal
-sets of the README, 64 units per direction score as 128 do and train three times faster."""
-
-TEXT_HIDDEN_SIZE = 128
-
-SIGNAL_CONV_CHANNELS = (64, 64, 64)
-"""The default front-end of feature sequences: three convolution blocks of 64 channels
-(kernels ``conv_kernels`` = 7, 5, 3) before the RNN, as in LSTM-FCN, measured in the README."""
-
-REFERENCE_VALUES = 250_000
-"""The training values a run keeps for its 1-NN baselines (about 5 MB of JSON); a larger set
-is scored against 1-NN when trained, not when its run is evaluated again later."""
 
 
 def ngram_orders(value) -> str | None:
@@ -262,11 +256,14 @@ class Classifier(Estimator):
         baseline: also train and score the baselines (one-to-one, NB-SVM or 1-NN).
 
     Fitted: ``members_`` (the ensemble's models; ``model_`` is the first), ``baseline_``,
-    ``reference_`` (the baselines that are not networks, by name) and ``skipped_`` (those left
-    out, with why), ``labels_``, ``vocabulary_`` and ``tokenizer_`` (text) or ``scaler_``
-    and ``length_`` (features: the steps every series is resampled to, or None),
-    ``conv_channels_``, ``budget_``, ``history_``, ``steps_`` and
-    ``best_epoch_`` (of the first model), ``metrics_``.
+    ``inputs_`` (the kind of input the data holds, which does every job that differs between
+    text and feature sequences: ``rnnkit.tasks.classify_inputs.TextInputs`` or
+    ``SeriesInputs``), ``labels_``, ``conv_channels_``, ``budget_``, ``history_``, ``steps_``
+    and ``best_epoch_`` (of the first model), ``metrics_``; and what ``inputs_`` learnt,
+    which reads on the classifier too: ``reference_`` (the baselines that are not networks,
+    by name) and ``skipped_`` (those left out, with why), ``vocabulary_`` and ``tokenizer_``
+    (text) or ``scaler_`` and ``length_`` (features: the steps every series is resampled to,
+    or None).
     """
 
     task = "classify"
@@ -276,7 +273,8 @@ class Classifier(Estimator):
             "hidden_size",
             default=None,
             optional=True,
-            help="Units per recurrent layer; unset: 128 for text, 64 for feature sequences.",
+            help=f"Units per recurrent layer; unset: {TEXT_HIDDEN_SIZE} for text, "
+            f"{SIGNAL_HIDDEN_SIZE} for feature sequences.",
         ),
         shared("num_layers"),
         Setting("bidirectional", True, "Read the sequence both ways.", bool),
@@ -297,7 +295,8 @@ class Classifier(Estimator):
             "conv_channels",
             None,
             "Channels of each convolution block before the RNN "
-            "(none: no front-end); unset: 64,64,64 for feature sequences, none for text.",
+            f"(none: no front-end); unset: {','.join(map(str, SIGNAL_CONV_CHANNELS))} for "
+            "feature sequences, none for text.",
             tuple,
             optional=True,
         ),
@@ -371,12 +370,13 @@ class Classifier(Estimator):
         return super().fit(read_examples(data, labels), val_data=val_data, **places)
 
     def _split(self, examples: Examples, val_data):
-        """The budget follows the size of the data; so does the part held out (a share of
-        each class)."""
+        """The kind of input is the data's; the budget follows the size of the data, and so
+        does the part held out (a share of each class)."""
+        self.inputs_ = self._inputs(examples.kind)
         self.budget_ = training_budget(
             len(examples), epochs=self.epochs, steps=self.steps, batch_size=self.batch_size,
             val=self.val, val_data=val_data is not None, schedule=self.schedule,
-            patience=self.patience, text=examples.kind == "text",
+            patience=self.patience, text=self.inputs_.constant_rate,
         )  # fmt: skip
         if val_data is not None:
             return examples, self.read(val_data)
@@ -387,34 +387,19 @@ class Classifier(Estimator):
         )
         return _subset(examples, keep), _subset(examples, hold)
 
+    def _inputs(self, kind: str) -> Inputs:
+        """The kind of input ``kind`` names (``Examples.kind``, or a run's), with the
+        settings it reads: the one place the classifier tells text from feature sequences."""
+        return KINDS[kind].of(self)
+
     def _prepare(self, train: Examples, held: Examples | None):
-        self.kind_ = train.kind
         # The classes are a closed set: those of the validation data count too.
         self.labels_ = label_vocabulary(train.labels + (held.labels if held is not None else []))
-        self._gaps = Gaps()
-        if self.kind_ == "text":
-            self.tokenizer_ = make_tokenizer(self.tokenizer, **self._tokenizer_options())
-            self.tokenizer_.fit(train.inputs)
-            tokens = [self._tokens(text, train.where(i)) for i, text in enumerate(train.inputs)]
-            self.vocabulary_ = Vocabulary(min_freq=self.min_freq, max_size=self.max_vocab)
-            self.vocabulary_.fit(tokens)
-        else:
-            if self.ngrams:
-                raise ValueError(
-                    f"ngrams={self.ngrams!r} bags token n-grams, but {train.source} holds "
-                    "feature sequences: leave ngrams at 0"
-                )
-            self.length_ = None
-            if self.resample == "longest":
-                self.length_ = max(len(x) for x in self._prepared(train))
-            elif self.resample is not None:
-                self.length_ = self.resample
-            self.scaler_ = ChannelScaler.fit(self._prepared(train))
+        inputs = self.inputs_.fit(train)
         self.conv_channels_ = self._conv_channels()
-        train_set = self._dataset(train, self._gaps)
+        train_set = SequenceDataset(inputs, torch.tensor(self.labels_.encode(train.labels)))
         # Images have one size by nature: the one-to-one baseline reads them whole.
         self.fixed_length_ = int(train_set.lengths[0]) if train.fixed_length else None
-        self._train_lengths = train_set.lengths
         return train_set, self._dataset(held) if held is not None else None
 
     def _trainer_options(self, held, held_set) -> dict:
@@ -459,10 +444,10 @@ class Classifier(Estimator):
         self.majority_ = self.labels_.tokens[int(np.bincount(train_set.target.numpy()).argmax())]
 
     def _fit_baselines(self, train: Examples, held) -> None:
-        """The baselines that keep or count the training data, and those left out, and why."""
-        self.reference_, self.skipped_ = None, {}
+        """The baselines that keep or count the training data (the kind's), and those left
+        out, and why."""
         if self.baseline_ is not None:
-            self._fit_reference(train)
+            self.inputs_.fit_baselines(train)
 
     def _fit_metrics(self, train: Examples, held) -> dict:
         fitted = {
@@ -470,15 +455,7 @@ class Classifier(Estimator):
             "labels": self.labels_.tokens,
             "budget": self.budget_,
         }
-        if self.kind_ == "features":
-            lengths = self._train_lengths
-            fitted["data"] |= {
-                "lengths": [int(lengths.min()), int(lengths.max())],
-                "channels": len(self.scaler_.mean),
-                "missing": self._gaps.as_dict(),
-                "normalize": self.normalize,
-                "resampled_to": self.length_,
-            }
+        fitted["data"] |= self.inputs_.fit_metrics()
         if held is not None:
             fitted["validation"] = self.score(held)
         return fitted
@@ -506,14 +483,8 @@ class Classifier(Estimator):
         predictions = {"model": self._decode(np.mean(probabilities, 0).argmax(1))}
         if self.baseline_ is not None:
             predictions["one_to_one"] = self._decode(self._classes(self.baseline_, dataset))
-        skipped, inputs = dict(self.skipped_), None
-        for name, reference in (self.reference_ or {}).items():
-            reason = self._too_slow(name, len(examples))
-            if reason:
-                skipped[name] = reason
-                continue
-            inputs = self._reference_inputs(examples) if inputs is None else inputs
-            predictions[name] = reference.predict(inputs)
+        baselines, skipped = self.inputs_.predict_baselines(examples)
+        predictions |= baselines
         predictions["majority"] = [self.majority_] * len(actual)
         labels = self.labels_.tokens
         scores = {
@@ -545,10 +516,11 @@ class Classifier(Estimator):
     def explain(self, texts) -> list[list[tuple[str, float]]]:
         """Each text's tokens with the attention weight the model gave each (they sum to 1)."""
         self._check_fitted()
-        if self.pooling != "attention" or self.kind_ != "text":
+        if self.pooling != "attention" or not self.inputs_.names_steps:
             raise ValueError(
                 "explain() shows attention weights: it needs a text classifier with "
-                f"pooling='attention'; this one reads {self.kind_} with pooling={self.pooling!r}"
+                f"pooling='attention'; this one reads {self.inputs_.kind} with "
+                f"pooling={self.pooling!r}"
             )
         examples = read_examples(texts, need_labels=False)
         dataset = self._dataset(examples)
@@ -559,23 +531,18 @@ class Classifier(Estimator):
             ).mean(0)
 
         weights = run_batches(dataset, attention, self.model_)
-        explained = []
-        for i, text in enumerate(examples.inputs):
-            tokens = self._tokens(text, examples.where(i))
-            explained.append(
-                [(t, float(w)) for t, w in zip(tokens, weights[i].tolist(), strict=False)]
-            )
-        return explained
+        return [
+            [(t, float(w)) for t, w in zip(tokens, weights[i].tolist(), strict=False)]
+            for i, tokens in enumerate(self.inputs_.tokens(examples))
+        ]
 
     def table(self, scores: dict) -> list[str]:
         front = "conv + " if self.conv_channels_ else ""
-        bag = f" + {self.tokenizer} 1-{self.ngrams}-gram bag" if self.ngrams else ""
         names = {
-            "model": f"{front}{self.cell.upper()} ({self.pooling} pooling){bag}",
+            "model": f"{front}{self.cell.upper()} ({self.pooling} pooling)"
+            f"{self.inputs_.network_label()}",
             "one_to_one": "one-to-one (no recurrence)",
-            "nbsvm": "NB-SVM (word 1-2-grams)",
-            "nn_euclidean": "1-NN, Euclidean distance",
-            "nn_dtw": f"1-NN, DTW ({self._dtw_band()})",
+            **self.inputs_.baseline_names(),
             "majority": "majority class",
         }
         columns = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
@@ -589,146 +556,48 @@ class Classifier(Estimator):
         rule = f"\nBudget ({budget['rule']}): {budget['reason']}" if budget else ""
         return super().report() + rule
 
+    def __getattr__(self, name: str):
+        # Only reached for names the classifier lacks: what its inputs learnt reads on the
+        # classifier too (vocabulary_, scaler_, reference_, …), as before the kinds split.
+        inputs = vars(self).get("inputs_")
+        fitted = name.endswith("_") and not name.startswith("_")
+        if fitted and inputs is not None and hasattr(inputs, name):
+            return getattr(inputs, name)
+        return super().__getattr__(name)
+
     # --- internals -------------------------------------------------------------------------
 
     def _check_settings(self) -> None:
         supervised.check_rnn_options(self, SequenceClassifier)
 
-    def _tokenizer_options(self) -> dict:
-        if self.tokenizer == "bpe":
-            return {"lowercase": self.lowercase, "vocab_size": self.bpe_vocab_size}
-        return {"lowercase": self.lowercase}
-
-    def _tokens(self, text: str, where: str) -> list[str]:
-        tokens = self.tokenizer_(text)
-        if not tokens:
-            raise ValueError(f"{where}: the text {text!r} has no tokens")
-        return tokens[: self.max_length]
-
-    def _prepared(self, examples: Examples, gaps: Gaps | None = None) -> list[np.ndarray]:
-        """Feature sequences with gaps filled (see ``fill_gaps``), cut to ``max_length``,
-        z-normalised with ``normalize="series"`` and resampled to ``length_`` steps (once it
-        is set); before the channel scaler."""
-        prepared = []
-        for i, x in enumerate(examples.inputs):
-            if x.ndim != 2 or len(x) == 0:
-                raise ValueError(
-                    f"{examples.where(i)}: a sequence must be (steps >= 1, features); got {x.shape}"
-                )
-            x = fill_gaps(x, examples.where(i), gaps)[: self.max_length]
-            x = z_normalise(x) if self.normalize == "series" else x
-            if self.length_ and len(x) != self.length_:
-                x = resample(x, self.length_).astype(np.float32)
-            prepared.append(x)
-        return prepared
-
-    def _series(self, examples: Examples, gaps: Gaps | None = None) -> list[np.ndarray]:
-        """What the networks and the nearest-neighbour baselines read: prepared sequences
-        standardised by the channel means and deviations of the training part."""
-        features = len(self.scaler_.mean)
-        series = []
-        for i, x in enumerate(self._prepared(examples, gaps)):
-            if x.shape[1] != features:
-                raise ValueError(
-                    f"{examples.where(i)}: {x.shape[1]} features per step, the model reads "
-                    f"{features}"
-                )
-            series.append(self.scaler_(x))
-        return series
-
-    def _dataset(self, examples: Examples, gaps: Gaps | None = None) -> SequenceDataset:
-        if examples.kind != self.kind_:
+    def _dataset(self, examples: Examples) -> SequenceDataset:
+        if examples.kind != self.inputs_.kind:
             raise ValueError(
                 f"data={examples.source!r} holds {examples.kind}, but this classifier reads "
-                f"{self.kind_}"
+                f"{self.inputs_.kind}"
             )
-        if self.kind_ == "text":
-            inputs = [
-                torch.tensor(self.vocabulary_.encode(self._tokens(text, examples.where(i))))
-                for i, text in enumerate(examples.inputs)
-            ]
-        else:
-            inputs = [torch.from_numpy(x) for x in self._series(examples, gaps)]
         target = None
         if examples.labels is not None:
             target = torch.tensor(self.labels_.encode(examples.labels))
-        return SequenceDataset(inputs, target)
-
-    def _reference_inputs(self, examples: Examples) -> list:
-        if self.kind_ == "text":
-            return [self._tokens(text, examples.where(i)) for i, text in enumerate(examples.inputs)]
-        return self._series(examples)
-
-    def _fit_reference(self, train: Examples) -> None:
-        """The baselines that keep or count the training data: NB-SVM for text, 1-NN-ED and
-        1-NN-DTW for feature sequences (DTW only where its band search fits the time limit,
-        else ``skipped`` says why)."""
-        from ..models.linear_text import NBSVM
-        from ..models.neighbours import NearestNeighbour
-
-        inputs = self._reference_inputs(train)
-        self.skipped_ = {}
-        if self.kind_ == "text":
-            self.reference_ = {"nbsvm": NBSVM().fit(inputs, train.labels)}
-            return
-        self.reference_series_ = inputs
-        self.reference_ = {"nn_euclidean": NearestNeighbour("euclidean").fit(inputs, train.labels)}
-        reason = self._too_slow("nn_dtw", 0)
-        if reason:
-            self.skipped_["nn_dtw"] = reason
-        else:
-            self.reference_["nn_dtw"] = NearestNeighbour("dtw", window="learned").fit(
-                inputs, train.labels
-            )
-
-    def _too_slow(self, name: str, tests: int) -> str:
-        """Why the baseline ``name`` is not computed for ``tests`` series, or "": 1-NN-DTW
-        is left out where its band search and test block exceed ``DTW_CELL_LIMIT``."""
-        from ..models.neighbours import DTW_CELL_LIMIT, DTW_CELLS_PER_SECOND, dtw_cells
-
-        if name in self.skipped_:
-            return self.skipped_[name]
-        if name != "nn_dtw":
-            return ""
-        nearest, dtw = self.reference_["nn_euclidean"], self.reference_.get("nn_dtw")
-        window = "learned" if dtw is None else dtw.window_
-        cells = dtw_cells(len(nearest.labels_), tests, nearest.length_, window)
-        if cells <= DTW_CELL_LIMIT:
-            return ""
-        return (
-            f"its {cells:.2g} dynamic-programme cells would take about "
-            f"{cells / DTW_CELLS_PER_SECOND / 60:.0f} minutes (the limit is "
-            f"{DTW_CELL_LIMIT / DTW_CELLS_PER_SECOND / 60:.1f} minutes)"
-        )
-
-    def _dtw_band(self) -> str:
-        reference = (getattr(self, "reference_", None) or {}).get("nn_dtw")
-        if reference is None:
-            return "band learned"
-        return f"band {100 * reference.window_:.0f} % learned"
+        return SequenceDataset(self.inputs_.encode(examples), target)
 
     def _hidden_size(self) -> int:
         if self.hidden_size is not None:
             return self.hidden_size
-        return SIGNAL_HIDDEN_SIZE if self.kind_ == "features" else TEXT_HIDDEN_SIZE
+        return self.inputs_.default_hidden_size
 
     def _conv_channels(self) -> tuple:
         """The convolutional front-end's channels: ``conv_channels``, or by default (None)
-        three blocks of 64 for feature sequences (see the README's signal sets) and none
-        for text, whose embedded tokens the RNN reads directly."""
+        the kind's: three blocks of 64 for feature sequences (see the README's signal sets)
+        and none for text, whose embedded tokens the RNN reads directly."""
         if self.conv_channels is not None:
             return tuple(self.conv_channels)
-        return SIGNAL_CONV_CHANNELS if self.kind_ == "features" else ()
+        return self.inputs_.default_conv_channels
 
     def _shared(self) -> dict:
         """What the classifier and its baseline have in common: input, embedding, head."""
-        size = (
-            {"vocab_size": len(self.vocabulary_)}
-            if self.kind_ == "text"
-            else {"input_size": len(self.scaler_.mean)}
-        )
         return {
-            **size,
+            **self.inputs_.sizes(),
             "embedding_dim": self.embedding_dim,
             "head_hidden": self.head_hidden,
             "dropout": self.dropout,
@@ -739,14 +608,9 @@ class Classifier(Estimator):
         return SequenceClassifier(
             len(self.labels_), cell=self.cell, hidden_size=self._hidden_size(),
             num_layers=self.num_layers, bidirectional=self.bidirectional, pooling=self.pooling,
-            rnn_options=self.rnn_options, **self._front_end(), **self._ngram_bag(),
+            rnn_options=self.rnn_options, **self._front_end(), **self.inputs_.network_options(),
             **self._shared(),
         )  # fmt: skip
-
-    def _ngram_bag(self) -> dict:
-        if not self.ngrams:  # fit refuses n-grams for feature sequences
-            return {}
-        return {"ngrams": self.ngrams, "ngram_buckets": self.ngram_buckets}
 
     def _front_end(self) -> dict:
         if not self.conv_channels_:
@@ -786,79 +650,24 @@ class Classifier(Estimator):
         return models
 
     def _data_state(self) -> dict:
-        state = {
-            "kind": self.kind_,
+        return {
+            "kind": self.inputs_.kind,
             "labels": self.labels_.to_dict(),
             "majority": self.majority_,
             "fixed_length": self.fixed_length_,
+            **self.inputs_.data_state(),
+            "conv_channels": list(self.conv_channels_),
+            **self.inputs_.baselines_state(),
         }
-        if self.kind_ == "text":
-            state |= {
-                "tokenizer": self.tokenizer_.to_dict(),
-                "vocabulary": self.vocabulary_.to_dict(),
-            }
-        else:
-            state["scaler"] = self.scaler_.to_dict()
-            state["length"] = self.length_
-        state["conv_channels"] = list(self.conv_channels_)
-        state |= self._reference_state()
-        return state
-
-    def _reference_state(self) -> dict:
-        """The n-gram and nearest-neighbour baselines, as JSON; the training series 1-NN
-        compares with are kept only up to ``REFERENCE_VALUES`` numbers."""
-        reference = self.reference_ or {}
-        state = {"skipped": dict(getattr(self, "skipped_", {}))}
-        if "nbsvm" in reference:
-            state["nbsvm"] = reference["nbsvm"].to_dict()
-        if "nn_euclidean" in reference:
-            nearest = reference["nn_euclidean"]
-            values = sum(x.size for x in self.reference_series_)
-            if values > REFERENCE_VALUES:
-                reason = (f"the run does not keep its {values:,} training values (more than "
-                          f"{REFERENCE_VALUES:,}) that 1-NN compares with")  # fmt: skip
-                state["skipped"] |= {"nn_euclidean": reason, "nn_dtw": reason}
-            else:
-                state["nearest"] = {
-                    "series": [x.tolist() for x in self.reference_series_],
-                    "labels": nearest.labels_,
-                    "window": reference["nn_dtw"].window_ if "nn_dtw" in reference else None,
-                }
-        return state
-
-    def _restore_reference(self, state: dict) -> None:
-        from ..models.linear_text import NBSVM
-        from ..models.neighbours import NearestNeighbour
-
-        self.skipped_ = state.get("skipped", {})
-        self.reference_ = {}
-        if "nbsvm" in state:
-            self.reference_["nbsvm"] = NBSVM.from_dict(state["nbsvm"])
-        if "nearest" in state:
-            kept = state["nearest"]
-            series = [np.array(x, dtype=np.float32) for x in kept["series"]]
-            self.reference_series_ = series
-            self.reference_["nn_euclidean"] = NearestNeighbour("euclidean").fit(
-                series, kept["labels"]
-            )
-            if "nn_dtw" not in self.skipped_:
-                self.reference_["nn_dtw"] = NearestNeighbour("dtw", window=kept["window"]).fit(
-                    series, kept["labels"]
-                )
 
     def _restore(self, state: dict) -> None:
-        self.kind_ = state["kind"]
+        self.inputs_ = self._inputs(state["kind"])
         self.labels_ = Vocabulary.from_dict(state["labels"])
         self.majority_ = state["majority"]
         self.fixed_length_ = self._entry(state, "fixed_length", "steps")
-        if self.kind_ == "text":
-            self.tokenizer_ = tokenizer_from_dict(state["tokenizer"])
-            self.vocabulary_ = Vocabulary.from_dict(self._entry(state, "vocabulary", "vocab"))
-        else:
-            self.scaler_ = ChannelScaler.from_dict(state["scaler"])
-            self.length_ = state.get("length")  # none before 0.2: series kept their lengths
+        self.inputs_.restore(state)
         self.conv_channels_ = tuple(state.get("conv_channels", ()))  # none before 0.2
-        self._restore_reference(state)
+        self.inputs_.restore_baselines(state)
         self.members_ = [self._build_model() for _ in range(self.ensemble)]
         self.model_ = self.members_[0]
         self.baseline_ = self._build_baseline()
@@ -905,7 +714,7 @@ def predict_lines(run, source: str, *, explain=False, **read) -> str:
     explained = classifier.explain(examples.inputs) if explain else None
     lines = []
     for i, (label, p) in enumerate(zip(labels, probabilities.max(1), strict=True)):
-        shown = f"\t{examples.inputs[i]}" if classifier.kind_ == "text" else ""
+        shown = classifier.inputs_.show(examples.inputs[i])
         lines.append(f"{label}\t{p:.3f}{shown}")
         if explained:
             lines.append("  " + " ".join(f"{t}({w:.2f})" for t, w in explained[i]))
