@@ -176,6 +176,9 @@ def test_check_integer():
         check_integer("n", -1, 0, optional=True)
     with pytest.raises(ValueError, match=r"^n=4 must be an integer in \[1, 3\]$"):
         check_integer("n", 4, maximum=3)
+    with pytest.raises(ValueError, match=r"^n=1.0 must be an integer$"):
+        check_integer("n", 1.0, None)
+    assert check_integer("n", -5, None) == -5
     with pytest.raises(ValueError, match=r"^n=0 must be a positive integer$"):
         check_integer("n", 0, what="a positive integer")
     with pytest.raises(ValueError, match=r"^n must be an integer >= 1, got True$"):

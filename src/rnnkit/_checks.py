@@ -111,12 +111,14 @@ def check_integer(
     got: bool = False,
     error=ValueError,
 ):
-    """``value``, if it is an integer >= ``minimum`` (and <= ``maximum``); else an error:
-    "name=value must be an integer >= minimum" ("an integer in [minimum, maximum]"), or
-    ``what`` in place of "an integer >= …" ("a positive integer")."""
-    if what is None:
-        what = f"an integer >= {minimum}"
-        what = what if maximum is None else f"an integer in [{minimum}, {maximum}]"
+    """``value``, if it is an integer >= ``minimum`` (None: any integer) and <= ``maximum``;
+    else an error: "name=value must be an integer >= minimum" ("an integer in [minimum,
+    maximum]", "an integer"), or ``what`` in place of "an integer >= …" ("a positive
+    integer")."""
+    if what is None and maximum is not None:
+        what = f"an integer in [{minimum}, {maximum}]"
+    elif what is None:
+        what = "an integer" if minimum is None else f"an integer >= {minimum}"
     ok = is_integer(value, minimum, maximum, numpy=numpy)
     return _check(ok, name, value, what, optional, words, got, error)
 
