@@ -237,3 +237,27 @@ def test_check_choice():
         check_choice("mode", "mid", ("min", "max"))
     with pytest.raises(ValueError, match=r"^mode='mid' is not known; expected one of \['min'\]$"):
         check_choice("mode", "mid", ["min"], wording="is not known; expected one of")
+
+
+# ---------------------------------------------------------------- the sites keep their acceptance
+
+
+def test_numpy_scalars_are_taken_where_they_were():
+    """Most sites take Python ints only (``numpy=False``); the forecasting baselines, the
+    metrics, the plots, DTW, decoding and the Trainer's numbers take NumPy's too."""
+    import rnnkit as rk
+    from rnnkit.models.baselines import SeasonalNaive
+    from rnnkit.tasks.settings import TRAINING
+    from rnnkit.training.settings import TrainerSettings
+
+    assert SeasonalNaive(np.int64(3)).season == 3
+    assert TrainerSettings.of(lr=np.float32(0.1), epochs=2).lr == np.float32(0.1)
+    with pytest.raises(ValueError, match=r"num_layers=np.int64\(2\) must be an integer >= 1"):
+        rk.LSTM(2, 3, num_layers=np.int64(2))
+    with pytest.raises(ValueError, match=r"lr=np.float32\(0.1\) must be a number > 0"):
+        TRAINING["lr"].check(np.float32(0.1))
+    TRAINING["lr"].check(np.float64(0.1))  # a float
+    with pytest.raises(ValueError, match=r"epochs=True must be an integer >= 1 or None"):
+        TRAINING["epochs"].check(True)
+    with pytest.raises(ValueError, match=r"lr=nan must be a number > 0"):
+        TRAINING["lr"].check(NAN)
