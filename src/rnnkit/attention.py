@@ -24,13 +24,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._checks import check_choice, check_integer
+
 KINDS = ("additive", "dot", "general")
 
 
 def _check_size(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-    return value
+    return check_integer(name, value, 1, what="a positive integer")
 
 
 class Attention(nn.Module):
@@ -73,8 +73,7 @@ class Attention(nn.Module):
         super().__init__()
         self.query_size = _check_size("query_size", query_size)
         self.key_size = _check_size("key_size", key_size)
-        if kind not in KINDS:
-            raise ValueError(f"kind={kind!r} is not one of {KINDS}")
+        check_choice("kind", kind, KINDS)
         if kind == "dot" and query_size != key_size:
             raise ValueError(
                 f"kind='dot' scores q·k, so query_size={query_size} must equal "

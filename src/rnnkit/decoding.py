@@ -74,11 +74,12 @@ is dropped from the batch (through ``reorder_state``).
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import torch
+
+from ._checks import check_finite, check_integer, is_integer, is_number
 
 __all__ = [
     "Decoded",
@@ -128,19 +129,17 @@ class Hypothesis(NamedTuple):
 
 
 def _check_int(name: str, value, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if not is_integer(value, numpy=True):
         raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__})")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if minimum is not None:
+        check_integer(name, value, minimum, numpy=True, what=f"an int >= {minimum}", got=True)
     return int(value)
 
 
 def _check_real(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_number(value, numpy=True):
         raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
+    return float(check_finite(name, value, numpy=True, got=True))
 
 
 def _check_filters(temperature, top_k, top_p) -> None:

@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ._checks import check_integer
 from .backends import recording
 from .backends.reference import valid_steps
 from .training.batches import fetch, to_device, unpack
@@ -432,8 +433,7 @@ class Recorder(Hook):
 
     def __init__(self, *, every: int, folder: str | os.PathLike, rows: int = 32):
         for name, value in (("every", every), ("rows", rows)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Recorder {name}={value!r} must be an integer >= 1")
+            check_integer(f"Recorder {name}", value, 1)
         if folder is None or not isinstance(folder, str | os.PathLike) or not str(folder):
             raise ValueError(
                 f"Recorder folder={folder!r} must be the directory to record into (a path)"

@@ -6,7 +6,6 @@ with ``torch.nn.RNN`` / ``LSTM`` / ``GRU``.
 """
 
 import copy
-import numbers
 import warnings
 from collections.abc import Sequence
 
@@ -15,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import backends
+from ._checks import check_choice, check_flag, check_fraction, check_integer
 from .backends import recording
 from .backends.noise import Noise, dropout_mask
 from .cells import ElmanCell, GRUCell, LSTMCell
@@ -23,14 +23,7 @@ MERGES = ("concat", "sum", "mean", "mul")
 
 
 def _check_rate(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ValueError(f"{name}={value!r} must be a rate in [0, 1)")
-    return float(value)
-
-
-def _check_num_layers(num_layers) -> None:
-    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-        raise ValueError(f"num_layers={num_layers!r} must be an integer >= 1")
+    return float(check_fraction(name, value, noun="rate", numpy=True))
 
 
 def _as_tuple(state) -> tuple:
@@ -124,11 +117,9 @@ class Recurrent(nn.Module):
         backend: str = "auto",
     ):
         super().__init__()
-        _check_num_layers(num_layers)
-        if not isinstance(bidirectional, bool):
-            raise ValueError(f"bidirectional={bidirectional!r} must be True or False")
-        if merge not in MERGES:
-            raise ValueError(f"merge={merge!r} is not known; expected one of {MERGES}")
+        check_integer("num_layers", num_layers, 1)
+        check_flag("bidirectional", bidirectional)
+        check_choice("merge", merge, MERGES, wording="is not known; expected one of")
         backends.check_name(backend)
         self.num_layers = num_layers
         self.num_directions = 2 if bidirectional else 1
@@ -507,7 +498,7 @@ class _TorchFamily(Recurrent):
 
     def __init__(self, input_size: int, num_layers: int, make_cell, **options):
         """``make_cell(input_size)`` builds one cell; one per layer and direction is made."""
-        _check_num_layers(num_layers)
+        check_integer("num_layers", num_layers, 1)
         directions = 2 if options.get("bidirectional", False) else 1
         concat = options.get("merge", "concat") == "concat"
         cells, size = [], input_size

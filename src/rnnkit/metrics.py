@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_integer
+
 ArrayLike = Any  # anything np.asarray turns into a float array: list, ndarray, CPU tensor
 
 METRIC_NAMES = ("rmse", "mae", "mape", "smape", "mase", "directional_accuracy")
@@ -116,8 +118,7 @@ def mase_scale(train_series: ArrayLike, season: int = 1) -> float:
         ValueError: when the series has no more than ``season`` values, or the scale is 0
             (a series constant at that lag; MASE would divide by zero) or not finite.
     """
-    if isinstance(season, bool) or not isinstance(season, int | np.integer) or season < 1:
-        raise ValueError(f"season must be an integer >= 1, got {season!r}")
+    check_integer("season", season, 1, numpy=True, got=True)
     series = _as_float_array(train_series)
     if series.ndim not in (1, 2):
         raise ValueError(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._checks import check_integer
 from .metrics import rmse
 
 if TYPE_CHECKING:
@@ -266,8 +267,7 @@ def plot_backtest_error(
     """
     import pandas as pd
 
-    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
-        raise ValueError(f"window must be an integer >= 1, got {window!r}")
+    check_integer("window", window, 1, numpy=True, got=True)
     if not errors:
         raise ValueError("errors is empty; give {name: absolute error per origin}")
     x = _x_values("dates", dates)

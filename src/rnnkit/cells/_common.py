@@ -12,6 +12,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .._checks import check_integer
+
 
 class Gate(NamedTuple):
     """A gate's (or squashing nonlinearity's) activations at one step, for diagnostics.
@@ -27,8 +29,7 @@ class Gate(NamedTuple):
 def check_sizes(**sizes) -> None:
     """Raise a ValueError naming the first size that is not a positive integer."""
     for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r} must be a positive integer")
+        check_integer(name, value, 1, what="a positive integer")
 
 
 @torch.no_grad()

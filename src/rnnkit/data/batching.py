@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._checks import check_integer
+
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """A generator for the batch order of one epoch, independent of the global generators.
@@ -105,8 +107,7 @@ class SequenceDataset(Dataset):
                         f"sequence {i} has {length} steps but {len(tags)} targets; a per-step "
                         "target needs one per step"
                     )
-        if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
-            raise ValueError(f"pool={pool!r} must be an integer >= 1")
+        check_integer("pool", pool, 1)
         self.fields = fields
         self.target = target
         self.lengths = torch.tensor(lengths, dtype=torch.long)
@@ -181,17 +182,9 @@ class TokenStream(Dataset):
     def __init__(self, ids: torch.Tensor, rows: int, steps: int, segments_per_epoch=None):
         if not isinstance(ids, torch.Tensor) or ids.dim() != 1:
             raise ValueError("ids must be a 1-d tensor of token ids")
-        for name, value in (("rows", rows), ("steps", steps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be an integer >= 1")
-        if segments_per_epoch is not None and (
-            isinstance(segments_per_epoch, bool)
-            or not isinstance(segments_per_epoch, int)
-            or segments_per_epoch < 1
-        ):
-            raise ValueError(
-                f"segments_per_epoch={segments_per_epoch!r} must be an integer >= 1 or None"
-            )
+        check_integer("rows", rows, 1)
+        check_integer("steps", steps, 1)
+        check_integer("segments_per_epoch", segments_per_epoch, 1, optional=True)
         self.rows, self.steps = rows, steps
         self.segments = (len(ids) - 1) // (rows * steps)
         if self.segments == 0:

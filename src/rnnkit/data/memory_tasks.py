@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from typing import NamedTuple
 
 import torch
 
+from .._checks import check_flag, check_fraction, check_integer
+
 ADDING_BASELINE_MSE = 1 / 6  # Var(u1 + u2) for u ~ U(0, 1): always predicting 1
-
-
-def _check(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
-    return value
 
 
 def adding_problem(count: int, steps: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,9 +33,9 @@ def adding_problem(count: int, steps: int, seed: int = 0) -> tuple[torch.Tensor,
 
     Returns ``(x (count, steps, 2) float32, y (count, 1) float32)``.
     """
-    _check("count", count, 1)
-    _check("steps", steps, 2)
-    generator = torch.Generator().manual_seed(_check("seed", seed, 0))
+    check_integer("count", count, 1)
+    check_integer("steps", steps, 2)
+    generator = torch.Generator().manual_seed(check_integer("seed", seed, 0))
     values = torch.rand(count, steps, generator=generator)
     half = steps // 2
     first = torch.randint(0, half, (count,), generator=generator)
@@ -70,11 +65,11 @@ def copy_task(
 
     Returns ``(inputs (count, delay + 2 * length) int64, targets (same shape) int64)``.
     """
-    _check("count", count, 1)
-    _check("delay", delay, 1)
-    _check("symbols", symbols, 2)
-    _check("length", length, 1)
-    generator = torch.Generator().manual_seed(_check("seed", seed, 0))
+    check_integer("count", count, 1)
+    check_integer("delay", delay, 1)
+    check_integer("symbols", symbols, 2)
+    check_integer("length", length, 1)
+    generator = torch.Generator().manual_seed(check_integer("seed", seed, 0))
     data = torch.randint(1, symbols + 1, (count, length), generator=generator)
     steps = delay + 2 * length
     inputs = torch.zeros(count, steps, dtype=torch.long)
@@ -161,15 +156,9 @@ def sequential_mnist(
     Returns ``PixelDigits(x_train, y_train, x_test, y_test)``: ``x`` float32 ``(N, 784, 1)``,
     ``y`` int64 ``(N,)``.
     """
-    if not isinstance(permute, bool):
-        raise ValueError(f"permute={permute!r} must be True or False")
-    if (
-        isinstance(test_fraction, bool)
-        or not isinstance(test_fraction, numbers.Real)
-        or not 0 < test_fraction < 1
-    ):
-        raise ValueError(f"test_fraction={test_fraction!r} must be a number in (0, 1)")
-    generator = torch.Generator().manual_seed(_check("seed", seed, 0))
+    check_flag("permute", permute)
+    check_fraction("test_fraction", test_fraction, "(0, 1)", noun="number", numpy=True)
+    generator = torch.Generator().manual_seed(check_integer("seed", seed, 0))
     pixels, labels = _mnist_5k()
     order = torch.randperm(len(labels), generator=generator)
     is_test = torch.zeros(len(labels), dtype=torch.bool)

@@ -37,6 +37,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from .._checks import check_flag, is_integer
+
 __all__ = [
     "FORMATS",
     "detect_format",
@@ -105,11 +107,6 @@ def _numbered_lines(name: str, stream: IO[str] | None = None) -> Iterator[tuple[
                 yield number, line.rstrip("\r\n")
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise ValueError(f"{name}:{number + 1}: broken gzip data: {error}") from None
-
-
-def _check_flag(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def _stem(name: str) -> str:
@@ -199,7 +196,7 @@ def read_table(
         sep = "\t" if _stem(name).endswith((".tsv", ".tab")) else ","
     elif not isinstance(sep, str) or not sep:
         raise ValueError(f"sep={sep!r} must be a non-empty string such as ',' or '\\t'")
-    _check_flag("quotes", quotes)
+    check_flag("quotes", quotes, got=True, error=TypeError)
     try:
         frame = pd.read_csv(
             name,
@@ -355,9 +352,9 @@ def read_conll(
     """
     name = _existing(path)
     for argument, value in (("token_col", token_col), ("tag_col", tag_col)):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_integer(value):
             raise TypeError(f"{argument} must be an integer column index, got {value!r}")
-    _check_flag("tags", tags)
+    check_flag("tags", tags, got=True, error=TypeError)
     if tags and token_col == tag_col:
         raise ValueError(f"token_col and tag_col are both {token_col}; they must differ")
     sentences: list[tuple[list[str], list[str] | None]] = []

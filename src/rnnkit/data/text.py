@@ -37,6 +37,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._checks import check_flag, check_integer
+
 __all__ = [
     "TOKENIZERS",
     "WORD_PATTERN",
@@ -75,17 +77,12 @@ _WORD_START = "\u2581"  # ▁, marks a BPE piece that starts a word
 
 
 def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return value
+    return check_flag(name, value, got=True, error=TypeError)
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be at least {minimum}")
-    return value
+    check_integer(name, value, None, got=True, error=TypeError)
+    return check_integer(name, value, minimum, what=f"at least {minimum}")
 
 
 def _check_text(text: Any) -> str:

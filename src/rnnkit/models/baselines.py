@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_integer
+
 ArrayLike = Any  # anything np.asarray turns into a float array: list, ndarray, CPU tensor
 
 
@@ -38,8 +40,7 @@ def _as_windows(name: str, values: ArrayLike) -> np.ndarray:
 
 
 def _check_horizon(horizon: int) -> None:
-    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
-        raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}")
+    check_integer("horizon", horizon, 1, numpy=True, got=True)
 
 
 def _check_training_pair(history: np.ndarray, future: np.ndarray) -> None:
@@ -97,9 +98,7 @@ class SeasonalNaive(Baseline):
     name = "seasonal_naive"
 
     def __init__(self, season: int = 5):
-        if isinstance(season, bool) or not isinstance(season, int | np.integer) or season < 1:
-            raise ValueError(f"season must be an integer >= 1, got {season!r}")
-        self.season = int(season)
+        self.season = int(check_integer("season", season, 1, numpy=True, got=True))
 
     def predict(self, history: ArrayLike, horizon: int) -> np.ndarray:
         history = _as_windows("history", history)
@@ -178,8 +177,7 @@ class LinearAR(Baseline):
     name = "linear_ar"
 
     def __init__(self, order: int = 5, ridge: float = 1e-8):
-        if isinstance(order, bool) or not isinstance(order, int | np.integer) or order < 1:
-            raise ValueError(f"order must be an integer >= 1, got {order!r}")
+        check_integer("order", order, 1, numpy=True, got=True)
         if not ridge >= 0:
             raise ValueError(f"ridge must be >= 0, got {ridge!r}")
         self.order = int(order)

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._checks import check_integer
+
 # Score given to a forbidden transition, start or end. A finite number, not -inf: a
 # log-sum-exp over rows that are all forbidden stays finite, and so do its gradients.
 DISALLOWED = -1e4
@@ -88,8 +90,7 @@ class CRF(nn.Module):
         allowed_end: Any = None,
     ):
         super().__init__()
-        if isinstance(num_tags, bool) or not isinstance(num_tags, int) or num_tags < 1:
-            raise ValueError(f"num_tags must be an integer >= 1, got {num_tags!r}")
+        check_integer("num_tags", num_tags, 1, got=True)
         self.num_tags = num_tags
         k = num_tags
         self.transitions = nn.Parameter(torch.empty(k, k))

@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from .. import decoding
+from .._checks import check_choice, check_integer, is_integer
 from ..registry import recurrent_layer
-from .language_model import SoftmaxOutput, check_size, select_rows
+from .language_model import SoftmaxOutput, select_rows
 
 CONDITION_MODES = ("init", "input", "both")
 METHODS = ("greedy", "sample", "beam")
@@ -111,26 +112,25 @@ class ConditionalGenerator(nn.Module):
         rnn_options: dict | None = None,
     ):
         super().__init__()
-        self.vocab_size = check_size("vocab_size", vocab_size, 2)
+        self.vocab_size = check_integer("vocab_size", vocab_size, 2)
         if (condition_size is None) == (num_classes is None):
             raise ValueError(
                 "give condition_size (a feature vector per example) or num_classes (a class "
                 f"id per example), exactly one; got condition_size={condition_size!r}, "
                 f"num_classes={num_classes!r}"
             )
-        if condition_mode not in CONDITION_MODES:
-            raise ValueError(f"condition_mode={condition_mode!r} is not one of {CONDITION_MODES}")
+        check_choice("condition_mode", condition_mode, CONDITION_MODES)
         condition_dim = hidden_size if condition_dim is None else condition_dim
-        check_size("condition_dim", condition_dim, 1)
-        check_size("embedding_dim", embedding_dim, 1)
+        check_integer("condition_dim", condition_dim, 1)
+        check_integer("embedding_dim", embedding_dim, 1)
         self.condition_size = condition_size
         self.num_classes = num_classes
         self.condition_mode = condition_mode
         if condition_size is not None:
-            check_size("condition_size", condition_size, 1)
+            check_integer("condition_size", condition_size, 1)
         else:
             # num_classes=1 is allowed: the unconditional model, a baseline for the others.
-            check_size("num_classes", num_classes, 1)
+            check_integer("num_classes", num_classes, 1)
 
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         self.embedding_dropout = nn.Dropout(embedding_dropout)
@@ -319,10 +319,9 @@ class ConditionalGenerator(nn.Module):
 
         Runs in evaluation mode without gradients (dropout off), then restores the mode.
         """
-        if method not in METHODS:
-            raise ValueError(f"method={method!r} is not one of {METHODS}")
+        check_choice("method", method, METHODS)
         for name, token in (("bos", bos), ("eos", eos)):
-            if isinstance(token, bool) or not isinstance(token, int):
+            if not is_integer(token):
                 raise TypeError(f"{name} must be a token id (int), got {token!r}")
             if not 0 <= token < self.vocab_size:
                 raise ValueError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._checks import check_integer
 from ..registry import recurrent_layer
 
 
@@ -16,13 +17,6 @@ def select_rows(state, index: torch.Tensor):
     if isinstance(state, torch.Tensor):
         return state.index_select(1, index)
     return tuple(select_rows(s, index) for s in state)
-
-
-def check_size(name: str, value, minimum: int) -> int:
-    """``value`` if it is an integer >= ``minimum``, else a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
-    return value
 
 
 class SoftmaxOutput(nn.Module):
@@ -103,7 +97,7 @@ class LanguageModel(nn.Module):
         rnn_options: dict | None = None,
     ):
         super().__init__()
-        self.vocab_size = check_size("vocab_size", vocab_size, 2)
+        self.vocab_size = check_integer("vocab_size", vocab_size, 2)
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.rnn = recurrent_layer(

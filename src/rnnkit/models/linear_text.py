@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_fraction, is_integer, is_number
+
 # Joins the tokens of an n-gram into one vocabulary key. The ASCII unit separator is there for
 # exactly this; a space would make the character bigram ("a", " ") and ("a ", ...) collide.
 _JOIN = "\x1f"
@@ -42,7 +44,7 @@ class _NGrams:
 
 
 def _check_positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+    if not is_number(value, numpy=True):
         raise ValueError(f"{name} must be a number > 0, got {value!r}")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
@@ -51,9 +53,7 @@ def _check_positive(name: str, value: Any) -> float:
 
 def _check_ngram_range(value: Any) -> tuple[int, int]:
     is_pair = isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2
-    if not is_pair or not all(
-        isinstance(n, int | np.integer) and not isinstance(n, bool) for n in value
-    ):
+    if not is_pair or not all(is_integer(n, numpy=True) for n in value):
         raise ValueError(f"ngram_range must be a pair of integers (min_n, max_n), got {value!r}")
     shortest, longest = int(value[0]), int(value[1])
     if not 1 <= shortest <= longest:
@@ -180,12 +180,7 @@ class NBSVM:
         _check_ngram_range(self.ngram_range)
         _check_positive("alpha", self.alpha)
         _check_positive("C", self.C)
-        if (
-            isinstance(self.beta, bool)
-            or not isinstance(self.beta, int | float | np.integer | np.floating)
-            or not 0 <= self.beta <= 1
-        ):
-            raise ValueError(f"beta must be a number in [0, 1], got {self.beta!r}")
+        check_fraction("beta", self.beta, "[0, 1]", noun="number", numpy=True, got=True)
         if self.classifier not in CLASSIFIERS:
             raise ValueError(f"classifier must be one of {CLASSIFIERS}, got {self.classifier!r}")
 

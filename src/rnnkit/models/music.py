@@ -40,8 +40,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._checks import check_integer
 from ..registry import recurrent_layer
-from .language_model import check_size, select_rows
+from .language_model import select_rows
 
 OUTPUTS = ("bernoulli", "nade")
 
@@ -79,7 +80,7 @@ class FrameModel(nn.Module):
         rnn_options: dict | None = None,
     ):
         super().__init__()
-        self.pitches = check_size("pitches", pitches, 1)
+        self.pitches = check_integer("pitches", pitches, 1)
         if output not in OUTPUTS:
             raise ValueError(f"output={output!r} is not one of {OUTPUTS}")
         self.output = output
@@ -91,7 +92,7 @@ class FrameModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.sounding = nn.Linear(size, pitches)  # b + D h
         if output == "nade":
-            check_size("nade_size", nade_size, 1)
+            check_integer("nade_size", nade_size, 1)
             self.nade_bias = nn.Linear(size, nade_size)  # c + C h
             self.nade_in = nn.Parameter(torch.randn(nade_size, pitches) * 0.01)  # W
             self.nade_out = nn.Parameter(torch.randn(pitches, nade_size) * 0.01)  # V
@@ -238,7 +239,7 @@ class ChordNGram:
     """
 
     def __init__(self, order: int = 3, discount: float = 0.75):
-        check_size("order", order, 1)
+        check_integer("order", order, 1)
         if not 0 < discount < 1:
             raise ValueError(f"discount={discount!r} must be in (0, 1)")
         self.order, self.discount = order, discount

@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._checks import check_integer, is_number
+
 ArrayLike = Any  # anything np.asarray turns into a float array: list, ndarray, CPU tensor
 
 METRICS = ("euclidean", "dtw")
@@ -90,8 +92,7 @@ def dtw_cells(n_train: int, n_test: int, length: int, window: Any = None) -> int
     """
     _check_window(window)
     for name, value in (("n_train", n_train), ("n_test", n_test), ("length", length)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        check_integer(name, value, 0, numpy=True, got=True)
     if window is None:
         return int(n_train) * int(n_test) * band_cells(None, int(length))
     if window == "learned":
@@ -110,8 +111,7 @@ def resample(series: ArrayLike, length: int) -> np.ndarray:
     and last values are kept and the series is stretched or squeezed uniformly in time. A
     single-step series becomes a constant; ``length=1`` keeps the first step.
     """
-    if isinstance(length, bool) or not isinstance(length, int | np.integer) or length < 1:
-        raise ValueError(f"length must be an integer >= 1, got {length!r}")
+    check_integer("length", length, 1, numpy=True, got=True)
     values = np.asarray(series, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
@@ -129,7 +129,7 @@ def resample(series: ArrayLike, length: int) -> np.ndarray:
 def _check_window(window: Any) -> None:
     if window is None or (isinstance(window, str) and window == "learned"):
         return
-    if isinstance(window, bool) or not isinstance(window, int | float | np.integer | np.floating):
+    if not is_number(window, numpy=True):
         raise ValueError(
             f"window must be None (unconstrained DTW), a fraction of the length in [0, 1], "
             f"or 'learned', got {window!r}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import check_integer
+
 
 class NGramModel:
     r"""An n-gram model with interpolated absolute discounting (Ney et al. 1994).
@@ -30,8 +32,7 @@ class NGramModel:
     """
 
     def __init__(self, order: int, vocab_size: int, discount: float = 0.75):
-        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-            raise ValueError(f"order={order!r} must be an integer >= 1")
+        check_integer("order", order, 1)
         if vocab_size**order >= 2**62:
             raise ValueError(
                 f"order={order} with vocab_size={vocab_size} does not fit the 64-bit keys "

@@ -19,12 +19,12 @@ sampling and beam search can all drive it::
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from .._checks import check_choice, check_flag, check_fraction, check_integer
 from ..attention import KINDS, Attention
 from ..registry import recurrent_layer
 
@@ -144,28 +144,19 @@ class EncoderDecoder(nn.Module):
             "num_layers": num_layers,
         }
         for name, value in sizes.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
-        if attention is not None and attention not in KINDS:
-            raise ValueError(f"attention={attention!r} is not one of {(*KINDS, None)}")
-        if not isinstance(input_feeding, bool):
-            raise ValueError(f"input_feeding={input_feeding!r} must be True or False")
-        if bridge not in BRIDGES:
-            raise ValueError(f"bridge={bridge!r} is not one of {BRIDGES}")
+            check_integer(name, value, 1, what="a positive integer")
+        check_choice("attention", attention, (*KINDS, None))
+        check_flag("input_feeding", input_feeding)
+        check_choice("bridge", bridge, BRIDGES)
         if attention is None and bridge == "zeros":
             raise ValueError(
                 "attention=None with bridge='zeros' leaves the decoder blind to the source; "
                 "use bridge='linear' or an attention"
             )
-        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
-            raise ValueError(f"dropout={dropout!r} must be a rate in [0, 1)")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout={dropout!r} must be a rate in [0, 1)")
+        check_fraction("dropout", dropout, noun="rate", numpy=True)
         smallest = min(source_vocab_size, target_vocab_size)
-        if isinstance(pad_id, bool) or not isinstance(pad_id, int) or not 0 <= pad_id < smallest:
-            raise ValueError(
-                f"pad_id={pad_id!r} must be an id in [0, {smallest}) of both vocabularies"
-            )
+        what = f"an id in [0, {smallest}) of both vocabularies"
+        check_integer("pad_id", pad_id, 0, maximum=smallest - 1, what=what)
         if attention == "dot" and hidden_size % 2:
             raise ValueError(
                 f"attention='dot' splits hidden_size={hidden_size} between the encoder's two "
@@ -369,10 +360,7 @@ class EncoderDecoder(nn.Module):
         ``return_attention``: also return every step's attention weights, exactly 0 on the
         source's padding (the attention map of ``source`` against ``target_in``).
         """
-        if isinstance(sampling, bool) or not isinstance(sampling, numbers.Real):
-            raise ValueError(f"sampling={sampling!r} must be a probability in [0, 1]")
-        if not 0 <= sampling <= 1:
-            raise ValueError(f"sampling={sampling!r} must be a probability in [0, 1]")
+        check_fraction("sampling", sampling, "[0, 1]", noun="probability", numpy=True)
         if return_attention and self.attention is None:
             raise ValueError("return_attention=True needs a model with attention (not None)")
         lengths = self._check_source(source, source_lengths)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import check_integer
 from ..registry import recurrent_layer
 from .classifier import valid_steps
 from .crf import CRF
@@ -84,8 +85,7 @@ class SequenceTagger(nn.Module):
         rnn_options: dict | None = None,
     ):
         super().__init__()
-        if not isinstance(num_tags, int) or num_tags < 2:
-            raise ValueError(f"num_tags={num_tags!r} must be an integer >= 2")
+        check_integer("num_tags", num_tags, 2)
         if tags is not None and len(tags) != num_tags:
             raise ValueError(f"tags has {len(tags)} names for num_tags={num_tags}")
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)

@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from .. import metrics
+from .._checks import is_fraction
 from ..data.tables import FILLS, Series, describe_spacing, load_series
 from ..data.timeseries import (
     SCALERS,
@@ -82,8 +83,7 @@ PARTS = ("validation", "test")
 
 def level(value) -> str | None:
     """A ``Setting.rule``: the level of a prediction interval."""
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    return None if number and 0 < value < 1 else "must be a level in (0, 1), or None"
+    return None if is_fraction(value, "(0, 1)") else "must be a level in (0, 1), or None"
 
 
 @dataclass

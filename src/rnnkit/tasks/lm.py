@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._checks import check_integer
 from ..data.text import Vocabulary, WordTokenizer
 from ..models.language_model import LanguageModel
 from ..models.ngram import NGramModel
@@ -345,8 +346,7 @@ class LanguageModeler(Estimator):
         from ..decoding import stream
 
         self._check_fitted()
-        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-            raise ValueError(f"length={length!r} must be an integer >= 1")
+        check_integer("length", length, 1)
         start = "\n" if self.level == "char" else END_OF_LINE
         ids = self.encode(prime) if prime else torch.tensor(self.vocabulary_.encode([start]))
         generator = torch.Generator().manual_seed(seed) if seed is not None else None

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import registry
+from .._checks import is_integer
 from ..data import memory_tasks
 from ..training.distributed import process_rank
 from . import rundir
@@ -146,7 +147,7 @@ class MemoryBenchmark(Estimator):
         unknown = [c for c in cells if c not in CELLS]
         if not cells or unknown or len(set(cells)) < len(cells):
             raise ValueError(f"cells={cells!r} must be a non-empty list of distinct {CELLS}")
-        bad = any(isinstance(t, bool) or not isinstance(t, int) or t < 2 for t in lengths)
+        bad = not all(is_integer(t, 2) for t in lengths)
         if not lengths or bad or len(set(lengths)) < len(lengths):
             raise ValueError(f"T={lengths!r} must be a non-empty list of distinct integers >= 2")
         if problem == "smnist" and set(lengths) != {memory_tasks.MNIST_PIXELS}:

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._checks import check_integer
 from ..data import music
-from ..models.language_model import check_size
 from ..models.music import OUTPUTS, ChordNGram, FrameModel, PitchFrequency, RepeatPrevious
 from . import supervised
 from .estimator import Estimator
@@ -306,8 +306,8 @@ class Composer(Estimator):
         ``top_p`` filter each binary choice (``rnnkit.decoding.filter_logits``); ``seed``
         makes it reproducible. The piece holds the prime, then what was drawn."""
         self._check_fitted()
-        check_size("bars", bars, 1)
-        check_size("prime_bars", prime_bars, 1)
+        check_integer("bars", bars, 1)
+        check_integer("prime_bars", prime_bars, 1)
         sounding, onset, bar = self.prime_frames(prime, prime_bars)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         frames_s, frames_o = [sounding], [onset]

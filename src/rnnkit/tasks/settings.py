@@ -16,10 +16,19 @@ command's options with their help and the estimator's default (``rnnkit.cli``).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .._checks import (
+    check_choice,
+    check_flag,
+    check_fraction,
+    check_integer,
+    check_positive,
+    is_finite,
+    is_fraction,
+    is_integer,
+)
 from ..registry import CELLS
 from ..training.progress import MODES
 from ..training.trainer import OPTIMIZERS, SCHEDULES
@@ -75,37 +84,21 @@ class Setting:
         if (value is None and self.optional) or value in self.words:
             return
         if self.choices is not None:
-            if value not in self.choices:
-                raise ValueError(f"{self.name}={value!r} is not one of {self.choices}")
-            return
-        if self.rule is not None:
+            check_choice(self.name, value, self.choices)
+        elif self.rule is not None:
             expected = self.rule(value)
             if expected:
                 raise ValueError(f"{self.name}={value!r} {expected}")
-            return
-        if self.type in (int, float):
-            self._check_number(value, whole=self.type is int and not fraction)
-        elif self.type is bool and not isinstance(value, bool):
-            raise ValueError(f"{self.name}={value!r} must be True or False")
-
-    def _check_number(self, value, whole: bool) -> None:
-        numeric = isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
-        low = self.minimum
-        if self.fraction:
-            expected = f"a fraction in {self.fraction}"
-            above = value >= 0 if self.fraction[0] == "[" else value > 0
-            ok = numeric and above and value < 1
-        elif whole:
-            ok, expected = numeric and value >= low, f"an integer >= {low}"
-        elif low == 0:
-            ok, expected = numeric and value >= 0, "a number >= 0"
-        else:
-            ok, expected = numeric and value > 0, "a number > 0"
-        if not ok or (numeric and value != value):  # NaN
-            alternatives = [expected, *map(repr, self.words), *(["None"] if self.optional else [])]
-            *others, last = alternatives
-            said = f"{', '.join(others)} or {last}" if others else last
-            raise ValueError(f"{self.name}={value!r} must be {said}")
+        elif self.type is bool:
+            check_flag(self.name, value)
+        elif self.type in (int, float):
+            spare = {"optional": self.optional, "words": self.words}
+            if self.fraction:
+                check_fraction(self.name, value, self.fraction, **spare)
+            elif self.type is int and not fraction:
+                check_integer(self.name, value, self.minimum, **spare)
+            else:
+                check_positive(self.name, value, zero=self.minimum == 0, **spare)
 
 
 def integers(text: str) -> list[int] | None:
@@ -125,20 +118,17 @@ def names(text: str) -> list[str]:
 
 def positive_integer(value) -> str | None:
     """A ``rule``: an integer >= 1, in the words of the sizes of models."""
-    whole = isinstance(value, int) and not isinstance(value, bool)
-    return None if whole and value >= 1 else "must be a positive integer"
+    return None if is_integer(value, 1) else "must be a positive integer"
 
 
 def finite(value) -> str | None:
     """A ``rule``: any finite number."""
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    return None if number and math.isfinite(value) else "must be a finite number"
+    return None if is_finite(value) else "must be a finite number"
 
 
 def probability(value) -> str | None:
     """A ``rule``: a number in [0, 1]."""
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    return None if number and 0 <= value <= 1 else "must be a probability in [0, 1]"
+    return None if is_fraction(value, "[0, 1]") else "must be a probability in [0, 1]"
 
 
 TRAINING = {

@@ -26,21 +26,6 @@ def check_rnn_options(estimator, model_class) -> None:
         )
 
 
-def check_counts(estimator, *names: str) -> None:
-    """The settings ``names`` of ``estimator`` must be integers >= 1."""
-    for name in names:
-        value = getattr(estimator, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r} must be an integer >= 1")
-
-
-def check_fraction(name: str, value, *, zero: bool = True) -> None:
-    """``value`` must be a fraction in [0, 1) (``zero``) or (0, 1)."""
-    low_ok = value >= 0 if zero else value > 0
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (low_ok and value < 1):
-        raise ValueError(f"{name}={value!r} must be a fraction in {'[' if zero else '('}0, 1)")
-
-
 def hold_out(count: int, fraction: float, seed: int, unit: str, labels=None):
     """(train rows, validation rows): ``fraction`` of ``count`` held out at random,
     stratified by ``labels`` if given; a clear error when it would hold out nothing."""

@@ -5,6 +5,8 @@ import random
 import numpy as np
 import torch
 
+from .._checks import check_integer
+
 
 def set_seed(seed: int) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and every GPU).
@@ -12,8 +14,7 @@ def set_seed(seed: int) -> None:
     ``Trainer.fit`` calls it with its ``seed``, so dropout masks and anything else drawn from
     the global generators repeat from run to run.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be an integer >= 0")
+    check_integer("seed", seed, 0)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -14,13 +14,13 @@ taken) rules out for one of them; giving both spellings of one setting is an err
 """
 
 import math
-import numbers
 import os
 from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
 
+from .._checks import check_choice, check_fraction, check_integer, check_positive
 from . import losses
 from .hooks import Hook, check_hooks
 from .progress import MODES
@@ -40,42 +40,22 @@ HISTORY_COLUMNS = (
 )
 
 
-def _check_int(name: str, value, minimum: int, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"{name}={value!r} must be an integer >= {minimum}" + (" or None" if optional else "")
-        )
-
-
+# The Trainer's numbers may be NumPy's (any numbers.Real); a value not among its choices is
+# "not known", as in the layers.
 def _check_number(name: str, value, optional: bool = False, positive: bool = True) -> None:
-    if optional and value is None:
-        return
-    bad = isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value)
-    if bad or (value <= 0 if positive else value < 0):
-        raise ValueError(
-            f"{name}={value!r} must be a number {'> 0' if positive else '>= 0'}"
-            + (" or None" if optional else "")
-        )
+    check_positive(name, value, zero=not positive, numpy=True, optional=optional)
 
 
 def _check_fraction(name: str, value, zero_allowed: bool) -> None:
-    bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
-    if bad or not (0 <= value < 1 if zero_allowed else 0 < value < 1):
-        raise ValueError(
-            f"{name}={value!r} must be a number in {'[' if zero_allowed else '('}0, 1)"
-        )
+    check_fraction(name, value, "[0, 1)" if zero_allowed else "(0, 1)", noun="number", numpy=True)
 
 
 def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not known; expected one of {choices}")
+    check_choice(name, value, choices, wording="is not known; expected one of")
 
 
 def _count(name: str, value):
-    _check_int(name, value, 1, optional=True)
-    return value
+    return check_integer(name, value, 1, optional=True)
 
 
 def _minutes(name: str, value):
@@ -226,27 +206,27 @@ class TrainerSettings:
         return cls(**settings)
 
     def __post_init__(self) -> None:
-        _check_int("epochs", self.epochs, 1, optional=True)
-        _check_int("max_steps", self.max_steps, 1, optional=True)
+        check_integer("epochs", self.epochs, 1, optional=True)
+        check_integer("max_steps", self.max_steps, 1, optional=True)
         _check_number("time_limit", self.time_limit, optional=True)
         if self.epochs is None and self.max_steps is None and self.time_limit is None:
             raise ValueError(
                 "epochs, max_steps and time_limit are all None: give at least one of them"
             )
-        _check_int("batch_size", self.batch_size, 1)
+        check_integer("batch_size", self.batch_size, 1)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_number("lr", self.lr)
         _check_number("weight_decay", self.weight_decay, positive=False)
         _check_fraction("momentum", self.momentum, zero_allowed=True)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_fraction("plateau_factor", self.plateau_factor, zero_allowed=False)
-        _check_int("plateau_patience", self.plateau_patience, 0)
+        check_integer("plateau_patience", self.plateau_patience, 0)
         _check_number("clip_norm", self.clip_norm, optional=True)
         _check_number("clip_value", self.clip_value, optional=True)
         losses.resolve(self.loss)
         if self.compute_loss is not None and not callable(self.compute_loss):
             raise TypeError(f"compute_loss={self.compute_loss!r} must be callable(model, batch)")
-        _check_int("tbptt", self.tbptt, 1, optional=True)
+        check_integer("tbptt", self.tbptt, 1, optional=True)
         if self.tbptt is not None and self.compute_loss is not None:
             raise ValueError(
                 "tbptt and compute_loss do not combine: tbptt cuts batches for the default "
@@ -259,7 +239,7 @@ class TrainerSettings:
                 "stateful=True carries each row's state to the same row of the next batch, "
                 "which needs the data in order: set shuffle=False"
             )
-        _check_int("early_stopping", self.early_stopping, 1, optional=True)
+        check_integer("early_stopping", self.early_stopping, 1, optional=True)
         _check_choice("mode", self.mode, ("min", "max"))
         val_metrics = dict(self.val_metrics or {})
         for name, metric in val_metrics.items():
@@ -270,7 +250,7 @@ class TrainerSettings:
                 )
             if not callable(metric):
                 raise TypeError(f"val_metrics[{name!r}] must be callable(model) -> float")
-        _check_int("seed", self.seed, 0)
+        check_integer("seed", self.seed, 0)
         _check_choice("progress", self.progress, MODES)
         device = self.device
         if device is not None:
