@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import check_integer
 from ..registry import recurrent_layer
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -91,8 +92,7 @@ class ConvFrontEnd(nn.Module):
                 f"conv_channels={channels} and conv_kernels={kernels} must be non-empty and "
                 "give one entry per block"
             )
-        if not isinstance(downsample, int) or isinstance(downsample, bool) or downsample < 1:
-            raise ValueError(f"downsample={downsample!r} must be an integer >= 1")
+        check_integer("downsample", downsample, 1)
         blocks, size = [], input_size
         for width, kernel in zip(channels, kernels, strict=True):
             blocks.append(
@@ -118,6 +118,10 @@ class ConvFrontEnd(nn.Module):
                 lengths = torch.div(lengths + self.downsample - 1, self.downsample,
                                     rounding_mode="floor")  # fmt: skip
         return u.transpose(1, 2), lengths
+
+
+NGRAM_ORDERS = "1, 2 or 3 (the longest n-gram), or 0"
+"""What an n-gram bag's ``ngrams`` may be: the longest n-gram it counts, or 0 for no bag."""
 
 
 class NgramBag(nn.Module):
@@ -147,10 +151,8 @@ class NgramBag(nn.Module):
     @staticmethod
     def check(orders, buckets) -> None:
         """A ValueError that names the setting unless orders is 1-3 and buckets >= 1."""
-        if not isinstance(orders, int) or isinstance(orders, bool) or not 1 <= orders <= 3:
-            raise ValueError(f"ngrams={orders!r} must be 1, 2 or 3 (the longest n-gram), or 0")
-        if not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 1:
-            raise ValueError(f"ngram_buckets={buckets!r} must be a positive integer")
+        check_integer("ngrams", orders, 1, maximum=3, what=NGRAM_ORDERS)
+        check_integer("ngram_buckets", buckets, 1, what="a positive integer")
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, T) -> class scores (B, C)."""

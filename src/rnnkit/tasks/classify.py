@@ -27,11 +27,12 @@ import numpy as np
 import torch
 
 from .. import metrics
+from .._checks import is_integer
 from ..data import readers
 from ..data.batching import SequenceDataset
 from ..data.series import NORMALISATIONS
 from ..data.text import Vocabulary
-from ..models.classifier import BagClassifier, SequenceClassifier
+from ..models.classifier import NGRAM_ORDERS, BagClassifier, SequenceClassifier
 from . import supervised
 from .classify_inputs import (
     KINDS,
@@ -63,8 +64,7 @@ Fashion-MNIST's 54,000 images still gain at 10 (88.9 % on the test; 89.5 % at 15
 
 def ngram_orders(value) -> str | None:
     """A ``Setting.rule``: the longest n-gram of the bag, or 0 for no bag."""
-    whole = isinstance(value, int) and not isinstance(value, bool)
-    return None if whole and 0 <= value <= 3 else "must be 1, 2 or 3 (the longest n-gram), or 0"
+    return None if is_integer(value, 0, 3) else f"must be {NGRAM_ORDERS}"
 
 
 def training_budget(count: int, *, epochs=None, steps=None, batch_size=None, val=None,

@@ -223,8 +223,8 @@ class Estimator:
 
     def _split(self, data, val_data):
         """(training part, validation part or None) of the data ``read`` gave: ``val_data``
-        read, or ``val`` of the examples held out at random (stratified by ``_strata``),
-        or none when the task has no ``val`` or it is 0."""
+        read, or ``val`` of the examples held out at random, or none when the task has no
+        ``val`` or it is 0."""
         if val_data is not None:
             return data, self.read(val_data)
         fraction = getattr(self, "val", None)
@@ -232,12 +232,8 @@ class Estimator:
             return data, None
         from .supervised import hold_out
 
-        keep, hold = hold_out(len(data), fraction, self.seed, self.unit, self._strata(data))
+        keep, hold = hold_out(len(data), fraction, self.seed, self.unit)
         return self._subset(data, keep), self._subset(data, hold)
-
-    def _strata(self, data):
-        """Labels to hold out the same share of, one per example (None: at random)."""
-        return None
 
     def _subset(self, data, rows):
         """The examples ``rows`` of ``data``."""
