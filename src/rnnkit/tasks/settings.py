@@ -33,8 +33,6 @@ from ..registry import CELLS
 from ..training.progress import MODES
 from ..training.trainer import OPTIMIZERS, SCHEDULES
 
-FRACTIONS = ("[0, 1)", "(0, 1)")
-
 
 @dataclass(frozen=True)
 class Setting:
