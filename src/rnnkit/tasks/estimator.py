@@ -208,7 +208,7 @@ class Estimator:
         for name, setting in self.declarations().items():
             value = getattr(self, name)
             if not (value is None and name in self.automatic):
-                setting.check(value, fraction=name in self.fractional)
+                setting.check(value, fractional=name in self.fractional)
         self._check_settings()
         # A new fit forgets the last one: a fit that fails leaves an unfitted estimator,
         # never the new vocabulary beside the old model.

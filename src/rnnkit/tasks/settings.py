@@ -75,9 +75,9 @@ class Setting:
         """This setting with ``changes`` (a task's own default or help)."""
         return dataclasses.replace(self, **changes)
 
-    def check(self, value, *, fraction: bool = False) -> None:
+    def check(self, value, *, fractional: bool = False) -> None:
         """Refuse ``value`` with an error that names this setting, the value and what is
-        expected. ``fraction``: a number, not only an integer, is allowed (an epoch count
+        expected. ``fractional``: a number, not only an integer, is allowed (an epoch count
         of a language model, which counts passes over its text)."""
         if (value is None and self.optional) or value in self.words:
             return
@@ -93,7 +93,7 @@ class Setting:
             spare = {"optional": self.optional, "words": self.words}
             if self.fraction:
                 check_fraction(self.name, value, self.fraction, **spare)
-            elif self.type is int and not fraction:
+            elif self.type is int and not fractional:
                 check_integer(self.name, value, self.minimum, **spare)
             else:
                 check_positive(self.name, value, zero=self.minimum == 0, **spare)
