@@ -6,6 +6,7 @@ extract of the Bach chorales."""
 import itertools
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -357,3 +358,24 @@ def test_settings_are_checked_before_training():
     ]:
         with pytest.raises(ValueError, match=message):
             Composer(**settings).fit([])
+
+
+@pytest.mark.parametrize("synthesizer", ["additive", "fluidsynth"])
+def test_a_piece_sounds_and_the_file_says_how(tmp_path, monkeypatch, synthesizer):
+    import wave
+
+    if synthesizer == "additive":
+        monkeypatch.setattr(shutil, "which", lambda name: None)
+    elif shutil.which("fluidsynth") is None or not any(Path(f).is_file() for f in music.SOUNDFONTS):
+        pytest.skip("FluidSynth or a General MIDI soundfont is not installed")
+    notes = np.array([(0, 60, 0, 8), (0, 64, 0, 8), (0, 67, 8, 16)])
+    piece = music.Piece("triad", notes, SIXTEENTH)
+    midi = tmp_path / "triad.mid"
+    music.to_score(piece).write("midi", fp=str(midi))
+    how = music.render_wav(piece, midi, tmp_path / "triad.wav", tempo=120)
+    assert how.startswith("additive" if synthesizer == "additive" else "FluidSynth with")
+    with wave.open(str(tmp_path / "triad.wav")) as sound:
+        seconds = sound.getnframes() / sound.getframerate()
+        samples = np.frombuffer(sound.readframes(sound.getnframes()), dtype=np.int16)
+    assert seconds >= 2.0  # four beats at 120 per minute
+    assert np.sqrt(np.mean(samples.astype(float) ** 2)) > 100  # not silence
