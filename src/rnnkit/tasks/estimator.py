@@ -205,17 +205,23 @@ class Estimator:
         directory's, when ``rnnkit.tasks.rundir.train_run`` calls it)."""
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True continues from checkpoint_dir, which is None")
-        for name, setting in self.declarations().items():
-            value = getattr(self, name)
-            if not (value is None and name in self.automatic):
-                setting.check(value, fractional=name in self.fractional)
-        self._check_settings()
+        self.check_settings()
         # A new fit forgets the last one: a fit that fails leaves an unfitted estimator,
         # never the new vocabulary beside the old model.
         for name in [name for name in vars(self) if name.endswith("_")]:
             delattr(self, name)
         self._places = {"checkpoint_dir": checkpoint_dir, "resume": resume,
                         "diagnose_dir": diagnose_dir}  # fmt: skip
+
+    def check_settings(self) -> None:
+        """Refuse a setting that cannot work, naming it: each value against its declaration,
+        then the task's ``_check_settings``. ``fit`` starts with it; a run
+        (``rundir.train_run``) calls it before it reads any data."""
+        for name, setting in self.declarations().items():
+            value = getattr(self, name)
+            if not (value is None and name in self.automatic):
+                setting.check(value, fractional=name in self.fractional)
+        self._check_settings()
 
     def _check_settings(self) -> None:
         """Refuse settings that cannot work together, before any time is spent (each value

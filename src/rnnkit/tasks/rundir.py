@@ -216,6 +216,7 @@ def train_run(estimator, data, out, *, test=None, read=None, overwrite=False, re
     ``headline`` scores on the test part (or else the validation part). Under torchrun only
     rank 0 writes; the others return "".
     """
+    estimator.check_settings()  # before any data is read: a bad setting fails at once
     started = {"settings": as_json(estimator.get_params()), "data": describe(data, absolute=True)}
     data = estimator.read(data, **(read or {}))
     test = estimator.read(test, **(read or {})) if test is not None else None

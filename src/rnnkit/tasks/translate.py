@@ -249,7 +249,6 @@ class Translator(Estimator):
         own, so the test pairs stay the same whatever the model's seed."""
         if test is not None:
             return data, test
-        self.declarations()["test"].check(self.test)
         keep, hold = stratified_split(np.zeros(len(data)), self.test, 1234)
         if len(hold) == 0:
             raise ValueError(
