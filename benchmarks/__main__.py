@@ -8,7 +8,7 @@ distance benchmark instead (``bench_dtw.py``; ``--help`` for its options).
 import argparse
 import sys
 
-from . import bench_dtw, rnn_training
+from . import bench_dtw, rnn_training, seed_model
 from .rnn_training import positive
 
 
@@ -72,5 +72,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["dtw"]:
         bench_dtw.main(bench_dtw.parse_args(sys.argv[2:]))
+    elif sys.argv[1:2] == ["seed-model"]:
+        seed_model.main(seed_model.parse_args(sys.argv[2:]))
     else:
         rnn_training.main(parse_args())

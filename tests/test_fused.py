@@ -365,6 +365,25 @@ def test_fused_equals_reference_for_mixed_cells(make):
     compare(layer, x, None, torch.tensor([5, 2, 4]), D64)
 
 
+SIZED = {
+    "elman": lambda: rk.RNN(5, 37, num_layers=2, bidirectional=True),
+    "lstm": lambda: rk.LSTM(5, 37, proj_size=19, num_layers=2),
+    "gru": lambda: rk.GRU(5, 37, num_layers=2),
+    "gru-cho": lambda: rk.GRU(5, 37, reset_after=False, zoneout=0.2),
+}
+
+
+@pytest.mark.parametrize("dtype", [D64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("make", list(SIZED.values()), ids=list(SIZED))
+def test_fused_equals_reference_at_sizes_that_split_the_step_products(make, dtype):
+    """The per-step products (csrc/gemm.h) work in blocks of 8, 4 and 1 batch rows and in
+    column panels of two vectors: 13 rows and 37 units (4 x 37 gates, a projection of 19)
+    leave a remainder of every kind, forward and backward."""
+    layer = perturb(make().to(dtype).train())
+    x = torch.randn(13, 6, 5, dtype=dtype, requires_grad=True)
+    compare(layer, x, None, torch.tensor([6, 3, 5, 6, 1, 6, 4, 6, 2, 6, 5, 6, 6]), dtype)
+
+
 # ---------------------------------------------------------------- 2. gradcheck
 
 GRADCHECK = {

@@ -24,12 +24,24 @@ from pathlib import Path
 SOURCES = Path(__file__).resolve().parent / "csrc"
 
 
+def openmp() -> list[str]:
+    """-fopenmp where torch runs its own threads on OpenMP (its Linux builds): at::parallel_for
+    in the kernels is an OpenMP loop that compiles to a serial one without the flag. The
+    kernels then share torch's OpenMP runtime (the same libgomp.so.1, already loaded) and its
+    thread count (torch.set_num_threads)."""
+    import torch
+
+    if platform.system() != "Linux" or "OpenMP" not in torch.__config__.parallel_info():
+        return []
+    return ["-fopenmp"]
+
+
 @functools.cache
 def cflags() -> list[str]:
     # -march=native lets GCC vectorise the cells' loops for this CPU's widest units; safe,
     # because the CPU is part of the build's name (see build_name).
     native = ["-march=native"] if platform.machine() in ("x86_64", "AMD64") else []
-    return ["-O3", "-fno-math-errno", *native]
+    return ["-O3", "-fno-math-errno", *native, *openmp()]
 
 
 _failure: str | None = None
@@ -121,6 +133,7 @@ def extension():
             name=name,
             sources=[str(p) for p in source_files()],
             extra_cflags=cflags(),
+            extra_ldflags=openmp(),
             extra_include_paths=[str(SOURCES)],
             verbose=False,
         )

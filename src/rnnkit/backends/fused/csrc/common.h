@@ -20,6 +20,7 @@
 #include <optional>
 #include <vector>
 
+#include "gemm.h"
 #include "vmath.h"
 
 namespace rnnkit {
@@ -97,13 +98,10 @@ inline void for_rows(int64_t B, int64_t work_per_row, const F& f) {
   at::parallel_for(0, B, grain, f);
 }
 
-// The recurrent product of one step: out = h_in W^T (+ bias).
-inline void recurrent_product(Tensor& out, const Tensor& h_in, const Tensor& weight_t,
+// The recurrent product of one step: out = h_in W^T (+ bias), with W^T packed once per call.
+inline void recurrent_product(Tensor& out, const Tensor& h_in, const StepWeight& weight_t,
                               const OptTensor& bias) {
-  if (bias)
-    at::addmm_out(out, *bias, h_in, weight_t);
-  else
-    at::mm_out(out, h_in, weight_t);
+  weight_t.multiply(out, h_in, bias);
 }
 
 // Diagnostics (backends/recording.py): with `record` (T, B, size) given, record[t] becomes

@@ -56,7 +56,7 @@ std::vector<Tensor> elman_forward(const Tensor& gi, const Tensor& h0, const Tens
   const bool zoned = keep.has_value() || keep_rate != 0;
   Tensor y = zoned ? at::empty({T, B, H}, gi.options()) : Tensor();
   auto gh = at::empty({B, H}, gi.options());
-  const Tensor w_t = w_hh.t();
+  const StepWeight w_t(w_hh.t());
   const Lengths valid(lengths, B);
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "elman_forward", [&] {
     const Keep<scalar_t> k(keep, keep_rate, B, H);
@@ -111,6 +111,7 @@ std::vector<Tensor> elman_backward(const Tensor& d_out, const Tensor& d_final, c
   auto carry_direct = d_final.clone();
   auto carry_product = at::zeros({B, H}, S.options());
   const Lengths valid(lengths, B);
+  const StepWeight w_back(w_hh);
   AT_DISPATCH_FLOATING_TYPES(S.scalar_type(), "elman_backward", [&] {
     const Keep<scalar_t> k(keep, keep_rate, B, H);
     const RowMask<scalar_t> m(recurrent_mask, H);
@@ -144,7 +145,7 @@ std::vector<Tensor> elman_backward(const Tensor& d_out, const Tensor& d_final, c
           }
         }
       });
-      at::mm_out(carry_product, dgi.select(0, t), w_hh);
+      w_back.multiply(carry_product, dgi.select(0, t), std::nullopt);
     }
   });
   auto dh0 = carry_direct + masked(carry_product, recurrent_mask);

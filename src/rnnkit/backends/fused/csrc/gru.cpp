@@ -101,8 +101,9 @@ std::vector<Tensor> gru_forward(const Tensor& gi, const Tensor& h0, const Tensor
   const Lengths valid(lengths, B);
 
   // Recurrent weights and biases of the one or two products.
-  const Tensor w1_t = reset_after ? w_hh.t() : w_hh.narrow(0, 0, 2 * H).t();
-  const Tensor w2_t = reset_after ? Tensor() : w_hh.narrow(0, 2 * H, H).t();
+  const StepWeight w1_t(reset_after ? w_hh.t() : w_hh.narrow(0, 0, 2 * H).t());
+  const std::optional<StepWeight> w2_t =
+      reset_after ? std::nullopt : std::optional<StepWeight>(w_hh.narrow(0, 2 * H, H).t());
   OptTensor b1, b2;
   if (b_hh && !layer_norm) {
     b1 = reset_after ? *b_hh : b_hh->narrow(0, 0, 2 * H);
@@ -222,7 +223,7 @@ std::vector<Tensor> gru_forward(const Tensor& gi, const Tensor& h0, const Tensor
             }
           }
         });
-        recurrent_product(gh2, rh, w2_t, b2);
+        recurrent_product(gh2, rh, *w2_t, b2);
         const scalar_t* gh2_p = gh2.data_ptr<scalar_t>();
         for_rows(B, H, [&](int64_t b0, int64_t b1_) {
           std::vector<scalar_t> scratch(layer_norm ? H : 0);
@@ -281,7 +282,13 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_final, con
   auto carry_direct = d_final.clone();
   auto carry_product = at::zeros({B, H}, opt);
   const Lengths valid(lengths, B);
-  const Tensor w_rz = w_hh.narrow(0, 0, 2 * H), w_n = w_hh.narrow(0, 2 * H, H);
+  // Backward's products: by the whole W_hh (reset after), or by its blocks in turn (Cho's).
+  const std::optional<StepWeight> w_back =
+      reset_after ? std::optional<StepWeight>(w_hh) : std::nullopt;
+  const std::optional<StepWeight> w_rz =
+      reset_after ? std::nullopt : std::optional<StepWeight>(w_hh.narrow(0, 0, 2 * H));
+  const std::optional<StepWeight> w_n =
+      reset_after ? std::nullopt : std::optional<StepWeight>(w_hh.narrow(0, 2 * H, H));
 
   AT_DISPATCH_FLOATING_TYPES(S.scalar_type(), "gru_backward", [&] {
     const Keep<scalar_t> k(keep, keep_rate, B, H);
@@ -358,7 +365,7 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_final, con
             if (layer_norm) normalise_row_backward(dh, dh, xr, lw1, rs_t[b * 2], G);
           }
         });
-        at::mm_out(carry_product, dgh.select(0, t * dgh_step), w_hh);
+        w_back->multiply(carry_product, dgh.select(0, t * dgh_step), std::nullopt);
       } else {
         // z and n, and the raw gradient of the second product.
         for_rows(B, H, [&](int64_t b0, int64_t b1_) {
@@ -381,7 +388,7 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_final, con
           }
         });
         // d(r ⊙ h_in) = dgh_n W_n, into the product carry; then r, and the first product.
-        at::mm_out(carry_product, dgh.select(0, t).narrow(1, 2 * H, H), w_n);
+        w_n->multiply(carry_product, dgh.select(0, t).narrow(1, 2 * H, H), std::nullopt);
         for_rows(B, 2 * H, [&](int64_t b0, int64_t b1_) {
           for (int64_t b = b0; b < b1_; ++b) {
             if (!valid.valid(b, t)) {
@@ -401,7 +408,7 @@ std::vector<Tensor> gru_backward(const Tensor& d_out, const Tensor& d_final, con
               normalise_row_backward(di, dgh_t + b * G, xh_t + b * G, lw1, rs_t[b * 2], 2 * H);
           }
         });
-        carry_product.addmm_(dgh.select(0, t).narrow(1, 0, 2 * H), w_rz);
+        w_rz->multiply(carry_product, dgh.select(0, t).narrow(1, 0, 2 * H), std::nullopt, true);
       }
     }
   });

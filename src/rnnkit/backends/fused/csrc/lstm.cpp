@@ -211,13 +211,6 @@ struct OptionalRows {
   }
 };
 
-// A weight (out, in) for the per-step products, which are matrix-vector products when the
-// batch is a single row: MKL runs those about 15% faster with the weight stored transposed
-// (measured), and larger batches faster as it is. Same values either way.
-inline Tensor gemv_layout(const Tensor& weight, int64_t B) {
-  return B <= 2 ? weight.t().contiguous().t() : weight;
-}
-
 // A zoneout keep row: the mask's row (t, b) in training, else the rate row.
 template <typename T>
 inline const T* keep_row(const OptTensor& keep, const Tensor& rate_row, int64_t t, int64_t b,
@@ -255,8 +248,9 @@ std::vector<Tensor> lstm_forward(const Tensor& gi, const Tensor& h0, const Tenso
   auto gh = at::empty({B, G}, opts);
   Tensor h_in = recurrent_mask ? at::empty({B, R}, opts) : Tensor();
   Tensor hh = proj ? at::empty({B, H}, opts) : Tensor();
-  const Tensor w_t = gemv_layout(w_hh, B).t();
-  const Tensor w_hr_t = proj ? gemv_layout(*w_hr, B).t() : Tensor();
+  const StepWeight w_t(w_hh.t());
+  const std::optional<StepWeight> w_hr_t =
+      proj ? std::optional<StepWeight>(w_hr->t()) : std::nullopt;
   const Lengths valid(lengths, B);
   const Constants k(opts, G, R, H, rate_h, rate_c);
   AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "lstm_forward", [&] {
@@ -331,7 +325,7 @@ std::vector<Tensor> lstm_forward(const Tensor& gi, const Tensor& h0, const Tenso
         }
       });
       if (proj) {
-        at::mm_out(h_next_t, hh, w_hr_t);
+        w_hr_t->multiply(h_next_t, hh, std::nullopt);
         if (lengths || zoned_h) {
           for_rows(B, R, [&](int64_t b0, int64_t b1) {
             for (int64_t b = b0; b < b1; ++b) {
@@ -391,8 +385,9 @@ std::vector<Tensor> lstm_backward(
   Tensor acc_b = layer_norm ? at::zeros({B, H}, opts) : Tensor();
   const Lengths valid(lengths, B);
   const Constants k(opts, G, R, H, rate_h, rate_c);
-  const Tensor w_b = gemv_layout(w_hh, B);
-  const Tensor w_hr_b = proj ? gemv_layout(*w_hr, B) : Tensor();
+  const StepWeight w_b(w_hh);
+  const std::optional<StepWeight> w_hr_b =
+      proj ? std::optional<StepWeight>(*w_hr) : std::nullopt;
   AT_DISPATCH_FLOATING_TYPES(Sh.scalar_type(), "lstm_backward", [&] {
     using T_ = scalar_t;
     const OptionalRows<T_> rows(k, peephole, ln_hh_w, ln_c_w, ln_c_b, H);
@@ -445,7 +440,7 @@ std::vector<Tensor> lstm_backward(
             }
           }
         });
-        at::mm_out(dhh, dhp.select(0, t), w_hr_b);
+        w_hr_b->multiply(dhh, dhp.select(0, t), std::nullopt);
       }
       for_rows(B, 12 * G, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
@@ -496,7 +491,7 @@ std::vector<Tensor> lstm_backward(
           }
         }
       });
-      at::mm_out(carry_product, dgh.select(0, t), w_b);
+      w_b.multiply(carry_product, dgh.select(0, t), std::nullopt);
     }
   });
   auto dh0 = carry_direct + masked(carry_product, recurrent_mask);
