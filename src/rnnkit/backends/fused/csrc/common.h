@@ -31,6 +31,7 @@ using OptTensor = std::optional<Tensor>;
 void register_elman(pybind11::module_& m);
 void register_lstm(pybind11::module_& m);
 void register_gru(pybind11::module_& m);
+void register_random(pybind11::module_& m);
 
 // Where step t reads its previous state and writes its new one in S.
 struct Steps {

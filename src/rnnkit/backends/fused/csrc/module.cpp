@@ -1,4 +1,5 @@
-// The Python module of rnnkit's fused kernels: one forward and one backward per cell family.
+// The Python module of rnnkit's fused kernels: one forward and one backward per cell family, and the
+// masks of the regularisers.
 #include "common.h"
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -6,4 +7,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   rnnkit::register_elman(m);
   rnnkit::register_lstm(m);
   rnnkit::register_gru(m);
+  rnnkit::register_random(m);
 }
