@@ -19,7 +19,7 @@ def test_info_prints_versions_backends_and_dispatch_table():
     ):
         assert expected in result.output
     assert "| LSTM(peephole=True) | fused | fused | peephole connections" in result.output
-    assert "| LSTM | vendor | vendor |" in result.output
+    assert "| LSTM | fused | vendor |" in result.output
 
 
 def test_dispatch_table_asks_the_layers():

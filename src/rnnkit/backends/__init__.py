@@ -6,7 +6,8 @@
 
 ``backend="auto"`` picks, among the backends that compute the configuration exactly, the one
 measured fastest for it (benchmarks/, README): fused over reference always, and fused over
-vendor where ``fused_beats_vendor`` says the measurements found it faster.
+vendor where ``fused_beats_vendor`` says the measurements found it faster (every training
+configuration; oneDNN keeps the LSTM's inference).
 """
 
 from ..cells import ElmanCell, GRUCell
@@ -21,15 +22,16 @@ def check_name(backend: str) -> None:
         raise ValueError(f"backend={backend!r} is not known; expected one of {KNOWN}")
 
 
-def fused_beats_vendor(layer) -> str | None:
+def fused_beats_vendor(layer, training: bool) -> str | None:
     """Where both can serve: the measured reason to prefer fused, or None to keep vendor.
 
     Measured on a 2-core CPU, training step, torch time / fused time (README "Speed",
-    benchmarks/): GRU 3.8 (C1, one sequence), 2.1 (C2, 3 x 2 layers of 128), 1.4 (C3, N=32
-    H=256), 0.97 (C4, N=64 H=512), and 0.99-1.06 at N=64-128 with H=512-1024; Elman 4.9 (C1),
-    1.3 (C3) and 1.07 at H=512 and 1024. So fused wins by up to 5x where torch's per-step
-    overhead dominates and ties within a few percent where both are GEMM-bound. torch's LSTM
-    runs on oneDNN and beat the fused LSTM at every size measured (0.75-0.89).
+    benchmarks/): GRU 5.8 (C1, one sequence), 2.4 (C2, 3 x 2 layers of 128), 1.5 (C3, N=32
+    H=256), 1.2 (C4, N=64 H=512); Elman 3.6 (C1), 1.4 (C3). The LSTM against oneDNN: 0.9-1.2
+    over sizes from 32 to 512 units (interleaved runs; 1.07 at C1, 1.09 at C3), 1.4 on the
+    tutorials' four stacked LSTM(50) with dropout (benchmarks/seed_model.py), and fused holds
+    less than half of oneDNN's training memory at C2-C4. In inference oneDNN's forward-only
+    kernel is faster (fused's forward keeps what backward needs: 0.7-0.9), so it keeps eval.
     """
     cell = layer.cells[0]
     if isinstance(cell, GRUCell):
@@ -38,14 +40,19 @@ def fused_beats_vendor(layer) -> str | None:
         return (
             "the fused Elman RNN trains faster than torch's, or as fast at large sizes (measured)"
         )
+    if training:
+        return (
+            "the fused LSTM trains as fast as torch's oneDNN kernel, faster on small stacked "
+            "layers, in half its memory (measured)"
+        )
     return None
 
 
 def _auto(layer, training: bool):
     vendor_reason = vendor.unsupported_reason(layer, training)
-    prefer_fused = fused_beats_vendor(layer)
+    prefer_fused = fused_beats_vendor(layer, training)
     if vendor_reason is None and not prefer_fused:
-        return vendor, f"{vendor.WHY}, and measured faster than the fused LSTM"
+        return vendor, f"{vendor.WHY}, and runs inference faster than the fused LSTM (measured)"
     fused_reason = fused.unsupported_reason(layer, training)  # may build the kernels
     if fused_reason is None:
         return fused, prefer_fused if vendor_reason is None else f"{vendor_reason}; {fused.WHY}"
