@@ -31,8 +31,11 @@ format: $(STAMP)
 	$(PYTHON) -m ruff format .
 	$(PYTHON) -m ruff check --fix .
 
+# Layers against torch.nn and hand-written loops; then the tutorials' model against Keras 3
+# (on JAX and torch, where installed: pip install keras jax).
 bench: $(STAMP)
 	$(PYTHON) -m benchmarks
+	$(PYTHON) -m benchmarks seed-model
 
 clean:
 	rm -rf .make build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -2,7 +2,9 @@
 
 Prints a Markdown table on stdout (progress on stderr) and writes the JSON of every run to
 benchmarks/results/ (or ``--json PATH``). ``python -m benchmarks dtw …`` runs the 1-NN-DTW
-distance benchmark instead (``bench_dtw.py``; ``--help`` for its options).
+distance benchmark instead (``bench_dtw.py``; ``--help`` for its options), and ``python -m
+benchmarks seed-model …`` the tutorials' stock model against plain PyTorch and Keras 3
+(``seed_model.py``).
 """
 
 import argparse

@@ -14,8 +14,8 @@ w.r.t. the input (``x.requires_grad_()``) and every weight, starting with no gra
 process on the same input, after warm-up runs; the tables show the medians. Python's garbage
 collector is off inside a timed step, as in ``timeit``.
 
-Not measured here: the GPU rules of BENCHMARKS.md (this script is CPU only), and Keras 3 as a
-peer (not installed in this project's environment).
+Not measured here: the GPU rules of BENCHMARKS.md (this script is CPU only), and Keras 3, which
+``seed_model.py`` times on the tutorials' whole model (``python -m benchmarks seed-model``).
 """
 
 import argparse

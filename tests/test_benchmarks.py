@@ -46,3 +46,37 @@ def test_quick_dtw_benchmark_prints_its_table_and_writes_json(tmp_path):
             assert runner["block_seconds"] > 0
             # Every contestant computes the same distances (the peers on their rows).
             assert runner["max_abs_difference"] < 1e-9
+
+
+def test_quick_seed_model_benchmark_times_every_contestant_it_can(tmp_path):
+    out = tmp_path / "seed.json"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks", "seed-model", "--quick", "--threads", "1",
+            "--contestants", "rnnkit,rnnkit-trainer,torch", "--json", str(out),
+        ],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "| threads | contestant | s/epoch |" in done.stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["contestant"] for row in rows] == ["rnnkit", "rnnkit-trainer", "torch"]
+    for row in rows:
+        assert row["missing"] is None
+        assert len(row["epochs"]) == 1 and len(row["epochs"][0]) == 2  # 1 round of 2 epochs
+        assert row["seconds"] > 0
+
+
+def test_the_seed_model_table_says_which_peer_is_not_installed(monkeypatch):
+    from benchmarks import seed_model
+
+    monkeypatch.setattr(seed_model.importlib.util, "find_spec", lambda name: None)
+    assert seed_model.missing("keras-jax") == "not installed: keras, jax"
+    assert seed_model.missing("torch") is None
+    rows = [
+        {"threads": 1, "contestant": "torch", "missing": None, "seconds": 2.0},
+        {"threads": 1, "contestant": "rnnkit", "missing": None, "seconds": 1.5},
+        {"threads": 1, "contestant": "keras-jax", "missing": "not installed: keras, jax"},
+    ]
+    table = seed_model.table(rows)
+    assert "| 1 | rnnkit | 1.500 | - | 0.75 |" in table
+    assert "| 1 | keras-jax | not installed: keras, jax | | |" in table

@@ -384,6 +384,21 @@ def test_fused_equals_reference_at_sizes_that_split_the_step_products(make, dtyp
     compare(layer, x, None, torch.tensor([6, 3, 5, 6, 1, 6, 4, 6, 2, 6, 5, 6, 6]), dtype)
 
 
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.cell == "lstm"], ids=[c.id for c in CASES if c.cell == "lstm"]
+)
+def test_the_lstm_projects_its_input_a_chunk_of_steps_at_a_time(case, monkeypatch):
+    """Forward projects the inputs, and backward folds the gate gradients into dx and the
+    weight gradients, every CHUNK_ROWS rows: with 4, the sweep's 3 sequences of 5 steps go in
+    chunks of 2, 2 and 1 steps."""
+    from rnnkit.backends.fused import lstm
+
+    monkeypatch.setattr(lstm, "CHUNK_ROWS", 4)
+    layer = make_layer(case)
+    x, state, lengths = make_inputs(layer, case)
+    compare(layer, x, state, lengths, case.dtype, seed=case.index)
+
+
 # ---------------------------------------------------------------- 2. gradcheck
 
 GRADCHECK = {

@@ -197,15 +197,4 @@ class StepWeight {
   Panels<double> double_;
 };
 
-// a (M, K) · w (K, N) (+ bias) into a new (M, N) tensor, any strides: the products over all
-// steps (input projections and weight gradients), where packing w costs a small part of the
-// product (measured, against at::mm on this project's machine: 1.1-1.4x faster from a batch of
-// 32 x 100 steps and 256 units up).
-inline at::Tensor packed_matmul(const at::Tensor& a, const at::Tensor& w,
-                                const std::optional<at::Tensor>& bias = std::nullopt) {
-  auto out = at::empty({a.size(0), w.size(1)}, a.options());
-  StepWeight(w).multiply(out, a, bias);
-  return out;
-}
-
 }  // namespace rnnkit

@@ -220,21 +220,32 @@ inline const T* keep_row(const OptTensor& keep, const Tensor& rate_row, int64_t 
 
 // -> {Sh (T+1, B, R), Sc (T+1, B, H), gates (T, B, 4H), c̃ (T, B, H) or undefined,
 //     x̂_hh (T, B, 4H) or undefined, stats (3, T, B): rstd_hh, mean_c, rstd_c, or undefined}
-std::vector<Tensor> lstm_forward(const Tensor& gi, const Tensor& h0, const Tensor& c0,
+std::vector<Tensor> lstm_forward(const OptTensor& gi, const Tensor& h0, const Tensor& c0,
                                  const Tensor& w_hh, const OptTensor& b_hh,
                                  const OptTensor& peephole, const OptTensor& w_hr,
                                  bool layer_norm, const OptTensor& ln_hh_w,
                                  const OptTensor& ln_c_w, const OptTensor& ln_c_b,
                                  double eps_hh, double eps_c, const OptTensor& recurrent_mask,
                                  const OptTensor& keep_h, double rate_h, const OptTensor& keep_c,
-                                 double rate_c, const OptTensor& lengths, bool reverse) {
-  check_contiguous({{"gi", gi}, {"h0", h0}, {"c0", c0}, {"peephole", peephole},
+                                 double rate_c, const OptTensor& lengths, bool reverse,
+                                 const OptTensor& x, const OptTensor& w_ih,
+                                 const OptTensor& b_ih, int64_t chunk_rows) {
+  check_contiguous({{"gi", gi}, {"x", x}, {"h0", h0}, {"c0", c0}, {"peephole", peephole},
                     {"ln_hh_w", ln_hh_w}, {"ln_c_w", ln_c_w}, {"ln_c_b", ln_c_b},
                     {"recurrent_mask", recurrent_mask}, {"keep_h", keep_h}, {"keep_c", keep_c}});
-  const int64_t T = gi.size(0), B = gi.size(1), G = gi.size(2), H = G / 4, R = h0.size(1);
+  // gi_t comes from gi, or from x: the projections of a chunk of steps (about chunk_rows rows)
+  // at a time, so that they are never held for all steps.
+  const bool chunked = x.has_value();
+  TORCH_CHECK(chunked != gi.has_value() && (!chunked || w_ih), "rnnkit fused: gi, or x and w_ih");
+  const Tensor& by_step = chunked ? *x : *gi;
+  const int64_t T = by_step.size(0), B = by_step.size(1);
+  const int64_t G = chunked ? w_ih->size(0) : gi->size(2), H = G / 4, R = h0.size(1);
+  const int64_t chunk =
+      chunked ? std::min<int64_t>(T, std::max<int64_t>(1, (chunk_rows + B - 1) / B)) : T;
+  const Tensor gi_steps = chunked ? at::empty({chunk, B, G}, by_step.options()) : *gi;
   const bool proj = w_hr.has_value();
   const Steps steps{T, reverse};
-  const auto opts = gi.options();
+  const auto opts = by_step.options();
   auto Sh = at::empty({T + 1, B, R}, opts);
   auto Sc = at::empty({T + 1, B, H}, opts);
   Sh.select(0, steps.initial()).copy_(h0);
@@ -253,18 +264,29 @@ std::vector<Tensor> lstm_forward(const Tensor& gi, const Tensor& h0, const Tenso
       proj ? std::optional<StepWeight>(w_hr->t()) : std::nullopt;
   const Lengths valid(lengths, B);
   const Constants k(opts, G, R, H, rate_h, rate_c);
-  AT_DISPATCH_FLOATING_TYPES(gi.scalar_type(), "lstm_forward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(by_step.scalar_type(), "lstm_forward", [&] {
     using T_ = scalar_t;
     const OptionalRows<T_> rows(k, peephole, ln_hh_w, ln_c_w, ln_c_b, H);
     const T_ *pi = rows.pi, *pf = rows.pf, *po = rows.po;
     const T_ *lnw_hh = rows.lnw_hh, *lnw_c = rows.lnw_c, *lnb_c = rows.lnb_c;
+    int64_t t_lo = 0;  // gi_steps[s] holds step t_lo + s
     for (int64_t n = 0; n < T; ++n) {
       const int64_t t = steps.time(n);
+      if (chunked && n % chunk == 0) {
+        const int64_t last = std::min(T - 1, n + chunk - 1), len = last - n + 1, I = x->size(2);
+        t_lo = std::min(t, steps.time(last));
+        auto out = gi_steps.narrow(0, 0, len).view({len * B, G});
+        const auto inputs = x->narrow(0, t_lo, len).view({len * B, I});
+        if (b_ih)
+          at::addmm_out(out, *b_ih, inputs, w_ih->t());
+        else
+          at::mm_out(out, inputs, w_ih->t());
+      }
       const Tensor h_prev_t = Sh.select(0, steps.prev(t));
       Tensor h_next_t = Sh.select(0, steps.next(t));
       if (recurrent_mask) at::mul_out(h_in, h_prev_t, *recurrent_mask);
       recurrent_product(gh, recurrent_mask ? h_in : h_prev_t, w_t, b_hh);
-      const T_* gi_t = gi.data_ptr<T_>() + t * B * G;
+      const T_* gi_t = gi_steps.data_ptr<T_>() + (t - t_lo) * B * G;
       const T_* gh_t = gh.data_ptr<T_>();
       const T_* h_prev = h_prev_t.data_ptr<T_>();
       T_* h_next = h_next_t.data_ptr<T_>();
@@ -346,9 +368,16 @@ std::vector<Tensor> lstm_forward(const Tensor& gi, const Tensor& h0, const Tenso
 }
 
 // -> {dgi (T, B, 4H), dh0 (B, R), dc0 (B, H), dw_hh (4H, R), db_hh (4H), dpeephole (3, H),
-//     dw_hr (R, H), dln_hh_w (4H), dln_c_w (H), dln_c_b (H)}, undefined where not wanted;
-// fills state_grads_h (T, B, R) and state_grads_c (T, B, H), if given, with d loss / d h_t
-// and d loss / d c_t (record_state_grad).
+//     dw_hr (R, H), dln_hh_w (4H), dln_c_w (H), dln_c_b (H), dx (T, B, I), dw_ih (4H, I),
+//     db_ih (4H)}, undefined where not wanted; fills state_grads_h (T, B, R) and
+// state_grads_c (T, B, H), if given, with d loss / d h_t and d loss / d c_t
+// (record_state_grad).
+//
+// With x and w_ih given (forward computed gi = x W_ih^T + b_ih itself; no layer norm), the
+// input projection's backward happens here too, a chunk of steps at a time: the gate
+// gradients of a chunk (about chunk_rows rows) go into dx, dW_ih, dW_hh, the biases and the
+// peepholes as soon as the chunk is done, and dgi is never held for all steps. Otherwise dgi
+// is returned whole, for autograd.
 std::vector<Tensor> lstm_backward(
     const Tensor& d_out, const Tensor& d_final_h, const Tensor& d_final_c, const Tensor& Sh,
     const Tensor& Sc,
@@ -357,8 +386,9 @@ std::vector<Tensor> lstm_backward(
     bool layer_norm, const OptTensor& ln_hh_w, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
     const OptTensor& recurrent_mask, const OptTensor& keep_h, double rate_h,
     const OptTensor& keep_c, double rate_c, const OptTensor& lengths, bool reverse,
-    const OptTensor& state_grads_h, const OptTensor& state_grads_c) {
-  check_contiguous({{"d_out", d_out}, {"Sh", Sh}, {"Sc", Sc}, {"gates", gates},
+    const OptTensor& state_grads_h, const OptTensor& state_grads_c, const OptTensor& x,
+    const OptTensor& w_ih, bool has_bias_ih, int64_t chunk_rows) {
+  check_contiguous({{"d_out", d_out}, {"Sh", Sh}, {"Sc", Sc}, {"gates", gates}, {"x", x},
                     {"c_new", c_new}, {"xhat", xhat}, {"stats", stats}, {"peephole", peephole},
                     {"ln_hh_w", ln_hh_w}, {"ln_c_w", ln_c_w}, {"ln_c_b", ln_c_b},
                     {"recurrent_mask", recurrent_mask}, {"keep_h", keep_h}, {"keep_c", keep_c},
@@ -367,9 +397,45 @@ std::vector<Tensor> lstm_backward(
   const bool proj = w_hr.has_value();
   const Steps steps{T, reverse};
   const auto opts = Sh.options();
-  auto dgi = at::empty({T, B, G}, opts);
+  const bool chunked = x.has_value();
+  TORCH_CHECK(!chunked || (!layer_norm && w_ih), "rnnkit fused: x needs w_ih and no layer norm");
+  // The steps whose gate gradients are held at once: about chunk_rows rows when they are
+  // folded in here, all of them when dgi is returned. Buffer slot s holds step t_lo + s.
+  const int64_t chunk =
+      chunked ? std::min<int64_t>(T, std::max<int64_t>(1, (chunk_rows + B - 1) / B)) : T;
+  auto dgi = at::empty({chunk, B, G}, opts);
   // The gradient of the recurrent product W_hh h_in: dgi itself unless LN_hh stands between.
   Tensor dgh = layer_norm ? at::empty({T, B, G}, opts) : dgi;
+  auto dw_hh = at::zeros({G, R}, opts);
+  Tensor db = has_bias || has_bias_ih ? at::zeros({G}, opts) : Tensor();
+  Tensor dpeep = peephole ? at::zeros({3, H}, opts) : Tensor();
+  Tensor dln_hh_w = layer_norm && ln_hh_w ? at::zeros({G}, opts) : Tensor();
+  Tensor dx = chunked ? at::empty(x->sizes(), opts) : Tensor();
+  Tensor dw_ih = chunked ? at::zeros_like(*w_ih) : Tensor();
+  // Folds the gate gradients of steps t_lo .. t_lo + len (buffer slots 0 .. len) into the
+  // weights' gradients (and, chunked, into dx).
+  auto fold = [&](int64_t t_lo, int64_t len) {
+    const int64_t rows = len * B;
+    const Tensor d = dgi.narrow(0, 0, len), d2 = d.reshape({rows, G});
+    const Tensor dh2 = layer_norm ? dgh.narrow(0, t_lo, len).reshape({rows, G}) : d2;
+    const Tensor h_in = masked(steps.previous_states(Sh).narrow(0, t_lo, len), recurrent_mask);
+    dw_hh.addmm_(dh2.t(), h_in.reshape({rows, R}));
+    if (db.defined()) db.add_(d2.sum(0));
+    if (peephole) {
+      const Tensor c_prev = steps.previous_states(Sc).narrow(0, t_lo, len);
+      const Tensor c_t = (c_new ? *c_new : Sc.narrow(0, reverse ? 0 : 1, T)).narrow(0, t_lo, len);
+      dpeep.add_(at::stack({(d.narrow(2, 0, H) * c_prev).sum({0, 1}),
+                            (d.narrow(2, H, H) * c_prev).sum({0, 1}),
+                            (d.narrow(2, 3 * H, H) * c_t).sum({0, 1})}));
+    }
+    if (dln_hh_w.defined()) dln_hh_w.add_((d * xhat->narrow(0, t_lo, len)).sum({0, 1}));
+    if (chunked) {
+      const int64_t I = x->size(2);
+      auto dx_chunk = dx.narrow(0, t_lo, len).view({rows, I});
+      at::mm_out(dx_chunk, d2, *w_ih);
+      dw_ih.addmm_(d2.t(), x->narrow(0, t_lo, len).reshape({rows, I}));
+    }
+  };
   // d loss / d h_{t-1} carried back: the part that skips the recurrent product (zoneout,
   // copies past a sequence's end) and the product's part, dgh_t W_hh, still to be masked.
   auto carry_direct = d_final_h.clone();
@@ -399,8 +465,14 @@ std::vector<Tensor> lstm_backward(
     T_* dcc = carry_c.data_ptr<T_>();
     T_* aw = layer_norm ? acc_w.data_ptr<T_>() : nullptr;
     T_* ab = layer_norm ? acc_b.data_ptr<T_>() : nullptr;
+    int64_t t_lo = 0, last = 0, len = 0;  // the chunk's first time, the n that ends it, steps
     for (int64_t n = T - 1; n >= 0; --n) {
-      const int64_t t = steps.time(n);
+      if ((T - 1 - n) % chunk == 0) {
+        last = std::max<int64_t>(0, n - chunk + 1);
+        len = n - last + 1;
+        t_lo = std::min(steps.time(n), steps.time(last));
+      }
+      const int64_t t = steps.time(n), slot = t - t_lo;
       if (state_grads_h) {
         record_state_grad(state_grads_h, t,
                           carry_direct + masked(carry_product, recurrent_mask) + d_out.select(0, t),
@@ -421,8 +493,9 @@ std::vector<Tensor> lstm_backward(
       const T_* rstd_hh = layer_norm ? stats->data_ptr<T_>() + t * B : nullptr;
       const T_* mean_c = layer_norm ? rstd_hh + T * B : nullptr;
       const T_* rstd_c = layer_norm ? mean_c + T * B : nullptr;
-      T_* dgi_t = dgi.data_ptr<T_>() + t * B * G;
-      T_* dgh_t = dgh.data_ptr<T_>() + t * B * G;
+      T_* dgi_t = dgi.data_ptr<T_>() + slot * B * G;
+      const int64_t dgh_slot = layer_norm ? t : slot;
+      T_* dgh_t = dgh.data_ptr<T_>() + dgh_slot * B * G;
       T_* dhp_t = proj ? dhp.data_ptr<T_>() + t * B * R : nullptr;
       T_* hh_t = hh.data_ptr<T_>() + (proj ? t * B * H : 0);
       T_* dhh_t = dhh.data_ptr<T_>();
@@ -491,28 +564,21 @@ std::vector<Tensor> lstm_backward(
           }
         }
       });
-      w_b.multiply(carry_product, dgh.select(0, t), std::nullopt);
+      w_b.multiply(carry_product, dgh.select(0, dgh_slot), std::nullopt);
+      if (n == last) fold(t_lo, len);
     }
   });
   auto dh0 = carry_direct + masked(carry_product, recurrent_mask);
   auto dc0 = carry_c;
-  auto dgh_2d = dgh.view({T * B, G});
-  auto h_in = masked(steps.previous_states(Sh), recurrent_mask).reshape({T * B, R});
-  auto dw_hh = at::mm(dgh_2d.t(), h_in);
-  auto db_hh = has_bias ? dgi.view({T * B, G}).sum(0) : Tensor();
-  Tensor dpeep;
-  if (peephole) {
-    const Tensor c_prev = steps.previous_states(Sc);
-    const Tensor c_t = c_new ? *c_new : Sc.narrow(0, reverse ? 0 : 1, T);
-    dpeep = at::stack({(dgi.narrow(2, 0, H) * c_prev).sum({0, 1}),
-                       (dgi.narrow(2, H, H) * c_prev).sum({0, 1}),
-                       (dgi.narrow(2, 3 * H, H) * c_t).sum({0, 1})});
-  }
   auto dw_hr = proj ? at::mm(dhp.view({T * B, R}).t(), hh.view({T * B, H})) : Tensor();
-  auto dln_hh_w = layer_norm && ln_hh_w ? (dgi * *xhat).sum({0, 1}) : Tensor();
   auto dln_c_w = layer_norm && ln_c_w ? acc_w.sum(0) : Tensor();
   auto dln_c_b = layer_norm && ln_c_b ? acc_b.sum(0) : Tensor();
-  return {dgi, dh0, dc0, dw_hh, db_hh, dpeep, dw_hr, dln_hh_w, dln_c_w, dln_c_b};
+  // Both biases have the gate gradients' sum for gradient (a copy each: autograd may keep a
+  // returned gradient as a parameter's .grad and add to it in place).
+  auto db_hh = has_bias ? db : Tensor();
+  auto db_ih = has_bias_ih ? (has_bias ? db.clone() : db) : Tensor();
+  return {chunked ? Tensor() : dgi, dh0, dc0, dw_hh, db_hh, dpeep, dw_hr, dln_hh_w, dln_c_w,
+          dln_c_b, dx, dw_ih, db_ih};
 }
 
 }  // namespace
