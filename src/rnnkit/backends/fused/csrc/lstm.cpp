@@ -243,6 +243,8 @@ std::vector<Tensor> lstm_forward(const OptTensor& gi, const Tensor& h0, const Te
   const int64_t chunk =
       chunked ? std::min<int64_t>(T, std::max<int64_t>(1, (chunk_rows + B - 1) / B)) : T;
   const Tensor gi_steps = chunked ? at::empty({chunk, B, G}, by_step.options()) : *gi;
+  const std::optional<StepWeight> w_ih_t =
+      chunked ? std::optional<StepWeight>(w_ih->t()) : std::nullopt;
   const bool proj = w_hr.has_value();
   const Steps steps{T, reverse};
   const auto opts = by_step.options();
@@ -276,11 +278,7 @@ std::vector<Tensor> lstm_forward(const OptTensor& gi, const Tensor& h0, const Te
         const int64_t last = std::min(T - 1, n + chunk - 1), len = last - n + 1, I = x->size(2);
         t_lo = std::min(t, steps.time(last));
         auto out = gi_steps.narrow(0, 0, len).view({len * B, G});
-        const auto inputs = x->narrow(0, t_lo, len).view({len * B, I});
-        if (b_ih)
-          at::addmm_out(out, *b_ih, inputs, w_ih->t());
-        else
-          at::mm_out(out, inputs, w_ih->t());
+        w_ih_t->multiply(out, x->narrow(0, t_lo, len).view({len * B, I}), b_ih);
       }
       const Tensor h_prev_t = Sh.select(0, steps.prev(t));
       Tensor h_next_t = Sh.select(0, steps.next(t));
@@ -412,6 +410,7 @@ std::vector<Tensor> lstm_backward(
   Tensor dln_hh_w = layer_norm && ln_hh_w ? at::zeros({G}, opts) : Tensor();
   Tensor dx = chunked ? at::empty(x->sizes(), opts) : Tensor();
   Tensor dw_ih = chunked ? at::zeros_like(*w_ih) : Tensor();
+  const std::optional<StepWeight> w_ih_b = chunked ? std::optional<StepWeight>(*w_ih) : std::nullopt;
   // Folds the gate gradients of steps t_lo .. t_lo + len (buffer slots 0 .. len) into the
   // weights' gradients (and, chunked, into dx).
   auto fold = [&](int64_t t_lo, int64_t len) {
@@ -432,7 +431,7 @@ std::vector<Tensor> lstm_backward(
     if (chunked) {
       const int64_t I = x->size(2);
       auto dx_chunk = dx.narrow(0, t_lo, len).view({rows, I});
-      at::mm_out(dx_chunk, d2, *w_ih);
+      w_ih_b->multiply(dx_chunk, d2, std::nullopt);
       dw_ih.addmm_(d2.t(), x->narrow(0, t_lo, len).reshape({rows, I}));
     }
   };
