@@ -1,7 +1,6 @@
 """LSTM cells on the fused kernel (csrc/lstm.cpp): peepholes, projection and layer norm."""
 
 import torch
-import torch.nn.functional as F
 
 from ...cells import LSTMCell
 from . import build
@@ -27,30 +26,34 @@ def unsupported_reason(cell: LSTMCell) -> str | None:
 
 
 class LSTMFunction(torch.autograd.Function):
-    """(gi or (x, w_ih, b_ih), h0, c0, weights, masks, settings) -> (outputs, final h,
+    """(x, input weights, h0, c0, recurrent weights, masks, settings) -> (outputs, final h,
     final c), one direction.
 
-    Given x (T, B, I) instead of gi, the kernels do the input projection gi = x W_ih^T + b_ih
-    and its backward (dx, dW_ih, db_ih) themselves, a chunk of steps at a time: neither the
-    projections nor their gradients are ever held for all steps (csrc/lstm.cpp).
+    The kernels do the input projection gi = x W_ih^T + b_ih (or LN_ih(x W_ih^T)) and its
+    backward themselves, a chunk of steps at a time: neither the projections nor their
+    gradients are ever held for all steps (csrc/lstm.cpp).
     """
 
     @staticmethod
     def forward(
-        ctx, gi, x, w_ih, b_ih, h0, c0, w_hh, b_hh, peephole, w_hr, ln_hh_w, ln_c_w, ln_c_b,
-        recurrent_mask, keep_h, rate_h, keep_c, rate_c, lengths, reverse, layer_norm, eps,
-        record,
+        ctx, x, w_ih, b_ih, ln_ih_w, ln_ih_b, h0, c0, w_hh, b_hh, peephole, w_hr, ln_hh_w,
+        ln_c_w, ln_c_b, recurrent_mask, keep_h, rate_h, keep_c, rate_c, lengths, reverse,
+        layer_norm, eps, record,
     ):  # fmt: skip
-        Sh, Sc, gates, c_new, xhat, stats = build.extension().lstm_forward(
-            gi, h0, c0, w_hh, b_hh, peephole, w_hr, layer_norm, ln_hh_w, ln_c_w, ln_c_b,
-            eps[0], eps[1], recurrent_mask, keep_h, rate_h, keep_c, rate_c, lengths, reverse,
-            x, w_ih, b_ih, CHUNK_ROWS,
+        eps_ih, eps_hh, eps_c = eps
+        Sh, Sc, gates, c_new, xhat, stats, xhat_ih, rstd_ih = build.extension().lstm_forward(
+            x, h0, c0, w_hh, b_hh, peephole, w_hr, layer_norm, ln_hh_w, ln_c_w, ln_c_b,
+            eps_hh, eps_c, recurrent_mask, keep_h, rate_h, keep_c, rate_c, lengths, reverse,
+            w_ih, b_ih, CHUNK_ROWS, ln_ih_w, ln_ih_b, eps_ih,
         )  # fmt: skip
         ctx.save_for_backward(
             Sh, Sc, gates, c_new, xhat, stats, w_hh, peephole, w_hr, ln_hh_w, ln_c_w, ln_c_b,
-            recurrent_mask, keep_h, keep_c, lengths, x, w_ih,
+            recurrent_mask, keep_h, keep_c, lengths, x, w_ih, ln_ih_w, xhat_ih, rstd_ih,
         )  # fmt: skip
-        ctx.settings = (b_hh is not None, b_ih is not None, layer_norm, rate_h, rate_c, reverse)
+        ctx.settings = (
+            b_hh is not None, b_ih is not None, ln_ih_b is not None, layer_norm, rate_h, rate_c,
+            reverse,
+        )  # fmt: skip
         ctx.record = record
         keep_states(record, reverse, Sh, Sc)
         outputs, final_h = split_states(Sh, reverse)
@@ -61,39 +64,40 @@ class LSTMFunction(torch.autograd.Function):
     def backward(ctx, d_out, d_final_h, d_final_c):
         (
             Sh, Sc, gates, c_new, xhat, stats, w_hh, peephole, w_hr, ln_hh_w, ln_c_w, ln_c_b,
-            recurrent_mask, keep_h, keep_c, lengths, x, w_ih,
+            recurrent_mask, keep_h, keep_c, lengths, x, w_ih, ln_ih_w, xhat_ih, rstd_ih,
         ) = ctx.saved_tensors  # fmt: skip
-        has_bias, has_bias_ih, layer_norm, rate_h, rate_c, reverse = ctx.settings
+        has_bias, has_bias_ih, has_ln_ih_b, layer_norm, rate_h, rate_c, reverse = ctx.settings
         state_grads = state_grad_buffers(ctx.record, 2)
         grads = build.extension().lstm_backward(
             d_out.contiguous(), d_final_h.contiguous(), d_final_c.contiguous(), Sh, Sc, gates,
             c_new, xhat, stats, w_hh, has_bias, peephole, w_hr, layer_norm, ln_hh_w, ln_c_w,
             ln_c_b, recurrent_mask, keep_h, rate_h, keep_c, rate_c, lengths, reverse,
-            *state_grads, x, w_ih, has_bias_ih, CHUNK_ROWS,
+            *state_grads, x, w_ih, has_bias_ih, CHUNK_ROWS, ln_ih_w, has_ln_ih_b, xhat_ih,
+            rstd_ih,
         )  # fmt: skip
         if ctx.record is not None:
             ctx.record.store_gradients(state_grads)
-        d_gi, *d_recurrent, d_x, d_w_ih, d_b_ih = grads
-        return d_gi, d_x, d_w_ih, d_b_ih, *d_recurrent, *([None] * 10)
+        *d_recurrent, d_x, d_w_ih, d_b_ih, d_ln_ih_w, d_ln_ih_b = grads
+        return d_x, d_w_ih, d_b_ih, d_ln_ih_w, d_ln_ih_b, *d_recurrent, *([None] * 10)
 
 
 def run_direction(cell: LSTMCell, x, lengths, state, noise, reverse: bool):
     valid = valid_steps(x.shape[0], lengths, x.device)
     x = prepare_input(x, valid, noise)
     if cell.layer_norm:
-        gi = cell.ln_ih(F.linear(x, cell.weight_ih)).contiguous()
-        projection = (gi, None, None, None)
-        ln_hh, ln_c = cell.ln_hh, cell.ln_c
+        ln_ih, ln_hh, ln_c = cell.ln_ih, cell.ln_hh, cell.ln_c
+        projection = (cell.weight_ih, None, ln_ih.weight, ln_ih.bias)
         norms = (ln_hh.weight, ln_c.weight, ln_c.bias)
-        eps = (float(ln_hh.eps), float(ln_c.eps))
+        eps = (float(ln_ih.eps), float(ln_hh.eps), float(ln_c.eps))
     else:
-        projection = (None, x.contiguous(), cell.weight_ih, cell.bias_ih)
-        norms, eps = (None, None, None), (0.0, 0.0)
+        projection = (cell.weight_ih, cell.bias_ih, None, None)
+        norms, eps = (None, None, None), (0.0, 0.0, 0.0)
     keep_h, rate_h = zoneout_args(noise, 0)
     keep_c, rate_c = zoneout_args(noise, 1)
     h0, c0 = state
     outputs, final_h, final_c = LSTMFunction.apply(
-        *projection,
+        x.contiguous(),
+        *(contiguous(w) for w in projection),
         h0.contiguous(),
         c0.contiguous(),
         noise.weights.get("weight_hh", cell.weight_hh),

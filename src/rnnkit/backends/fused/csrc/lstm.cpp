@@ -6,7 +6,7 @@
 //   h̃_t   = W_hr (o ⊙ tanh(c̃_t))   (LN_c(c̃_t) inside the tanh with layer norm; no W_hr
 //           without projection),
 //   h_t   = k^h_t ⊙ h_{t-1} + (1 - k^h_t) ⊙ h̃_t,   c_t = k^c_t ⊙ c_{t-1} + (1 - k^c_t) ⊙ c̃_t.
-// gi_t = W_ih x_t + b_ih (or LN_ih(W_ih x_t)) comes in precomputed for all steps.
+// gi_t = W_ih x_t + b_ih (or LN_ih(W_ih x_t)) is computed here too, a chunk of steps at a time.
 //
 // Forward saves the activated gates, c̃ (only when zoneout makes it differ from c_t), and with
 // layer norm the normalised recurrent product x̂_hh and the row statistics (rstd of LN_hh, mean
@@ -219,8 +219,9 @@ inline const T* keep_row(const OptTensor& keep, const Tensor& rate_row, int64_t 
 }
 
 // -> {Sh (T+1, B, R), Sc (T+1, B, H), gates (T, B, 4H), c̃ (T, B, H) or undefined,
-//     x̂_hh (T, B, 4H) or undefined, stats (3, T, B): rstd_hh, mean_c, rstd_c, or undefined}
-std::vector<Tensor> lstm_forward(const OptTensor& gi, const Tensor& h0, const Tensor& c0,
+//     x̂_hh (T, B, 4H) or undefined, stats (3, T, B): rstd_hh, mean_c, rstd_c, or undefined,
+//     x̂_ih (T, B, 4H) or undefined, rstd_ih (T, B) or undefined}
+std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor& c0,
                                  const Tensor& w_hh, const OptTensor& b_hh,
                                  const OptTensor& peephole, const OptTensor& w_hr,
                                  bool layer_norm, const OptTensor& ln_hh_w,
@@ -228,26 +229,25 @@ std::vector<Tensor> lstm_forward(const OptTensor& gi, const Tensor& h0, const Te
                                  double eps_hh, double eps_c, const OptTensor& recurrent_mask,
                                  const OptTensor& keep_h, double rate_h, const OptTensor& keep_c,
                                  double rate_c, const OptTensor& lengths, bool reverse,
-                                 const OptTensor& x, const OptTensor& w_ih,
-                                 const OptTensor& b_ih, int64_t chunk_rows) {
-  check_contiguous({{"gi", gi}, {"x", x}, {"h0", h0}, {"c0", c0}, {"peephole", peephole},
+                                 const Tensor& w_ih, const OptTensor& b_ih, int64_t chunk_rows,
+                                 const OptTensor& ln_ih_w, const OptTensor& ln_ih_b,
+                                 double eps_ih) {
+  check_contiguous({{"x", x}, {"h0", h0}, {"ln_ih_w", ln_ih_w}, {"ln_ih_b", ln_ih_b}, {"c0", c0}, {"peephole", peephole},
                     {"ln_hh_w", ln_hh_w}, {"ln_c_w", ln_c_w}, {"ln_c_b", ln_c_b},
                     {"recurrent_mask", recurrent_mask}, {"keep_h", keep_h}, {"keep_c", keep_c}});
-  // gi_t comes from gi, or from x: the projections of a chunk of steps (about chunk_rows rows)
-  // at a time, so that they are never held for all steps.
-  const bool chunked = x.has_value();
-  TORCH_CHECK(chunked != gi.has_value() && (!chunked || w_ih), "rnnkit fused: gi, or x and w_ih");
-  const Tensor& by_step = chunked ? *x : *gi;
-  const int64_t T = by_step.size(0), B = by_step.size(1);
-  const int64_t G = chunked ? w_ih->size(0) : gi->size(2), H = G / 4, R = h0.size(1);
-  const int64_t chunk =
-      chunked ? std::min<int64_t>(T, std::max<int64_t>(1, (chunk_rows + B - 1) / B)) : T;
-  const Tensor gi_steps = chunked ? at::empty({chunk, B, G}, by_step.options()) : *gi;
-  const std::optional<StepWeight> w_ih_t =
-      chunked ? std::optional<StepWeight>(w_ih->t()) : std::nullopt;
+  // gi_t, the input projections, for a chunk of steps (about chunk_rows rows) at a time, so
+  // that they are never held for all steps; with layer norm, the normalised projections x̂_ih
+  // and their rstd are kept for backward.
+  const int64_t T = x.size(0), B = x.size(1), I = x.size(2);
+  const int64_t G = w_ih.size(0), H = G / 4, R = h0.size(1);
+  const int64_t chunk = std::min<int64_t>(T, std::max<int64_t>(1, (chunk_rows + B - 1) / B));
+  const auto opts = x.options();
+  const Tensor gi_steps = at::empty({chunk, B, G}, opts);
+  const StepWeight w_ih_t(w_ih.t());
+  Tensor xhat_ih = layer_norm ? at::empty({T, B, G}, opts) : Tensor();
+  Tensor rstd_ih = layer_norm ? at::empty({T, B}, opts) : Tensor();
   const bool proj = w_hr.has_value();
   const Steps steps{T, reverse};
-  const auto opts = by_step.options();
   auto Sh = at::empty({T + 1, B, R}, opts);
   auto Sc = at::empty({T + 1, B, H}, opts);
   Sh.select(0, steps.initial()).copy_(h0);
@@ -266,7 +266,7 @@ std::vector<Tensor> lstm_forward(const OptTensor& gi, const Tensor& h0, const Te
       proj ? std::optional<StepWeight>(w_hr->t()) : std::nullopt;
   const Lengths valid(lengths, B);
   const Constants k(opts, G, R, H, rate_h, rate_c);
-  AT_DISPATCH_FLOATING_TYPES(by_step.scalar_type(), "lstm_forward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_forward", [&] {
     using T_ = scalar_t;
     const OptionalRows<T_> rows(k, peephole, ln_hh_w, ln_c_w, ln_c_b, H);
     const T_ *pi = rows.pi, *pf = rows.pf, *po = rows.po;
@@ -274,11 +274,30 @@ std::vector<Tensor> lstm_forward(const OptTensor& gi, const Tensor& h0, const Te
     int64_t t_lo = 0;  // gi_steps[s] holds step t_lo + s
     for (int64_t n = 0; n < T; ++n) {
       const int64_t t = steps.time(n);
-      if (chunked && n % chunk == 0) {
-        const int64_t last = std::min(T - 1, n + chunk - 1), len = last - n + 1, I = x->size(2);
+      if (n % chunk == 0) {
+        const int64_t last = std::min(T - 1, n + chunk - 1), len = last - n + 1;
         t_lo = std::min(t, steps.time(last));
         auto out = gi_steps.narrow(0, 0, len).view({len * B, G});
-        w_ih_t->multiply(out, x->narrow(0, t_lo, len).view({len * B, I}), b_ih);
+        w_ih_t.multiply(out, x.narrow(0, t_lo, len).view({len * B, I}), b_ih);
+        if (layer_norm) {  // gi = LN_ih(x W_ih^T) = w ⊙ x̂_ih + b
+          const T_* w = ln_ih_w ? ln_ih_w->data_ptr<T_>() : k.ones.data_ptr<T_>();
+          const T_* bias = ln_ih_b ? ln_ih_b->data_ptr<T_>() : k.zeros.data_ptr<T_>();
+          T_* xh = xhat_ih.data_ptr<T_>() + t_lo * B * G;
+          T_* rs_out = rstd_ih.data_ptr<T_>() + t_lo * B;
+          for_rows(len * B, 4 * G, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+              T_* row = out.data_ptr<T_>() + r * G;
+              T_ mean, rs;
+              row_moments(row, G, eps_ih, mean, rs);
+              rs_out[r] = rs;
+              T_* xr = xh + r * G;
+              for (int64_t j = 0; j < G; ++j) {
+                xr[j] = (row[j] - mean) * rs;
+                row[j] = w[j] * xr[j] + bias[j];
+              }
+            }
+          });
+        }
       }
       const Tensor h_prev_t = Sh.select(0, steps.prev(t));
       Tensor h_next_t = Sh.select(0, steps.next(t));
@@ -362,20 +381,16 @@ std::vector<Tensor> lstm_forward(const OptTensor& gi, const Tensor& h0, const Te
       }
     }
   });
-  return {Sh, Sc, gates, c_new, xhat, stats};
+  return {Sh, Sc, gates, c_new, xhat, stats, xhat_ih, rstd_ih};
 }
 
-// -> {dgi (T, B, 4H), dh0 (B, R), dc0 (B, H), dw_hh (4H, R), db_hh (4H), dpeephole (3, H),
-//     dw_hr (R, H), dln_hh_w (4H), dln_c_w (H), dln_c_b (H), dx (T, B, I), dw_ih (4H, I),
-//     db_ih (4H)}, undefined where not wanted; fills state_grads_h (T, B, R) and
-// state_grads_c (T, B, H), if given, with d loss / d h_t and d loss / d c_t
-// (record_state_grad).
-//
-// With x and w_ih given (forward computed gi = x W_ih^T + b_ih itself; no layer norm), the
-// input projection's backward happens here too, a chunk of steps at a time: the gate
-// gradients of a chunk (about chunk_rows rows) go into dx, dW_ih, dW_hh, the biases and the
-// peepholes as soon as the chunk is done, and dgi is never held for all steps. Otherwise dgi
-// is returned whole, for autograd.
+// -> {dh0 (B, R), dc0 (B, H), dw_hh (4H, R), db_hh (4H), dpeephole (3, H), dw_hr (R, H),
+//     dln_hh_w (4H), dln_c_w (H), dln_c_b (H), dx (T, B, I), dw_ih (4H, I), db_ih (4H),
+//     dln_ih_w (4H), dln_ih_b (4H)}, undefined where not wanted; fills state_grads_h
+// (T, B, R) and state_grads_c (T, B, H), if given, with d loss / d h_t and d loss / d c_t
+// (record_state_grad). The gate gradients of a chunk of steps (about chunk_rows rows) go into
+// dx and the weights' gradients as soon as the chunk is done: they are never held for all
+// steps.
 std::vector<Tensor> lstm_backward(
     const Tensor& d_out, const Tensor& d_final_h, const Tensor& d_final_c, const Tensor& Sh,
     const Tensor& Sc,
@@ -384,41 +399,44 @@ std::vector<Tensor> lstm_backward(
     bool layer_norm, const OptTensor& ln_hh_w, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
     const OptTensor& recurrent_mask, const OptTensor& keep_h, double rate_h,
     const OptTensor& keep_c, double rate_c, const OptTensor& lengths, bool reverse,
-    const OptTensor& state_grads_h, const OptTensor& state_grads_c, const OptTensor& x,
-    const OptTensor& w_ih, bool has_bias_ih, int64_t chunk_rows) {
+    const OptTensor& state_grads_h, const OptTensor& state_grads_c, const Tensor& x,
+    const Tensor& w_ih, bool has_bias_ih, int64_t chunk_rows, const OptTensor& ln_ih_w,
+    bool has_ln_ih_b, const OptTensor& xhat_ih, const OptTensor& rstd_ih) {
   check_contiguous({{"d_out", d_out}, {"Sh", Sh}, {"Sc", Sc}, {"gates", gates}, {"x", x},
                     {"c_new", c_new}, {"xhat", xhat}, {"stats", stats}, {"peephole", peephole},
                     {"ln_hh_w", ln_hh_w}, {"ln_c_w", ln_c_w}, {"ln_c_b", ln_c_b},
                     {"recurrent_mask", recurrent_mask}, {"keep_h", keep_h}, {"keep_c", keep_c},
-                    {"state_grads_h", state_grads_h}, {"state_grads_c", state_grads_c}});
+                    {"state_grads_h", state_grads_h}, {"state_grads_c", state_grads_c},
+                    {"ln_ih_w", ln_ih_w}, {"xhat_ih", xhat_ih}, {"rstd_ih", rstd_ih}});
   const int64_t T = Sh.size(0) - 1, B = Sh.size(1), R = Sh.size(2), H = Sc.size(2), G = 4 * H;
+  const int64_t I = x.size(2);
   const bool proj = w_hr.has_value();
   const Steps steps{T, reverse};
   const auto opts = Sh.options();
-  const bool chunked = x.has_value();
-  TORCH_CHECK(!chunked || (!layer_norm && w_ih), "rnnkit fused: x needs w_ih and no layer norm");
-  // The steps whose gate gradients are held at once: about chunk_rows rows when they are
-  // folded in here, all of them when dgi is returned. Buffer slot s holds step t_lo + s.
-  const int64_t chunk =
-      chunked ? std::min<int64_t>(T, std::max<int64_t>(1, (chunk_rows + B - 1) / B)) : T;
+  // The steps whose gate gradients are held at once (about chunk_rows rows), folded into the
+  // input's and the weights' gradients when the chunk is done. Slot s holds step t_lo + s.
+  const int64_t chunk = std::min<int64_t>(T, std::max<int64_t>(1, (chunk_rows + B - 1) / B));
   auto dgi = at::empty({chunk, B, G}, opts);
-  // The gradient of the recurrent product W_hh h_in: dgi itself unless LN_hh stands between.
-  Tensor dgh = layer_norm ? at::empty({T, B, G}, opts) : dgi;
+  // The gradient of the recurrent product W_hh h_in: dgi itself unless LN_hh stands between;
+  // and of the input projection x W_ih^T: dgi itself unless LN_ih does.
+  Tensor dgh = layer_norm ? at::empty({chunk, B, G}, opts) : dgi;
+  Tensor dproj = layer_norm ? at::empty({chunk, B, G}, opts) : dgi;
   auto dw_hh = at::zeros({G, R}, opts);
   Tensor db = has_bias || has_bias_ih ? at::zeros({G}, opts) : Tensor();
   Tensor dpeep = peephole ? at::zeros({3, H}, opts) : Tensor();
   Tensor dln_hh_w = layer_norm && ln_hh_w ? at::zeros({G}, opts) : Tensor();
-  Tensor dx = chunked ? at::empty(x->sizes(), opts) : Tensor();
-  Tensor dw_ih = chunked ? at::zeros_like(*w_ih) : Tensor();
-  const std::optional<StepWeight> w_ih_b = chunked ? std::optional<StepWeight>(*w_ih) : std::nullopt;
-  // Folds the gate gradients of steps t_lo .. t_lo + len (buffer slots 0 .. len) into the
-  // weights' gradients (and, chunked, into dx).
+  Tensor dln_ih_w = layer_norm && ln_ih_w ? at::zeros({G}, opts) : Tensor();
+  Tensor dln_ih_b = layer_norm && has_ln_ih_b ? at::zeros({G}, opts) : Tensor();
+  auto dx = at::empty(x.sizes(), opts);
+  auto dw_ih = at::zeros_like(w_ih);
+  const StepWeight w_ih_b(w_ih);
+  // Folds the gate gradients of steps t_lo .. t_lo + len (slots 0 .. len) into dx and the
+  // weights' gradients.
   auto fold = [&](int64_t t_lo, int64_t len) {
     const int64_t rows = len * B;
     const Tensor d = dgi.narrow(0, 0, len), d2 = d.reshape({rows, G});
-    const Tensor dh2 = layer_norm ? dgh.narrow(0, t_lo, len).reshape({rows, G}) : d2;
     const Tensor h_in = masked(steps.previous_states(Sh).narrow(0, t_lo, len), recurrent_mask);
-    dw_hh.addmm_(dh2.t(), h_in.reshape({rows, R}));
+    dw_hh.addmm_(dgh.narrow(0, 0, len).reshape({rows, G}).t(), h_in.reshape({rows, R}));
     if (db.defined()) db.add_(d2.sum(0));
     if (peephole) {
       const Tensor c_prev = steps.previous_states(Sc).narrow(0, t_lo, len);
@@ -428,12 +446,30 @@ std::vector<Tensor> lstm_backward(
                             (d.narrow(2, 3 * H, H) * c_t).sum({0, 1})}));
     }
     if (dln_hh_w.defined()) dln_hh_w.add_((d * xhat->narrow(0, t_lo, len)).sum({0, 1}));
-    if (chunked) {
-      const int64_t I = x->size(2);
-      auto dx_chunk = dx.narrow(0, t_lo, len).view({rows, I});
-      w_ih_b->multiply(dx_chunk, d2, std::nullopt);
-      dw_ih.addmm_(d2.t(), x->narrow(0, t_lo, len).reshape({rows, I}));
+    if (layer_norm) {  // through LN_ih, to the projection x W_ih^T
+      const Tensor xh = xhat_ih->narrow(0, t_lo, len);
+      if (dln_ih_w.defined()) dln_ih_w.add_((d * xh).sum({0, 1}));
+      if (dln_ih_b.defined()) dln_ih_b.add_(d2.sum(0));
+      AT_DISPATCH_FLOATING_TYPES(d.scalar_type(), "lstm_ln_ih_backward", [&] {
+        const Tensor ones = at::ones({G}, opts);
+        const scalar_t* w = (ln_ih_w ? *ln_ih_w : ones).data_ptr<scalar_t>();
+        const scalar_t* rs = rstd_ih->data_ptr<scalar_t>() + t_lo * B;
+        for_rows(rows, 4 * G, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) {
+            const scalar_t* da = d2.data_ptr<scalar_t>() + r * G;
+            const scalar_t* xr = xh.data_ptr<scalar_t>() + r * G;
+            const scalar_t s1 = lane_sum(G, [&](int64_t j) { return double(da[j]) * w[j]; }) / G;
+            const scalar_t s2 =
+                lane_sum(G, [&](int64_t j) { return double(da[j]) * w[j] * xr[j]; }) / G;
+            ln_back_row(G, da, w, xr, rs[r], s1, s2, dproj.data_ptr<scalar_t>() + r * G);
+          }
+        });
+      });
     }
+    const Tensor dp2 = dproj.narrow(0, 0, len).reshape({rows, G});
+    auto dx_chunk = dx.narrow(0, t_lo, len).view({rows, I});
+    w_ih_b.multiply(dx_chunk, dp2, std::nullopt);
+    dw_ih.addmm_(dp2.t(), x.narrow(0, t_lo, len).reshape({rows, I}));
   };
   // d loss / d h_{t-1} carried back: the part that skips the recurrent product (zoneout,
   // copies past a sequence's end) and the product's part, dgh_t W_hh, still to be masked.
@@ -493,8 +529,7 @@ std::vector<Tensor> lstm_backward(
       const T_* mean_c = layer_norm ? rstd_hh + T * B : nullptr;
       const T_* rstd_c = layer_norm ? mean_c + T * B : nullptr;
       T_* dgi_t = dgi.data_ptr<T_>() + slot * B * G;
-      const int64_t dgh_slot = layer_norm ? t : slot;
-      T_* dgh_t = dgh.data_ptr<T_>() + dgh_slot * B * G;
+      T_* dgh_t = dgh.data_ptr<T_>() + slot * B * G;
       T_* dhp_t = proj ? dhp.data_ptr<T_>() + t * B * R : nullptr;
       T_* hh_t = hh.data_ptr<T_>() + (proj ? t * B * H : 0);
       T_* dhh_t = dhh.data_ptr<T_>();
@@ -563,7 +598,7 @@ std::vector<Tensor> lstm_backward(
           }
         }
       });
-      w_b.multiply(carry_product, dgh.select(0, dgh_slot), std::nullopt);
+      w_b.multiply(carry_product, dgh.select(0, slot), std::nullopt);
       if (n == last) fold(t_lo, len);
     }
   });
@@ -576,8 +611,8 @@ std::vector<Tensor> lstm_backward(
   // returned gradient as a parameter's .grad and add to it in place).
   auto db_hh = has_bias ? db : Tensor();
   auto db_ih = has_bias_ih ? (has_bias ? db.clone() : db) : Tensor();
-  return {chunked ? Tensor() : dgi, dh0, dc0, dw_hh, db_hh, dpeep, dw_hr, dln_hh_w, dln_c_w,
-          dln_c_b, dx, dw_ih, db_ih};
+  return {dh0, dc0, dw_hh, db_hh, dpeep, dw_hr, dln_hh_w, dln_c_w, dln_c_b, dx, dw_ih, db_ih,
+          dln_ih_w, dln_ih_b};
 }
 
 }  // namespace
