@@ -26,12 +26,13 @@ def fused_beats_vendor(layer, training: bool) -> str | None:
     """Where both can serve: the measured reason to prefer fused, or None to keep vendor.
 
     Measured on a 2-core CPU, training step, torch time / fused time (README "Speed",
-    benchmarks/): GRU 5.8 (C1, one sequence), 2.4 (C2, 3 x 2 layers of 128), 1.5 (C3, N=32
-    H=256), 1.2 (C4, N=64 H=512); Elman 3.6 (C1), 1.4 (C3). The LSTM against oneDNN: 0.9-1.2
-    over sizes from 32 to 512 units (interleaved runs; 1.07 at C1, 1.09 at C3), 1.4 on the
-    tutorials' four stacked LSTM(50) with dropout (benchmarks/seed_model.py), and fused holds
-    less than half of oneDNN's training memory at C2-C4. In inference oneDNN's forward-only
-    kernel is faster (fused's forward keeps what backward needs: 0.7-0.9), so it keeps eval.
+    benchmarks/): GRU 6.3 (C1, one sequence), 2.5 (C2, 3 x 2 layers of 128), 1.6 (C3, N=32
+    H=256), 1.1 (C4, N=64 H=512); Elman 3.8 (C1), 1.4 (C3). The LSTM against oneDNN: 1.07
+    (C1), 0.92 (C2), 1.14 (C3), 1.07 (C4), 0.9-1.3 over 32 to 128 units (interleaved
+    layer-only runs), 1.55-1.6 on the tutorials' four stacked LSTM(50) with dropout
+    (benchmarks/seed_model.py), and less than half of oneDNN's training memory at C2-C4. In
+    inference oneDNN's forward-only kernel is faster (fused's forward keeps what backward
+    needs: 0.7-0.9), so it keeps eval.
     """
     cell = layer.cells[0]
     if isinstance(cell, GRUCell):
