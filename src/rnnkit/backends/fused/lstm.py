@@ -41,14 +41,14 @@ class LSTMFunction(torch.autograd.Function):
         layer_norm, eps, record,
     ):  # fmt: skip
         eps_ih, eps_hh, eps_c = eps
-        Sh, Sc, gates, c_new, xhat, stats, xhat_ih, rstd_ih = build.extension().lstm_forward(
+        Sh, Sc, gates, c_new, xhat, stats, stats_ih = build.extension().lstm_forward(
             x, h0, c0, w_hh, b_hh, peephole, w_hr, layer_norm, ln_hh_w, ln_c_w, ln_c_b,
             eps_hh, eps_c, recurrent_mask, keep_h, rate_h, keep_c, rate_c, lengths, reverse,
             w_ih, b_ih, CHUNK_ROWS, ln_ih_w, ln_ih_b, eps_ih,
         )  # fmt: skip
         ctx.save_for_backward(
             Sh, Sc, gates, c_new, xhat, stats, w_hh, peephole, w_hr, ln_hh_w, ln_c_w, ln_c_b,
-            recurrent_mask, keep_h, keep_c, lengths, x, w_ih, ln_ih_w, xhat_ih, rstd_ih,
+            recurrent_mask, keep_h, keep_c, lengths, x, w_ih, ln_ih_w, stats_ih,
         )  # fmt: skip
         ctx.settings = (
             b_hh is not None, b_ih is not None, ln_ih_b is not None, layer_norm, rate_h, rate_c,
@@ -64,7 +64,7 @@ class LSTMFunction(torch.autograd.Function):
     def backward(ctx, d_out, d_final_h, d_final_c):
         (
             Sh, Sc, gates, c_new, xhat, stats, w_hh, peephole, w_hr, ln_hh_w, ln_c_w, ln_c_b,
-            recurrent_mask, keep_h, keep_c, lengths, x, w_ih, ln_ih_w, xhat_ih, rstd_ih,
+            recurrent_mask, keep_h, keep_c, lengths, x, w_ih, ln_ih_w, stats_ih,
         ) = ctx.saved_tensors  # fmt: skip
         has_bias, has_bias_ih, has_ln_ih_b, layer_norm, rate_h, rate_c, reverse = ctx.settings
         state_grads = state_grad_buffers(ctx.record, 2)
@@ -72,8 +72,7 @@ class LSTMFunction(torch.autograd.Function):
             d_out.contiguous(), d_final_h.contiguous(), d_final_c.contiguous(), Sh, Sc, gates,
             c_new, xhat, stats, w_hh, has_bias, peephole, w_hr, layer_norm, ln_hh_w, ln_c_w,
             ln_c_b, recurrent_mask, keep_h, rate_h, keep_c, rate_c, lengths, reverse,
-            *state_grads, x, w_ih, has_bias_ih, CHUNK_ROWS, ln_ih_w, has_ln_ih_b, xhat_ih,
-            rstd_ih,
+            *state_grads, x, w_ih, has_bias_ih, CHUNK_ROWS, ln_ih_w, has_ln_ih_b, stats_ih,
         )  # fmt: skip
         if ctx.record is not None:
             ctx.record.store_gradients(state_grads)

@@ -220,7 +220,7 @@ inline const T* keep_row(const OptTensor& keep, const Tensor& rate_row, int64_t 
 
 // -> {Sh (T+1, B, R), Sc (T+1, B, H), gates (T, B, 4H), c̃ (T, B, H) or undefined,
 //     x̂_hh (T, B, 4H) or undefined, stats (3, T, B): rstd_hh, mean_c, rstd_c, or undefined,
-//     x̂_ih (T, B, 4H) or undefined, rstd_ih (T, B) or undefined}
+//     stats_ih (2, T, B): mean and rstd of LN_ih, or undefined}
 std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor& c0,
                                  const Tensor& w_hh, const OptTensor& b_hh,
                                  const OptTensor& peephole, const OptTensor& w_hr,
@@ -236,16 +236,16 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
                     {"ln_hh_w", ln_hh_w}, {"ln_c_w", ln_c_w}, {"ln_c_b", ln_c_b},
                     {"recurrent_mask", recurrent_mask}, {"keep_h", keep_h}, {"keep_c", keep_c}});
   // gi_t, the input projections, for a chunk of steps (about chunk_rows rows) at a time, so
-  // that they are never held for all steps; with layer norm, the normalised projections x̂_ih
-  // and their rstd are kept for backward.
+  // that they are never held for all steps; with layer norm, LN_ih's row statistics are kept
+  // (backward recomputes the projections: one more GEMM per chunk instead of a gate-sized
+  // tensor per step held from forward to backward).
   const int64_t T = x.size(0), B = x.size(1), I = x.size(2);
   const int64_t G = w_ih.size(0), H = G / 4, R = h0.size(1);
   const int64_t chunk = std::min<int64_t>(T, std::max<int64_t>(1, (chunk_rows + B - 1) / B));
   const auto opts = x.options();
   const Tensor gi_steps = at::empty({chunk, B, G}, opts);
   const StepWeight w_ih_t(w_ih.t());
-  Tensor xhat_ih = layer_norm ? at::empty({T, B, G}, opts) : Tensor();
-  Tensor rstd_ih = layer_norm ? at::empty({T, B}, opts) : Tensor();
+  Tensor stats_ih = layer_norm ? at::empty({2, T, B}, opts) : Tensor();  // mean, rstd
   const bool proj = w_hr.has_value();
   const Steps steps{T, reverse};
   auto Sh = at::empty({T + 1, B, R}, opts);
@@ -282,19 +282,16 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
         if (layer_norm) {  // gi = LN_ih(x W_ih^T) = w ⊙ x̂_ih + b
           const T_* w = ln_ih_w ? ln_ih_w->data_ptr<T_>() : k.ones.data_ptr<T_>();
           const T_* bias = ln_ih_b ? ln_ih_b->data_ptr<T_>() : k.zeros.data_ptr<T_>();
-          T_* xh = xhat_ih.data_ptr<T_>() + t_lo * B * G;
-          T_* rs_out = rstd_ih.data_ptr<T_>() + t_lo * B;
+          T_* mean_out = stats_ih.data_ptr<T_>() + t_lo * B;
+          T_* rstd_out = mean_out + T * B;
           for_rows(len * B, 4 * G, [&](int64_t r0, int64_t r1) {
             for (int64_t r = r0; r < r1; ++r) {
               T_* row = out.data_ptr<T_>() + r * G;
               T_ mean, rs;
               row_moments(row, G, eps_ih, mean, rs);
-              rs_out[r] = rs;
-              T_* xr = xh + r * G;
-              for (int64_t j = 0; j < G; ++j) {
-                xr[j] = (row[j] - mean) * rs;
-                row[j] = w[j] * xr[j] + bias[j];
-              }
+              mean_out[r] = mean;
+              rstd_out[r] = rs;
+              for (int64_t j = 0; j < G; ++j) row[j] = w[j] * ((row[j] - mean) * rs) + bias[j];
             }
           });
         }
@@ -381,7 +378,7 @@ std::vector<Tensor> lstm_forward(const Tensor& x, const Tensor& h0, const Tensor
       }
     }
   });
-  return {Sh, Sc, gates, c_new, xhat, stats, xhat_ih, rstd_ih};
+  return {Sh, Sc, gates, c_new, xhat, stats, stats_ih};
 }
 
 // -> {dh0 (B, R), dc0 (B, H), dw_hh (4H, R), db_hh (4H), dpeephole (3, H), dw_hr (R, H),
@@ -401,13 +398,13 @@ std::vector<Tensor> lstm_backward(
     const OptTensor& keep_c, double rate_c, const OptTensor& lengths, bool reverse,
     const OptTensor& state_grads_h, const OptTensor& state_grads_c, const Tensor& x,
     const Tensor& w_ih, bool has_bias_ih, int64_t chunk_rows, const OptTensor& ln_ih_w,
-    bool has_ln_ih_b, const OptTensor& xhat_ih, const OptTensor& rstd_ih) {
+    bool has_ln_ih_b, const OptTensor& stats_ih) {
   check_contiguous({{"d_out", d_out}, {"Sh", Sh}, {"Sc", Sc}, {"gates", gates}, {"x", x},
                     {"c_new", c_new}, {"xhat", xhat}, {"stats", stats}, {"peephole", peephole},
                     {"ln_hh_w", ln_hh_w}, {"ln_c_w", ln_c_w}, {"ln_c_b", ln_c_b},
                     {"recurrent_mask", recurrent_mask}, {"keep_h", keep_h}, {"keep_c", keep_c},
                     {"state_grads_h", state_grads_h}, {"state_grads_c", state_grads_c},
-                    {"ln_ih_w", ln_ih_w}, {"xhat_ih", xhat_ih}, {"rstd_ih", rstd_ih}});
+                    {"ln_ih_w", ln_ih_w}, {"stats_ih", stats_ih}});
   const int64_t T = Sh.size(0) - 1, B = Sh.size(1), R = Sh.size(2), H = Sc.size(2), G = 4 * H;
   const int64_t I = x.size(2);
   const bool proj = w_hr.has_value();
@@ -430,6 +427,10 @@ std::vector<Tensor> lstm_backward(
   auto dx = at::empty(x.sizes(), opts);
   auto dw_ih = at::zeros_like(w_ih);
   const StepWeight w_ih_b(w_ih);
+  // With layer norm, the projections x W_ih^T of a chunk, recomputed and normalised (x̂_ih).
+  const std::optional<StepWeight> w_ih_t =
+      layer_norm ? std::optional<StepWeight>(w_ih.t()) : std::nullopt;
+  Tensor xhat_ih = layer_norm ? at::empty({chunk, B, G}, opts) : Tensor();
   // Folds the gate gradients of steps t_lo .. t_lo + len (slots 0 .. len) into dx and the
   // weights' gradients.
   auto fold = [&](int64_t t_lo, int64_t len) {
@@ -447,17 +448,19 @@ std::vector<Tensor> lstm_backward(
     }
     if (dln_hh_w.defined()) dln_hh_w.add_((d * xhat->narrow(0, t_lo, len)).sum({0, 1}));
     if (layer_norm) {  // through LN_ih, to the projection x W_ih^T
-      const Tensor xh = xhat_ih->narrow(0, t_lo, len);
-      if (dln_ih_w.defined()) dln_ih_w.add_((d * xh).sum({0, 1}));
-      if (dln_ih_b.defined()) dln_ih_b.add_(d2.sum(0));
+      const Tensor xh = xhat_ih.narrow(0, 0, len);
+      auto xh2 = xh.view({rows, G});
+      w_ih_t->multiply(xh2, x.narrow(0, t_lo, len).reshape({rows, I}), std::nullopt);
       AT_DISPATCH_FLOATING_TYPES(d.scalar_type(), "lstm_ln_ih_backward", [&] {
         const Tensor ones = at::ones({G}, opts);
         const scalar_t* w = (ln_ih_w ? *ln_ih_w : ones).data_ptr<scalar_t>();
-        const scalar_t* rs = rstd_ih->data_ptr<scalar_t>() + t_lo * B;
-        for_rows(rows, 4 * G, [&](int64_t r0, int64_t r1) {
+        const scalar_t* mean = stats_ih->data_ptr<scalar_t>() + t_lo * B;
+        const scalar_t* rs = mean + T * B;
+        for_rows(rows, 5 * G, [&](int64_t r0, int64_t r1) {
           for (int64_t r = r0; r < r1; ++r) {
             const scalar_t* da = d2.data_ptr<scalar_t>() + r * G;
-            const scalar_t* xr = xh.data_ptr<scalar_t>() + r * G;
+            scalar_t* xr = xh2.data_ptr<scalar_t>() + r * G;
+            for (int64_t j = 0; j < G; ++j) xr[j] = (xr[j] - mean[r]) * rs[r];
             const scalar_t s1 = lane_sum(G, [&](int64_t j) { return double(da[j]) * w[j]; }) / G;
             const scalar_t s2 =
                 lane_sum(G, [&](int64_t j) { return double(da[j]) * w[j] * xr[j]; }) / G;
@@ -465,6 +468,8 @@ std::vector<Tensor> lstm_backward(
           }
         });
       });
+      if (dln_ih_w.defined()) dln_ih_w.add_((d * xh).sum({0, 1}));
+      if (dln_ih_b.defined()) dln_ih_b.add_(d2.sum(0));
     }
     const Tensor dp2 = dproj.narrow(0, 0, len).reshape({rows, G});
     auto dx_chunk = dx.narrow(0, t_lo, len).view({rows, I});
