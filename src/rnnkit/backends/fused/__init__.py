@@ -4,12 +4,16 @@ For every built-in cell (Elman with any named activation, LSTM with peepholes, p
 layer norm, GRU in both forms and with layer norm) and every regulariser (input, recurrent and
 weight dropout, zoneout), with lengths, initial states, both directions and stacked layers:
 
-- the input projections of all steps are one GEMM before the loop (through autograd);
-- each step is one GEMM of the recurrence plus the cell's pointwise math, in one pass over the
-  batch written in C++ (csrc/), with no Python per step;
+- the input projections are GEMMs over many steps: for Elman and GRU one before the loop
+  (through autograd), for the LSTM inside its kernels a chunk of about 512 rows at a time, so
+  that neither the projections nor their gradients are held for all steps;
+- each step is one product of the recurrence (packed weights, csrc/gemm.h) plus the cell's
+  pointwise math, in one pass over the batch written in C++ (csrc/), with no Python per step;
 - backward walks the steps in reverse with hand-derived gradients, and the recurrent weights'
-  gradients are one GEMM over all steps after the loop;
+  gradients are GEMMs over many steps;
 - forward saves only what backward needs (gates and states), never an autograd graph.
+
+The extension also draws the regularisers' masks (csrc/random.cpp, see ``noise.keep_mask``).
 
 The kernels compile at first use and are cached (see ``build``). They run on the CPU; on a GPU
 the layer uses the vendor (cuDNN) or reference backend.

@@ -1,8 +1,9 @@
 """What the fused cells share on the Python side: the input and state plumbing around a kernel.
 
-Each cell module computes the input projections of all steps with one GEMM (autograd handles
-them and their weight gradients), hands them to its kernel with the regularisers' masks, and
-reads outputs and final states from the state tensor the kernel returns (see csrc/common.h).
+The Elman and GRU modules compute the input projections of all steps with one GEMM (autograd
+handles them and their weight gradients), the LSTM's kernels compute them from x; each module
+hands its kernel the regularisers' masks and reads outputs and final states from the state
+tensor the kernel returns (see csrc/common.h).
 """
 
 import functools
