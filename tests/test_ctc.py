@@ -1,0 +1,117 @@
+"""CTC decoding and error rates, against brute force and hand-worked cases."""
+
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rnnkit import ctc
+
+
+def tiny_log_probs(frames=4, symbols=3, seed=0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(frames, symbols, generator=g, dtype=torch.float64).log_softmax(1)
+
+
+def brute_force(log_probs: torch.Tensor, blank: int = 0) -> dict[tuple, float]:
+    """log p(labels | frames) of every label sequence: the sum over all paths that read as it."""
+    frames, symbols = log_probs.shape
+    totals: dict[tuple, float] = {}
+    for path in itertools.product(range(symbols), repeat=frames):
+        p = sum(log_probs[t, s].item() for t, s in enumerate(path))
+        labels = tuple(ctc.collapse(path, blank))
+        totals[labels] = math.log(math.exp(totals.get(labels, -math.inf)) + math.exp(p))
+    return totals
+
+
+def test_a_path_reads_as_its_labels_with_repeats_merged_then_blanks_dropped():
+    assert ctc.collapse([1, 1, 0, 2, 2, 0, 2]) == [1, 2, 2]
+    assert ctc.collapse([0, 0, 0]) == []
+    assert ctc.collapse([3, 3, 3], blank=3) == []
+    assert ctc.collapse([1, 2, 1, 2]) == [1, 2, 1, 2]
+
+
+def test_greedy_decoding_takes_the_best_symbol_of_each_frame():
+    frames = torch.tensor([[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.8, 0.1, 0.1], [0.2, 0.7, 0.1]])
+    assert ctc.greedy_decode(frames.log()) == [1, 1]
+    assert ctc.greedy_decode(frames.log().numpy(), blank=1) == [0]
+
+
+def test_torchs_ctc_loss_is_minus_the_log_of_the_sum_over_all_alignments():
+    log_probs = tiny_log_probs(frames=5, symbols=3, seed=1)
+    truth = brute_force(log_probs)
+    for target in [(1,), (1, 2), (2, 2), (1, 2, 1)]:
+        loss = F.ctc_loss(
+            log_probs[:, None], torch.tensor([target]), [5], [len(target)], reduction="sum"
+        )
+        assert loss.item() == pytest.approx(-truth[target], abs=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_wide_prefix_beam_search_is_exhaustive_search(seed):
+    log_probs = tiny_log_probs(frames=4, symbols=3, seed=seed)
+    truth = brute_force(log_probs)
+    found = ctc.prefix_beam_search(log_probs, beam=1000)
+    assert len(found) == len(truth)
+    for labels, score in found:
+        assert score == pytest.approx(truth[tuple(labels)], abs=1e-10)
+    best = max(truth, key=truth.get)
+    assert found[0][0] == list(best)
+
+
+def test_a_narrow_beam_keeps_its_width_and_orders_by_score():
+    found = ctc.prefix_beam_search(tiny_log_probs(frames=6, symbols=4), beam=3)
+    assert len(found) == 3
+    scores = [score for _, score in found]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_a_language_model_joins_the_score_with_its_weight_and_bonus():
+    log_probs = tiny_log_probs(frames=4, symbols=3, seed=2)
+    plain = ctc.prefix_beam_search(log_probs, beam=1000)
+
+    def likes_twos(prefix, label):
+        return 0.0 if label == 2 else -10.0
+
+    weighted = ctc.prefix_beam_search(log_probs, beam=1000, lm=likes_twos, lm_weight=0.5,
+                                      insertion_bonus=0.25)  # fmt: skip
+    truth = brute_force(log_probs)
+    for labels, score in weighted:
+        expected = truth[tuple(labels)] + sum(
+            0.5 * likes_twos(tuple(labels[:i]), label) + 0.25 for i, label in enumerate(labels)
+        )
+        assert score == pytest.approx(expected, abs=1e-10)
+    assert ctc.prefix_beam_search(log_probs, beam=1000, lm=likes_twos) == plain
+    assert all(label == 2 for label in weighted[0][0])
+
+
+def test_bad_decoding_arguments_are_named():
+    with pytest.raises(ValueError, match="log_probs must be \\(frames, symbols\\)"):
+        ctc.greedy_decode(torch.zeros(2, 3, 4))
+    with pytest.raises(ValueError, match="blank=5 is not a symbol index of 3"):
+        ctc.greedy_decode(torch.zeros(2, 3), blank=5)
+    with pytest.raises(ValueError, match="beam must be an integer >= 1, got 0"):
+        ctc.prefix_beam_search(torch.zeros(2, 3), beam=0)
+    with pytest.raises(ValueError, match="need a language model"):
+        ctc.prefix_beam_search(torch.zeros(2, 3), lm_weight=0.5)
+
+
+def test_edit_distances_equal_hand_worked_cases():
+    assert ctc.edit_distance("kitten", "sitting") == 3
+    assert ctc.edit_distance("", "abc") == 3
+    assert ctc.edit_distance("abc", "") == 3
+    assert ctc.edit_distance("flaw", "lawn") == 2
+    assert ctc.edit_distance(["the", "cat"], ["the", "hat"]) == 1
+
+
+def test_error_rates_are_total_edits_over_total_reference_length():
+    assert ctc.cer(["abcd", "ef"], ["abd", "ef"]) == pytest.approx(1 / 6)
+    assert ctc.wer(["the cat sat", "on a mat"], ["the cat", "on the mat"]) == pytest.approx(2 / 6)
+    with pytest.raises(ValueError, match="2 references but 1 hypotheses"):
+        ctc.cer(["a", "b"], ["a"])
+    with pytest.raises(TypeError, match="not a string"):
+        ctc.wer("the cat", "the hat")
+    with pytest.raises(ValueError, match="references are all empty"):
+        ctc.cer([""], ["x"])
