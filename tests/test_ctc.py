@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit import ctc
+from rnnkit.models.ngram import NGramModel
 
 
 def tiny_log_probs(frames=4, symbols=3, seed=0) -> torch.Tensor:
@@ -85,6 +86,29 @@ def test_a_language_model_joins_the_score_with_its_weight_and_bonus():
         assert score == pytest.approx(expected, abs=1e-10)
     assert ctc.prefix_beam_search(log_probs, beam=1000, lm=likes_twos) == plain
     assert all(label == 2 for label in weighted[0][0])
+
+
+def test_an_ngram_model_scores_the_next_label_from_its_last_ids():
+    corpus = [0, 1, 2, 1, 2, 3, 0, 1, 2, 3, 0, 2, 1, 0, 1, 2, 1, 2, 3, 0]  # 0: the boundary
+    model = NGramModel(3, vocab_size=4).fit(corpus)
+    score = ctc.ngram_scorer(model, start=0)
+    assert score((), 1) == pytest.approx(model.log_probs([0, 1])[-1])
+    assert score((1,), 2) == pytest.approx(model.log_probs([0, 1, 2])[-1])
+    # A long prefix: the trigram reads its last two ids only.
+    assert score((3, 2, 1, 2), 3) == pytest.approx(model.log_probs([0, 3, 2, 1, 2, 3])[-1])
+    assert score((1, 2), 3) > score((1, 2), 0)  # "1 2" is followed by 3 more often than 0
+
+
+def test_shallow_fusion_lets_the_language_model_settle_what_the_frames_leave_open():
+    # The frames lean to "1 1" (0.6 against 0.3 at the third frame); the n-gram model has only
+    # ever seen "1 2".
+    frames = torch.tensor(
+        [[0.1, 0.8, 0.1], [0.8, 0.1, 0.1], [0.1, 0.6, 0.3], [0.8, 0.1, 0.1]], dtype=torch.float64
+    ).log()
+    model = NGramModel(2, vocab_size=3).fit([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    assert ctc.prefix_beam_search(frames, beam=8)[0][0] == [1, 1]
+    fused = ctc.prefix_beam_search(frames, beam=8, lm=ctc.ngram_scorer(model, 0), lm_weight=1.0)
+    assert fused[0][0] == [1, 2]
 
 
 def test_bad_decoding_arguments_are_named():

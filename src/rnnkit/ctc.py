@@ -13,7 +13,8 @@ uses ``torch.nn.functional.ctc_loss``; this module turns the frames back into la
   with ``beam`` large enough it is the exact most likely label sequence. An optional language
   model over labels joins the score as ``lm_weight · log p_LM(label | prefix)`` with an
   ``insertion_bonus`` per label (shallow fusion), the two settings that trade the acoustic
-  model against the language model and against short outputs.
+  model against the language model and against short outputs; ``ngram_scorer`` makes that
+  language model from rnnkit's character n-gram model.
 - ``edit_distance``, ``cer``, ``wer``: Levenshtein distance, and the character and word error
   rates (total edits over total reference length).
 
@@ -150,6 +151,21 @@ def prefix_beam_search(
         reverse=True,
     )
     return ranked
+
+
+def ngram_scorer(model, start: int) -> LanguageModel:
+    """A label language model for ``prefix_beam_search`` from a fitted n-gram model over the
+    labels (``rnnkit.models.NGramModel``, or anything with ``order`` and ``log_probs(ids)``):
+    ``log p(label | start, prefix)``, where ``start`` is the id the model saw before each
+    transcript (a sentence boundary, e.g. a newline's id). Only the last ``order - 1`` ids of
+    the history matter, so only those are scored."""
+    history = max(int(model.order) - 1, 1)
+
+    def score(prefix: tuple[int, ...], label: int) -> float:
+        ids = [start, *prefix][-history:]
+        return float(model.log_probs([*ids, label])[-1])
+
+    return score
 
 
 def edit_distance(reference: Sequence, hypothesis: Sequence) -> int:
