@@ -139,3 +139,81 @@ def test_error_rates_are_total_edits_over_total_reference_length():
         ctc.wer("the cat", "the hat")
     with pytest.raises(ValueError, match="references are all empty"):
         ctc.cer([""], ["x"])
+
+
+# ---------------------------------------------------------------- the recogniser
+
+
+def test_ctc_needs_a_frame_per_label_and_a_blank_between_equal_neighbours():
+    from rnnkit.models.recogniser import min_frames
+
+    assert min_frames([]) == 0
+    assert min_frames([1, 2, 3]) == 3
+    assert min_frames([1, 1, 2, 2, 2]) == 8
+
+
+@pytest.mark.parametrize("stack", [1, 3])
+def test_an_utterance_alone_equals_it_in_a_padded_batch(stack):
+    from rnnkit.models.recogniser import CTCRecogniser
+
+    torch.manual_seed(0)
+    model = CTCRecogniser(5, 4, hidden_size=6, stack=stack).double().eval()
+    features = torch.randn(3, 11, 5, dtype=torch.float64)
+    lengths = torch.tensor([11, 7, 4])
+    batch, out_lengths = model(features, lengths)
+    assert out_lengths.tolist() == [-(-n // stack) for n in (11, 7, 4)]
+    targets = torch.tensor([[1, 2], [3, 3], [4, 0]])
+    target_lengths = torch.tensor([2, 2, 1])
+    losses = model.loss(features, lengths, targets, target_lengths, reduction="none")
+    for b in range(3):
+        n = lengths[b]
+        alone, alone_length = model(features[b : b + 1, :n], lengths[b : b + 1])
+        torch.testing.assert_close(alone[:, 0], batch[: alone_length[0], b], atol=1e-12, rtol=0)
+        loss = model.loss(
+            features[b : b + 1, :n], lengths[b : b + 1], targets[b : b + 1],
+            target_lengths[b : b + 1], reduction="none",
+        )  # fmt: skip
+        torch.testing.assert_close(loss, losses[b : b + 1], atol=1e-12, rtol=0)
+
+
+def test_the_recogniser_learns_to_read_labelled_beeps():
+    """Each utterance is 2-4 'beeps' (a one-hot feature held for 3 frames, silence between):
+    a few hundred steps of CTC training read them back, greedy and with the beam."""
+    from rnnkit.models.recogniser import CTCRecogniser
+
+    g = torch.Generator().manual_seed(0)
+
+    def utterance():
+        labels = torch.randint(1, 4, (int(torch.randint(2, 5, (1,), generator=g)),), generator=g)
+        frames = []
+        for label in labels:
+            frames += [torch.nn.functional.one_hot(label, 4).float()] * 3 + [torch.zeros(4)] * 2
+        return torch.stack(frames), labels
+
+    def batch(n):
+        items = [utterance() for _ in range(n)]
+        lengths = torch.tensor([len(f) for f, _ in items])
+        features = torch.nn.utils.rnn.pad_sequence([f for f, _ in items], batch_first=True)
+        target_lengths = torch.tensor([len(t) for _, t in items])
+        targets = torch.nn.utils.rnn.pad_sequence([t for _, t in items], batch_first=True)
+        return features, lengths, targets, target_lengths
+
+    torch.manual_seed(0)
+    model = CTCRecogniser(4, 3, hidden_size=16, num_layers=1, stack=2)
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.03)
+    for _ in range(150):
+        optimiser.zero_grad()
+        model.loss(*batch(16)).backward()
+        optimiser.step()
+    model.eval()
+    features, lengths, targets, target_lengths = batch(20)
+    with torch.no_grad():
+        log_probs, out_lengths = model(features, lengths)
+    references, greedy, beamed = [], [], []
+    for b in range(20):
+        frames = log_probs[: out_lengths[b], b]
+        references.append("".join(map(str, targets[b, : target_lengths[b]].tolist())))
+        greedy.append("".join(map(str, ctc.greedy_decode(frames))))
+        beamed.append("".join(map(str, ctc.prefix_beam_search(frames, beam=4)[0][0])))
+    assert ctc.cer(references, greedy) < 0.05
+    assert ctc.cer(references, beamed) < 0.05

@@ -1,7 +1,8 @@
 """The topologies as modules: forecasters and classifiers (many-to-one), taggers and language
 models (many-to-many, aligned), the conditional generator (one-to-many), the encoder-decoder
-(many-to-many, unaligned), and the baselines they are compared with (naive forecasts; 1-NN-ED
-and 1-NN-DTW for classification of time series; NBSVM for texts)."""
+(many-to-many, unaligned), the CTC recogniser (many-to-many without alignment), and the
+baselines they are compared with (naive forecasts; 1-NN-ED and 1-NN-DTW for classification of
+time series; NBSVM for texts)."""
 
 from .baselines import (
     BASELINES,
@@ -20,6 +21,7 @@ from .language_model import LanguageModel
 from .linear_text import NBSVM
 from .neighbours import NearestNeighbour
 from .ngram import NGramModel
+from .recogniser import CTCRecogniser
 from .seq2seq import EncoderDecoder, Seq2SeqState
 from .tagger import CharEncoder, SequenceTagger
 
@@ -31,6 +33,7 @@ __all__ = [
     "AttentionPooling",
     "BagClassifier",
     "Baseline",
+    "CTCRecogniser",
     "CharEncoder",
     "ConditionalGenerator",
     "DirectForecaster",

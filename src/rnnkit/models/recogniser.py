@@ -1,0 +1,103 @@
+"""A recogniser trained without alignment: frames in, label sequences out, by CTC.
+
+``CTCRecogniser`` is the classic speech and handwriting model (Graves et al. 2006, 2009): an
+optional frame-rate reduction, a (by default bidirectional) recurrent stack, and a linear map
+to the labels and a blank at every frame; ``log_softmax`` of that is what
+``torch.nn.functional.ctc_loss`` trains and what ``rnnkit.ctc`` decodes.
+
+Frame stacking (``stack=k``) joins k consecutive frames into one of k times the features
+(zero frames pad the last group): the recurrence runs k times fewer steps, and the output has
+k times fewer frames, which CTC needs to be at least as many as the labels it emits (plus one
+for each repeated label, for the blank between).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..registry import recurrent_layer
+
+BLANK = 0  # label 0 is the blank; a model's labels are 1..num_labels
+
+
+def min_frames(labels) -> int:
+    """The fewest frames a CTC path needs to read as ``labels``: one each, and a blank between
+    each pair of equal neighbours."""
+    labels = list(labels)
+    return len(labels) + sum(a == b for a, b in itertools.pairwise(labels))
+
+
+class CTCRecogniser(nn.Module):
+    """``features`` (B, T, input_size) with ``lengths`` → log-probabilities (T', B,
+    num_labels + 1) over the blank (index 0) and the labels, and the output lengths T'_b.
+
+    Args:
+        input_size: features per frame.
+        num_labels: the labels (ids 1..num_labels; 0 is the blank).
+        cell, hidden_size, num_layers, bidirectional: the recurrent stack
+            (``rnnkit.registry.recurrent_layer``); rnn_options: more of its options.
+        stack: frames joined into one before the recurrence (frame-rate reduction).
+        dropout: between the recurrent layers, and before the output map.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        num_labels: int,
+        *,
+        cell: str = "lstm",
+        hidden_size: int = 128,
+        num_layers: int = 2,
+        bidirectional: bool = True,
+        stack: int = 1,
+        dropout: float = 0.0,
+        rnn_options: dict | None = None,
+    ):
+        super().__init__()
+        if int(stack) != stack or stack < 1:
+            raise ValueError(f"stack must be an integer >= 1, got {stack!r}")
+        self.stack, self.num_labels = int(stack), num_labels
+        options = {"bidirectional": bidirectional, "return_state": False}
+        if num_layers > 1:
+            options["dropout"] = dropout
+        self.rnn = recurrent_layer(
+            cell, input_size * self.stack, hidden_size, num_layers, user=rnn_options, **options
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(self.rnn.output_size, num_labels + 1)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """The output frames of inputs of ``lengths`` frames: ⌈length / stack⌉."""
+        return torch.div(lengths + self.stack - 1, self.stack, rounding_mode="floor")
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor):
+        """-> (log_probs (T', B, num_labels + 1), output lengths (B,))."""
+        if features.ndim != 3:
+            raise ValueError(f"features must be (batch, frames, size), got {tuple(features.shape)}")
+        batch, frames, size = features.shape
+        if self.stack > 1:
+            # Frames past a length join a group with valid ones: they must be zeros, as the
+            # padding of an utterance alone is (whatever a padded batch holds there).
+            valid = torch.arange(frames, device=features.device) < lengths[:, None].to(
+                features.device
+            )
+            features = torch.where(valid[..., None], features, 0)
+            padding = (-frames) % self.stack
+            features = F.pad(features, (0, 0, 0, padding))
+            features = features.reshape(batch, -1, size * self.stack)
+        out_lengths = self.output_lengths(lengths)
+        hidden = self.rnn(features, lengths=out_lengths)
+        logits = self.head(self.dropout(hidden))
+        return logits.log_softmax(-1).transpose(0, 1), out_lengths
+
+    def loss(self, features, lengths, targets, target_lengths, reduction: str = "mean"):
+        """CTC loss of the label sequences ``targets`` (B, S) padded, ids 1..num_labels, of
+        ``target_lengths``; ``reduction="mean"`` divides each by its length, as ctc_loss."""
+        log_probs, out_lengths = self(features, lengths)
+        return F.ctc_loss(
+            log_probs, targets, out_lengths, target_lengths, blank=BLANK, reduction=reduction
+        )
