@@ -120,3 +120,22 @@ def test_a_wav_at_another_rate_gives_the_features_of_the_target_rate(tmp_path):
     assert features.shape == (1 + (8000 - 512) // 160, 20)
     with pytest.raises(ValueError, match="shorter than one analysis frame"):
         speech.log_mel(np.zeros(100, np.float32), 16000)
+
+
+def test_spec_augment_masks_whole_bands_and_spans_with_the_mean():
+    features = torch.arange(100 * 10, dtype=torch.float32).reshape(100, 10)
+    g = torch.Generator().manual_seed(3)
+    out = speech.spec_augment(features, freq_masks=1, freq_width=3, time_masks=1, time_width=15,
+                              generator=g)  # fmt: skip
+    assert out.shape == features.shape and torch.equal(features[0, :3], torch.tensor([0.0, 1, 2]))
+    changed = out != features
+    masked_bands = changed.all(0).nonzero().ravel().tolist()
+    masked_frames = changed.all(1).nonzero().ravel().tolist()
+    assert len(masked_bands) <= 3 and len(masked_frames) <= 15
+    assert masked_bands == list(range(masked_bands[0], masked_bands[0] + len(masked_bands)))
+    assert (out[changed] == features.mean()).all()
+    # Every changed value lies in a masked band or a masked frame.
+    assert changed.sum() == (
+        len(masked_bands) * 100 + len(masked_frames) * 10 - len(masked_bands) * len(masked_frames)
+    )
+    assert torch.equal(speech.spec_augment(features, 0, 8, 0, 20), features)

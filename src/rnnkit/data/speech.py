@@ -9,7 +9,8 @@ in mels from ``f_min`` to ``f_max``, each rising from 0 at its left corner to 1 
 and back to 0 at its right, unnormalised (torchaudio's ``melscale_fbanks`` with
 ``mel_scale="htk"``, ``norm=None``). A frame of ``window_ms`` milliseconds every ``hop_ms``,
 Hann-windowed and zero-padded to a power of two, gives a power spectrum; the features are the
-log of its mel energies, ``log(fbank · |STFT|^2 + 1e-6)``: (frames, n_mels).
+log of its mel energies, ``log(fbank · |STFT|^2 + 1e-6)``: (frames, n_mels). ``spec_augment``
+masks bands and spans of them for training.
 """
 
 from __future__ import annotations
@@ -131,6 +132,36 @@ def normalise(features: torch.Tensor, mean=None, std=None) -> torch.Tensor:
     if mean is None:
         mean, std = features.mean(0), features.std(0, unbiased=False)
     return (features - mean) / torch.clamp(torch.as_tensor(std), min=1e-5)
+
+
+def spec_augment(
+    features: torch.Tensor,
+    freq_masks: int = 2,
+    freq_width: int = 8,
+    time_masks: int = 2,
+    time_width: int = 20,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """SpecAugment's masking (Park et al. 2019) of (frames, bands) features, for training: up
+    to ``freq_masks`` bands of 0..``freq_width`` mel bands and up to ``time_masks`` spans of
+    0..``time_width`` frames (at most a fifth of the utterance each) set to the utterance's
+    mean, each width and start drawn uniformly. Returns a new tensor."""
+    frames, bands = features.shape
+    out = features.clone()
+    fill = features.mean()
+
+    def draw(high: int) -> int:
+        return int(torch.randint(0, high + 1, (), generator=generator))
+
+    for _ in range(freq_masks):
+        width = draw(min(freq_width, bands))
+        start = draw(bands - width)
+        out[:, start : start + width] = fill
+    for _ in range(time_masks):
+        width = draw(min(time_width, frames // 5))
+        start = draw(frames - width)
+        out[start : start + width] = fill
+    return out
 
 
 def load_features(path: str | Path, rate: int = 16000, **settings) -> torch.Tensor:
