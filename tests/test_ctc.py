@@ -153,11 +153,12 @@ def test_ctc_needs_a_frame_per_label_and_a_blank_between_equal_neighbours():
 
 
 @pytest.mark.parametrize("stack", [1, 3])
-def test_an_utterance_alone_equals_it_in_a_padded_batch(stack):
-    from rnnkit.models.recogniser import CTCRecogniser
+@pytest.mark.parametrize("kind", ["CTCRecogniser", "FramewiseCTC"])
+def test_an_utterance_alone_equals_it_in_a_padded_batch(kind, stack):
+    from rnnkit import models
 
     torch.manual_seed(0)
-    model = CTCRecogniser(5, 4, hidden_size=6, stack=stack).double().eval()
+    model = getattr(models, kind)(5, 4, hidden_size=6, stack=stack).double().eval()
     features = torch.randn(3, 11, 5, dtype=torch.float64)
     lengths = torch.tensor([11, 7, 4])
     batch, out_lengths = model(features, lengths)
@@ -217,3 +218,12 @@ def test_the_recogniser_learns_to_read_labelled_beeps():
         beamed.append("".join(map(str, ctc.prefix_beam_search(frames, beam=4)[0][0])))
     assert ctc.cer(references, greedy) < 0.05
     assert ctc.cer(references, beamed) < 0.05
+
+
+def test_bad_recogniser_arguments_are_named():
+    from rnnkit.models import CTCRecogniser, FramewiseCTC
+
+    with pytest.raises(ValueError, match="stack must be an integer >= 1, got 0"):
+        FramewiseCTC(4, 3, stack=0)
+    with pytest.raises(ValueError, match="features must be \\(batch, frames, size\\)"):
+        CTCRecogniser(4, 3, hidden_size=4)(torch.zeros(7, 4), torch.tensor([7]))

@@ -21,7 +21,7 @@ from .language_model import LanguageModel
 from .linear_text import NBSVM
 from .neighbours import NearestNeighbour
 from .ngram import NGramModel
-from .recogniser import CTCRecogniser
+from .recogniser import CTCRecogniser, FramewiseCTC
 from .seq2seq import EncoderDecoder, Seq2SeqState
 from .tagger import CharEncoder, SequenceTagger
 
@@ -39,6 +39,7 @@ __all__ = [
     "DirectForecaster",
     "Drift",
     "EncoderDecoder",
+    "FramewiseCTC",
     "LanguageModel",
     "LinearAR",
     "NGramModel",
