@@ -14,8 +14,8 @@ each in its own process, one epoch = one pass over all windows:
 - ``keras-jax`` and ``keras-torch``: the tutorials' Keras code, ``model.fit``, on the JAX and
   the torch backend, where Keras (and JAX) are installed; otherwise the table says so.
 
-Threads: each process is pinned to that many cores (``os.sched_setaffinity``) and told so
-(torch.set_num_threads; XLA and Keras see only those cores). The contestants run in turn, in
+Threads: each process is pinned to that many cores (``os.sched_setaffinity``, on Linux) and told
+so (torch.set_num_threads; XLA and Keras see only those cores). The contestants run in turn, in
 ``--rounds`` interleaved rounds; an epoch time is the median of epochs 2 onward over all rounds
 (epoch 1 holds JAX's compilation and every allocator's warm-up).
 
@@ -170,11 +170,13 @@ def pinned_environment(contestant: str, threads: int) -> dict[str, str]:
 
 def run_worker(contestant: str, epochs: int, threads: int) -> list[float]:
     """Epoch seconds of one contestant, in a fresh process pinned to ``threads`` cores."""
-    cores = sorted(os.sched_getaffinity(0))[:threads]
+    # Pinned where the OS allows it (Linux); elsewhere the thread settings alone hold.
+    pin = ""
+    if hasattr(os, "sched_getaffinity"):
+        pin = f"os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[:threads]}); "
     code = (
         "import json, os, sys; from benchmarks import seed_model as s; "
-        f"os.sched_setaffinity(0, {cores}); "
-        f"print('RESULT', json.dumps(s.worker({contestant!r}, {epochs}, {threads})))"
+        f"{pin}print('RESULT', json.dumps(s.worker({contestant!r}, {epochs}, {threads})))"
     )
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run(
