@@ -113,6 +113,11 @@ def prefix_beam_search(
     beams: dict[tuple[int, ...], list[float]] = {(): [0.0, NEG_INF]}
     lm_part: dict[tuple[int, ...], float] = {(): 0.0}
     symbols = range(frames.shape[1])
+
+    def score(item) -> float:
+        prefix, (ends_blank, ends_label) = item
+        return _add(ends_blank, ends_label) + lm_part[prefix]
+
     for frame in frames:
         following: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [NEG_INF, NEG_INF])
         for prefix, (ends_blank, ends_label) in beams.items():
@@ -136,10 +141,6 @@ def prefix_beam_search(
                     lm_part.setdefault(longer, lm_part[prefix] + bonus(prefix, symbol))
                     entry = following[longer]
                     entry[1] = _add(entry[1], total + p)
-
-        def score(item, part=lm_part):
-            prefix, (ends_blank, ends_label) = item
-            return _add(ends_blank, ends_label) + part[prefix]
 
         # A prefix no path reaches yet (a repeat that needs a blank between) is dropped: it
         # comes back from its parent once a path can reach it.

@@ -431,6 +431,7 @@ std::vector<Tensor> lstm_backward(
   const std::optional<StepWeight> w_ih_t =
       layer_norm ? std::optional<StepWeight>(w_ih.t()) : std::nullopt;
   Tensor xhat_ih = layer_norm ? at::empty({chunk, B, G}, opts) : Tensor();
+  const Constants k(opts, G, R, H, rate_h, rate_c);
   // Folds the gate gradients of steps t_lo .. t_lo + len (slots 0 .. len) into dx and the
   // weights' gradients.
   auto fold = [&](int64_t t_lo, int64_t len) {
@@ -452,8 +453,7 @@ std::vector<Tensor> lstm_backward(
       auto xh2 = xh.view({rows, G});
       w_ih_t->multiply(xh2, x.narrow(0, t_lo, len).reshape({rows, I}), std::nullopt);
       AT_DISPATCH_FLOATING_TYPES(d.scalar_type(), "lstm_ln_ih_backward", [&] {
-        const Tensor ones = at::ones({G}, opts);
-        const scalar_t* w = (ln_ih_w ? *ln_ih_w : ones).data_ptr<scalar_t>();
+        const scalar_t* w = (ln_ih_w ? *ln_ih_w : k.ones).data_ptr<scalar_t>();
         const scalar_t* mean = stats_ih->data_ptr<scalar_t>() + t_lo * B;
         const scalar_t* rs = mean + T * B;
         for_rows(rows, 5 * G, [&](int64_t r0, int64_t r1) {
@@ -490,7 +490,6 @@ std::vector<Tensor> lstm_backward(
   Tensor acc_w = layer_norm ? at::zeros({B, H}, opts) : Tensor();
   Tensor acc_b = layer_norm ? at::zeros({B, H}, opts) : Tensor();
   const Lengths valid(lengths, B);
-  const Constants k(opts, G, R, H, rate_h, rate_c);
   const StepWeight w_b(w_hh);
   const std::optional<StepWeight> w_hr_b =
       proj ? std::optional<StepWeight>(*w_hr) : std::nullopt;
