@@ -216,6 +216,16 @@ def test_ngram_probabilities_sum_to_one_over_the_vocabulary():
         sparse.log_probs(np.array([0, -1]))
 
 
+@pytest.mark.parametrize("history", [[3], [2, 4], [1, 1, 1], [0, 5, 5, 2], [5, 5, 5, 5, 5]])
+def test_next_log_probs_are_log_probs_of_every_next_token(history):
+    # Histories shorter than the order (where only the lower orders apply), longer, unseen.
+    model = NGramModel(4, 6).fit(np.random.default_rng(1).integers(0, 5, 300))
+    expected = [model.log_probs(np.array([*history, w]))[-1] for w in range(6)]
+    np.testing.assert_allclose(model.next_log_probs(history), expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="history"):
+        model.next_log_probs([])
+
+
 def test_unigram_entropy_is_the_add_one_frequencies():
     ids = np.array([0, 0, 0, 1, 2, 0])
     model = NGramModel(1, 4).fit(ids)

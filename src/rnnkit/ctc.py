@@ -156,15 +156,19 @@ def prefix_beam_search(
 
 def ngram_scorer(model, start: int) -> LanguageModel:
     """A label language model for ``prefix_beam_search`` from a fitted n-gram model over the
-    labels (``rnnkit.models.NGramModel``, or anything with ``order`` and ``log_probs(ids)``):
-    ``log p(label | start, prefix)``, where ``start`` is the id the model saw before each
-    transcript (a sentence boundary, e.g. a newline's id). Only the last ``order - 1`` ids of
-    the history matter, so only those are scored."""
+    labels (``rnnkit.models.NGramModel``, or anything with ``order`` and
+    ``next_log_probs(history)``): ``log p(label | start, prefix)``, where ``start`` is the id
+    the model saw before each transcript (a sentence boundary, e.g. a newline's id). Only the
+    last ``order - 1`` ids of the history matter: each such history is scored once, for
+    every label at a time."""
     history = max(int(model.order) - 1, 1)
+    scored: dict[tuple[int, ...], np.ndarray] = {}
 
     def score(prefix: tuple[int, ...], label: int) -> float:
-        ids = [start, *prefix][-history:]
-        return float(model.log_probs([*ids, label])[-1])
+        ids = (start, *prefix)[-history:]
+        if ids not in scored:
+            scored[ids] = model.next_log_probs(ids)
+        return float(scored[ids][label])
 
     return score
 

@@ -88,7 +88,8 @@ class NGramModel:
             ends = np.arange(1, len(ids))
             has = ends >= k - 1
             keys = np.zeros(len(targets), dtype=np.int64)
-            keys[has] = self._keys(ids, k)[ends[has] - (k - 1)]
+            if has.any():  # a text shorter than k has no k-gram
+                keys[has] = self._keys(ids, k)[ends[has] - (k - 1)]
             total = self._lookup(histories, keys // V, totals).astype(np.float64)
             seen = has & (total > 0)
             count = self._lookup(grams, keys, counts)
@@ -96,6 +97,30 @@ class NGramModel:
             safe = np.where(seen, total, 1.0)
             mixed = (np.maximum(count - self.discount, 0) + self.discount * kinds * prob) / safe
             prob = np.where(seen, mixed, prob)
+        return np.log(prob)
+
+    def next_log_probs(self, history) -> np.ndarray:
+        """Natural log of p(w | history) for every token w, (V,): what ``log_probs`` gives
+        the last token of ``[*history, w]``, for all w at once (a beam search's step)."""
+        history = np.asarray(history, dtype=np.int64)
+        if history.ndim != 1 or len(history) < 1:
+            raise ValueError("history must be a 1-d sequence of at least 1 token")
+        if history.min() < 0 or history.max() >= self.vocab_size:
+            raise ValueError(f"history must lie in 0..{self.vocab_size - 1}")
+        V = self.vocab_size
+        prob = (self.unigram_ + 1) / (self.unigram_.sum() + V)
+        for k, (grams, counts, histories, totals, types) in enumerate(self.tables_, start=2):
+            if len(history) < k - 1:
+                break
+            key = np.zeros(1, dtype=np.int64)
+            for token in history[len(history) - (k - 1) :]:
+                key = key * V + token
+            total = float(self._lookup(histories, key, totals)[0])
+            if total == 0:
+                continue
+            count = self._lookup(grams, key * V + np.arange(V), counts)
+            kinds = float(self._lookup(histories, key, types)[0])
+            prob = (np.maximum(count - self.discount, 0) + self.discount * kinds * prob) / total
         return np.log(prob)
 
     def cross_entropy(self, ids) -> float:
