@@ -28,9 +28,13 @@ LOG_FLOOR = 1e-6  # added to the mel energies before the log: silence stays fini
 
 def read_wav(path) -> tuple[np.ndarray, int]:
     """(samples, sample rate) of a PCM WAV file: float32 in [-1, 1), channels averaged to
-    mono. 8-, 16-, 24- and 32-bit integer samples; anything else is refused, naming the file."""
+    mono. 8-, 16-, 24- and 32-bit integer samples; anything else is refused, naming the file.
+    ``path`` may be a binary file object (standard input, bytes in memory)."""
+    source = path if hasattr(path, "read") else str(path)
+    if hasattr(path, "read"):
+        path = getattr(path, "name", "<stream>")
     try:
-        with wave.open(str(path), "rb") as reader:
+        with wave.open(source, "rb") as reader:
             channels, width = reader.getnchannels(), reader.getsampwidth()
             rate, count = reader.getframerate(), reader.getnframes()
             raw = reader.readframes(count)
