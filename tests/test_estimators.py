@@ -25,6 +25,7 @@ from rnnkit.tasks.memory import MemoryBenchmark
 from rnnkit.tasks.music import Composer
 from rnnkit.tasks.settings import TRAINING
 from rnnkit.tasks.tag import Tagger
+from rnnkit.tasks.transcribe import Transcriber
 from rnnkit.tasks.translate import Translator
 
 # Held-out sentences have words training never saw; the translator says how many.
@@ -96,6 +97,12 @@ CASES = {
          **QUIET},
         lambda folder: _chorales(folder / "scores"),
         lambda: str(_chorale_files()[0]),
+    ),
+    "transcribe": Case(
+        Transcriber,
+        {"hidden_size": 4, "num_layers": 1, "epochs": 1, "val": 0.25, **QUIET},
+        lambda folder: str(DATA / "spoken_digits" / "train.tsv"),
+        lambda: [DATA / "spoken_digits" / "wav" / "test-00000.wav"],
     ),
     "bench-memory": Case(
         MemoryBenchmark,

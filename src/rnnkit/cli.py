@@ -16,6 +16,7 @@ from .tasks.memory import MemoryBenchmark
 from .tasks.music import Composer
 from .tasks.options import parse_assignments, parse_value
 from .tasks.tag import Tagger
+from .tasks.transcribe import Transcriber
 from .tasks.translate import Translator
 
 
@@ -508,6 +509,81 @@ def translate_predict(run, source, beam, attention_png):
     from .tasks.translate import predict_lines
 
     click.echo(predict_lines(run, source, beam_size=beam, attention_png=attention_png))
+
+
+# --- transcribe ------------------------------------------------------------------------------
+
+
+@main.group()
+def transcribe():
+    """Speech or text-line images to text (many-to-many, unaligned): CTC recognisers."""
+
+
+_train_command(
+    transcribe,
+    Transcriber,
+    "Train a CTC recogniser; report CER/WER of greedy, beam and beam + LM decoding beside the "
+    "baselines.",
+    data_help="Manifest (CSV/TSV: path, transcript[, speaker]) or a folder of WAV or image "
+    "files with .txt transcripts.",
+    test_help="Test data in the same form, scored after training.",
+)
+
+
+@transcribe.command("evaluate")
+@click.option("--run", required=True, help="Run directory written by `transcribe train`.")
+@click.option("--data", required=True, help="Manifest or folder of transcribed files.")
+def transcribe_evaluate(run, data):
+    """Score a run on DATA: CER and WER of each decoding and baseline; stored in metrics.json."""
+    _evaluate(Transcriber, run, data)
+
+
+@transcribe.command("predict")
+@click.option("--run", required=True, help="Run directory written by `transcribe train`.")
+@click.argument("sources", nargs=-1, required=True)
+@click.option(
+    "--decoding",
+    type=_choice("beam_lm", "beam", "greedy"),
+    default="beam_lm",
+    show_default=True,
+    help="Beam search with the language model, without it, or the best path.",
+)
+@click.option("--alignment-png", help="Draw the first utterance's CTC spikes over its input here.")
+def transcribe_predict(run, sources, decoding, alignment_png):
+    """Print the transcript of each WAV or image file of SOURCES (files, manifests, folders,
+    or - for one file on stdin), one a line."""
+    from .tasks.transcribe import predict_lines
+
+    click.echo(predict_lines(run, sources, decoding=decoding, alignment_png=alignment_png))
+
+
+@transcribe.command("make-data")
+@click.option(
+    "--kind",
+    type=_choice("speech", "image"),
+    required=True,
+    help="Spoken digit strings (espeak-ng) or printed text lines (this machine's fonts).",
+)
+@click.option("--out", required=True, help="Folder to write: train.tsv, test.tsv, the files.")
+@click.option("--train", "train_count", type=click.IntRange(1), default=2000, show_default=True)
+@click.option("--test", "test_count", type=click.IntRange(1), default=400, show_default=True)
+@click.option(
+    "--text",
+    help="Plain-text file (may be gzipped) the image lines are taken from (default: the Zen of "
+    "Python).",
+)
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+def transcribe_make_data(kind, out, train_count, test_count, text, seed):
+    """Make a recognition set whose test voices or fonts training never meets."""
+    if kind == "speech":
+        from .data.spoken_digits import make_spoken_digits
+
+        written = make_spoken_digits(out, train=train_count, test=test_count, seed=seed)
+    else:
+        from .data.text_lines import make_text_lines
+
+        written = make_text_lines(out, text=text, train=train_count, test=test_count, seed=seed)
+    click.echo(f"Wrote {written['train']} ({train_count}) and {written['test']} ({test_count}).")
 
 
 # --- music -----------------------------------------------------------------------------------

@@ -438,6 +438,62 @@ def plot_attention(
     return _save(figure, path)
 
 
+def plot_ctc_alignment(
+    path: str | Path,
+    features: ArrayLike,
+    probabilities: ArrayLike,
+    labels: Sequence[str],
+    stack: int = 1,
+    title: str | None = None,
+) -> Path:
+    """Where a CTC model emits its characters: the input (frames × features) above, and
+    below it each character's probability at every output frame, drawn over the input frames
+    that output frame reads. CTC's outputs are spikes: a character's probability jumps near 1
+    for a frame or two and the blank holds the rest; each spike of the best path is marked
+    with its character.
+
+    Args:
+        path: the PNG to write.
+        features: (T, F) the frames the model read (log-mel bands, image rows).
+        probabilities: (T', 1 + C) per output frame: the blank's (column 0), then each label's.
+        labels: the C characters of columns 1..C.
+        stack: input frames per output frame (T' = ⌈T / stack⌉).
+    """
+    features = np.asarray(features, dtype=float)
+    probabilities = np.asarray(probabilities, dtype=float)
+    check_integer("stack", stack, 1)
+    expected = -(-len(features) // stack)
+    if probabilities.ndim != 2 or probabilities.shape != (expected, len(labels) + 1):
+        raise ValueError(
+            f"probabilities has shape {probabilities.shape}, expected (⌈{len(features)} / "
+            f"{stack}⌉, 1 + len(labels)) = ({expected}, {len(labels) + 1})"
+        )
+    figure, (top, bottom) = _new_figure(2, height_ratios=[1, 1])
+    top.imshow(features.T, origin="lower", aspect="auto", cmap="magma",
+               extent=(0, len(features), 0, features.shape[1]))  # fmt: skip
+    top.set_ylabel("feature")
+    if title:
+        top.set_title(title)
+    centres = (np.arange(expected) + 0.5) * stack
+    bottom.plot(centres, probabilities[:, 0], color="0.7", linestyle="--", label="blank")
+    best = probabilities.argmax(1)
+    for column in np.unique(best[best > 0]):
+        bottom.plot(centres, probabilities[:, column], linewidth=1)
+    previous = 0
+    for frame, column in enumerate(best):
+        if column > 0 and column != previous:
+            shown = labels[column - 1] if labels[column - 1] != " " else "␣"
+            bottom.annotate(shown, (centres[frame], probabilities[frame, column]),
+                            ha="center", va="bottom", fontsize="small")  # fmt: skip
+        previous = column
+    bottom.set_ylim(0, 1.12)
+    bottom.set_xlim(0, len(features))
+    bottom.set_xlabel("input frame")
+    bottom.set_ylabel("probability")
+    bottom.legend(loc="upper right", fontsize="small")
+    return _save(figure, path)
+
+
 def plot_gradient_flow(
     path: str | Path, panels: Mapping[str, Mapping[str, ArrayLike]], title: str | None = None
 ) -> Path:

@@ -32,6 +32,12 @@ def min_frames(labels) -> int:
     return len(labels) + sum(a == b for a, b in itertools.pairwise(labels))
 
 
+def stacked_frames(frames: int, stack: int) -> int:
+    """The output frames of an input of ``frames`` frames with ``stack`` frames joined in
+    each: ⌈frames / stack⌉."""
+    return -(-frames // stack)
+
+
 class _CTCModel(nn.Module):
     """What CTC models share: the frame stacking, the output lengths, the per-frame map to
     labels and blank, and the loss. Subclasses set ``encoder`` (stacked frames, output
