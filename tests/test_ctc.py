@@ -50,6 +50,28 @@ def test_torchs_ctc_loss_is_minus_the_log_of_the_sum_over_all_alignments():
         assert loss.item() == pytest.approx(-truth[target], abs=1e-10)
 
 
+@pytest.mark.parametrize("stack", [1, 2])
+def test_the_recognisers_ctc_loss_through_rnnkits_layers_is_the_sum_over_all_alignments(stack):
+    from rnnkit.models.recogniser import CTCRecogniser
+    from rnnkit.tasks.transcribe import ctc_batch_loss
+
+    torch.manual_seed(0)
+    model = CTCRecogniser(3, 2, hidden_size=4, num_layers=2, stack=stack).double()
+    features = torch.randn(2, 10 if stack == 2 else 5, 3, dtype=torch.float64)
+    lengths = torch.tensor([features.shape[1], features.shape[1] - stack])  # one padded
+    targets, target_lengths = torch.tensor([[1, 2, 1], [2, 2, 0]]), torch.tensor([3, 2])
+    log_probs, out_lengths = model(features, lengths)
+    expected = []
+    for row in range(2):
+        frames = log_probs[: out_lengths[row], row].detach()
+        truth = brute_force(frames)
+        expected.append(-truth[tuple(targets[row, : target_lengths[row]].tolist())])
+    per_utterance = model.loss(features, lengths, targets, target_lengths, reduction="none")
+    torch.testing.assert_close(per_utterance, torch.tensor(expected, dtype=torch.float64))
+    total, count = ctc_batch_loss(model, (features, (targets, target_lengths), lengths))
+    assert count == 2 and total.item() == pytest.approx(sum(expected), abs=1e-10)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_a_wide_prefix_beam_search_is_exhaustive_search(seed):
     log_probs = tiny_log_probs(frames=4, symbols=3, seed=seed)

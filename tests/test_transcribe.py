@@ -263,3 +263,18 @@ def test_predict_runs_as_a_module(tmp_path):
     assert done.stdout.decode().splitlines() == Transcriber.load(run).predict(
         [DIGITS / "wav" / "test-00001.wav"], decoding="greedy"
     )
+
+
+def test_make_data_without_espeak_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    result = CliRunner().invoke(main, [
+        "transcribe", "make-data", "--kind", "speech", "--out", str(tmp_path / "digits"),
+    ])  # fmt: skip
+    assert result.exit_code == 1
+    assert "espeak-ng is not installed" in result.output and "apt-get install" in result.output
+
+
+def test_fonts_of_one_family_cannot_be_split():
+    dejavu = [f for f in text_lines.font_files() if text_lines.family(f) == "DejaVu Sans"]
+    with pytest.raises(ValueError, match="1 families: need two or more"):
+        text_lines.split_fonts(dejavu)

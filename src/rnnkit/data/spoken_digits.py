@@ -42,7 +42,7 @@ def espeak() -> str:
     """The espeak-ng program, or a clear error saying how to install it."""
     program = shutil.which("espeak-ng")
     if program is None:
-        raise RuntimeError(
+        raise FileNotFoundError(
             "espeak-ng is not installed: the spoken-digit data are made with it "
             "(Debian/Ubuntu: apt-get install espeak-ng; macOS: brew install espeak-ng)"
         )
@@ -57,7 +57,7 @@ def variants() -> list[str]:
     # Lines: "Pty Language Age/Gender VoiceName File ..."; File is "!v/<name>".
     names = {line.split()[4].split("/", 1)[1] for line in found if "!v/" in line}
     if not names:
-        raise RuntimeError("espeak-ng lists no voice variants (is espeak-ng-data installed?)")
+        raise FileNotFoundError("espeak-ng lists no voice variants: is espeak-ng-data installed?")
     return sorted(names)
 
 

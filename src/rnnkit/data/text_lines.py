@@ -70,10 +70,10 @@ def split_fonts(fonts: list[Path], seed: int = 0) -> tuple[list[Path], list[Path
     """(training fonts, test fonts): ``TEST_FAMILIES`` of the families held out whole (at
     least one, while two or more exist), by a seeded shuffle."""
     families = sorted({family(f) for f in fonts})
+    if len(families) < 2:
+        raise ValueError(f"the fonts found are of {len(families)} families: need two or more")
     order = np.random.default_rng(seed).permutation(len(families))
     held = {families[i] for i in order[: max(1, round(TEST_FAMILIES * len(families)))]}
-    if len(families) < 2:
-        raise ValueError(f"the fonts found are of {len(families)} family: need two or more")
     return [f for f in fonts if family(f) not in held], [f for f in fonts if family(f) in held]
 
 
