@@ -339,8 +339,11 @@ class Transcriber(Estimator):
         return frames
 
     def _features(self, utterances) -> list[torch.Tensor]:
-        """Each utterance's frames as the model reads them: normalised."""
-        raw = self._raw_features(utterances)
+        """Each utterance's frames as the model reads them."""
+        return self._normalised(self._raw_features(utterances))
+
+    def _normalised(self, raw) -> list[torch.Tensor]:
+        """Frames normalised per utterance, or by the training set's statistics."""
         if self.normalise == "global":
             return [speech.normalise(f, self.feature_mean_, self.feature_std_) for f in raw]
         return [speech.normalise(f) for f in raw]
@@ -377,8 +380,8 @@ class Transcriber(Estimator):
         self.lm_ = self._fit_lm([u.transcript for u in train])
         self._lm_text = [u.transcript for u in train]
         self.skipped_ = {}
-        train_set = self._dataset(train, "train", raw)
-        held_set = self._dataset(held, "validation") if held else None
+        train_set = self._dataset(train, "train", self._normalised(raw))
+        held_set = self._dataset(held, "validation", self._features(held)) if held else None
         return train_set, held_set
 
     def _fit_lm(self, transcripts) -> NGramModel:
@@ -389,15 +392,9 @@ class Transcriber(Estimator):
             ids += [*self._labels(transcript).tolist(), 0]
         return NGramModel(self.lm_order, len(self.alphabet_) + 1).fit(ids)
 
-    def _dataset(self, utterances, part: str, raw=None) -> TranscriptDataset:
-        """The alignable ``utterances`` as a dataset to train on (``part``: which, for the
-        count of those skipped and the warning that names them)."""
-        if raw is None:
-            frames = self._features(utterances)
-        elif self.normalise == "global":
-            frames = [speech.normalise(f, self.feature_mean_, self.feature_std_) for f in raw]
-        else:
-            frames = [speech.normalise(f) for f in raw]
+    def _dataset(self, utterances, part: str, frames) -> TranscriptDataset:
+        """The alignable ``utterances`` (their ``frames``) as a dataset to train on
+        (``part``: which, for the count of those skipped and the warning that names them)."""
         labels = [self._labels(u.transcript) for u in utterances]
         keep = [
             i for i, (f, y) in enumerate(zip(frames, labels, strict=True))
