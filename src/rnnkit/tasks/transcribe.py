@@ -128,7 +128,7 @@ def read_utterances(data, *, transcribed: bool = True) -> list[Utterance]:
         path = Path(data)
         if path.is_dir():
             manifest = next((path / m for m in MANIFESTS if (path / m).is_file()), None)
-            utterances = read_manifest(manifest) if manifest else _read_folder(path, transcribed)
+            utterances = read_manifest(manifest) if manifest else _read_folder(path)
         elif path.suffix.lower() in (".csv", ".tsv"):
             utterances = read_manifest(path)
         elif path.is_file():
@@ -166,7 +166,7 @@ def _transcript_beside(path: Path) -> str | None:
     return text.read_text(encoding="utf-8").strip() if text.is_file() else None
 
 
-def _read_folder(folder: Path, transcribed: bool) -> list[Utterance]:
+def _read_folder(folder: Path) -> list[Utterance]:
     suffixes = {s for kind in SUFFIXES.values() for s in kind}
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes)
     if not files:
@@ -174,12 +174,12 @@ def _read_folder(folder: Path, transcribed: bool) -> list[Utterance]:
             f"{folder}: holds no {' or '.join(MANIFESTS)} and no media files "
             f"({', '.join(sorted(suffixes))})"
         )
-    utterances = [Utterance(p.resolve(), _transcript_beside(p)) for p in files]
-    return utterances
+    return [Utterance(p.resolve(), _transcript_beside(p)) for p in files]
 
 
 def detect_kind(utterances: list[Utterance]) -> str:
-    """ "speech" or "image", by the files' suffixes; refused where they are mixed or neither."""
+    """The kind of the files, by their suffixes: speech or image; refused where they are
+    mixed or neither."""
     kinds = set()
     for utterance in utterances:
         suffix = utterance.path.suffix.lower()
