@@ -76,9 +76,9 @@ class Recurrent(nn.Module):
         return_sequences: return the output at every step (many-to-many); if False, only
             each sequence's last output (many-to-one; backward direction: its output at t = 0).
         return_state: also return the final state: ``out, state = layer(x)``.
-        backend: ``auto``, ``reference``, ``vendor`` or ``fused``. ``auto`` picks the fastest
-            backend that computes the configuration exactly; ``backend_in_use`` and
-            ``backend_reason`` say which and why.
+        backend: ``auto``, ``reference``, ``vendor``, ``fused`` or ``scan`` (inference
+            only: what export traces). ``auto`` picks the fastest backend that computes the
+            configuration exactly; ``backend_in_use`` and ``backend_reason`` say which and why.
 
     All regularisers are active in training mode only. Shapes of ``forward``:
 
@@ -315,6 +315,10 @@ class Recurrent(nn.Module):
             raise ValueError(
                 f"lengths must have shape (batch,) = ({batch},), got {tuple(lengths.shape)}"
             )
+        if torch.compiler.is_exporting():
+            # The values are symbolic: an exported graph takes them as they come (the
+            # padding steps are masked whatever their number).
+            return lengths.to(device=device, dtype=torch.int64)
         shortest, longest = int(lengths.min()), int(lengths.max())
         if shortest < 1:
             at = int((lengths < 1).nonzero()[0, 0])

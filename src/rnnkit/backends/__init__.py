@@ -3,6 +3,8 @@
 - ``fused``: explicit BPTT in compiled kernels, every built-in cell and regulariser (CPU).
 - ``vendor``: PyTorch's own kernels (oneDNN / cuDNN), for what they compute exactly.
 - ``reference``: autograd through a Python loop over ``cell.step``; serves everything.
+- ``scan``: the reference's step under torch's ``scan`` operator, for inference and export
+  (``rnnkit.export``); never chosen by ``auto``.
 
 ``backend="auto"`` picks, among the backends that compute the configuration exactly, the one
 measured fastest for it (benchmarks/, README): fused over reference always, and fused over
@@ -11,9 +13,9 @@ configuration; oneDNN keeps the LSTM's inference).
 """
 
 from ..cells import ElmanCell, GRUCell
-from . import fused, reference, vendor
+from . import fused, reference, scan, vendor
 
-BACKENDS = {module.NAME: module for module in (fused, vendor, reference)}
+BACKENDS = {module.NAME: module for module in (fused, vendor, reference, scan)}
 KNOWN = ("auto", *BACKENDS)
 
 

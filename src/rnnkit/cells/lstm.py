@@ -176,9 +176,11 @@ class LSTMCell(nn.Module):
             )
         a_i, a_f, a_g, a_o = a.chunk(4, dim=1)
         if self.peephole:
-            p_i, p_f, p_o = self.peephole_weight
-            a_i = a_i + p_i * c
-            a_f = a_f + p_f * c
+            # Rows of the product, not of the parameter: views of one parameter would be
+            # aliased inputs to torch's scan, which refuses them (export traces with it).
+            peeped = self.peephole_weight[:, None] * c
+            a_i, a_f = a_i + peeped[0], a_f + peeped[1]
+            p_o = self.peephole_weight[2]
         i, f, g = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.tanh(a_g)
         c = f * c + i * g
         if self.peephole:

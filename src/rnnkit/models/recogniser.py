@@ -35,7 +35,9 @@ def min_frames(labels) -> int:
 def stacked_frames(frames: int, stack: int) -> int:
     """The output frames of an input of ``frames`` frames with ``stack`` frames joined in
     each: ⌈frames / stack⌉."""
-    return -(-frames // stack)
+    # Of non-negative numbers only: an exported graph may divide with truncation (ONNX's Div
+    # of integers), which for -(-n // k) is not the ceiling.
+    return (frames + stack - 1) // stack
 
 
 class _CTCModel(nn.Module):
@@ -68,9 +70,9 @@ class _CTCModel(nn.Module):
                 features.device
             )
             features = torch.where(valid[..., None], features, 0)
-            padding = (-frames) % self.stack
-            features = F.pad(features, (0, 0, 0, padding))
-            features = features.reshape(batch, -1, size * self.stack)
+            steps = stacked_frames(frames, self.stack)
+            features = F.pad(features, (0, 0, 0, steps * self.stack - frames))
+            features = features.reshape(batch, steps, size * self.stack)
         out_lengths = self.output_lengths(lengths)
         logits = self.head(self.dropout(self.encode(features, out_lengths)))
         return logits.log_softmax(-1).transpose(0, 1), out_lengths

@@ -421,6 +421,52 @@ class Estimator:
     def _write_extra(self, directory: Path) -> None:
         """The task's own files in a run directory: pictures, predictions."""
 
+    # --- export ------------------------------------------------------------------------------
+
+    def export(self, out, *, format: str = "onnx", overwrite: bool = False) -> Path:
+        """Write the model as ``format`` ("onnx" or "pt2") graphs, with ``export.json`` (the
+        schema, the graphs' inputs and outputs, the settings and the data state), into the
+        folder ``out``, whole or not at all; each graph checked against the model on new
+        sizes (see ``rnnkit.export``). Returns the folder."""
+        from .. import export
+        from .._version import __version__
+        from . import rundir
+
+        self._check_fitted()
+        if format not in export.FORMATS:
+            raise ValueError(f"format={format!r} must be one of {list(export.FORMATS)}")
+        graphs = self._export_graphs()
+        with rundir.staging(out, overwrite=overwrite) as partial:
+            described = {}
+            for graph in graphs:
+                path = partial / f"{graph.name}{export.SUFFIXES[format]}"
+                export.export_graph(graph, path, format)
+                described[graph.name] = export.describe(graph, path)
+                described[graph.name]["check"] = export.check_graph(graph, path, format)
+            import torch
+
+            rundir.write_json(partial / "export.json", {
+                "schema": export.SCHEMA, "task": self.task, "format": format,
+                "opset": export.OPSET if format == "onnx" else None,
+                "rnnkit": __version__, "torch": torch.__version__,
+                "traced_on": "the scan backend (the fused kernels cannot be traced); each "
+                             "graph checked against the model on its own backend",
+                "settings": rundir.as_json(self.get_params()), "graphs": described,
+                "outside_the_graph": self._export_notes(), "data_state": self._data_state(),
+            })  # fmt: skip
+        return Path(out)
+
+    def _export_graphs(self) -> list:
+        """The graphs ``export`` writes (``rnnkit.export.Graph``); a task whose model maps
+        tensors to tensors defines it."""
+        from ..export import ExportError
+
+        raise ExportError(f"the {self.task!r} task has no model that maps tensors to tensors")
+
+    def _export_notes(self) -> str:
+        """What a user of the exported graphs does outside them (decoding, scaling)."""
+        return ""
+
     # --- run directories ---------------------------------------------------------------------
 
     def save(self, out, *, overwrite: bool = False) -> Path:

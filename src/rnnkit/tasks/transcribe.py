@@ -216,6 +216,18 @@ class TranscriptDataset(SequenceDataset):
         return pad(frames), target, self.lengths[indices]
 
 
+class _BatchFirst(torch.nn.Module):
+    """A CTC model whose log-probabilities come batch first, as an exported graph gives them."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, features, lengths):
+        log_probs, out_lengths = self.model(features, lengths)
+        return log_probs.transpose(0, 1), out_lengths
+
+
 def ctc_batch_loss(model, batch):
     """(CTC loss summed over the batch's utterances, their count): the Trainer's
     ``compute_loss``; through ``model``'s forward, so a distributed wrapper sees the call."""
@@ -575,6 +587,35 @@ class Transcriber(Estimator):
         name = getattr(utterance.path, "name", "standard input")
         return plots.plot_ctc_alignment(
             path, frames, np.exp(log_probs), self.alphabet_, self.stack, f"{name}: {said!r}"
+        )
+
+    def _export_graphs(self) -> list:
+        from ..export import Graph
+
+        size = self.input_size
+
+        def sample(batch: int, frames: int) -> dict:
+            lengths = torch.randint(1, frames + 1, (batch,))
+            lengths[0] = frames  # the longest fills the batch, as padding makes it
+            return {"features": torch.randn(batch, frames, size), "lengths": lengths}
+
+        return [
+            Graph(
+                "model", _BatchFirst(self.model_), sample(2, 6), ["log_probs", "out_lengths"],
+                {"features": {0: "batch", 1: "frames"}, "lengths": {0: "batch"}}, sample,
+                # The tracer proves the frame stacking for two stacked frames or more.
+                minimum={"frames": 2 * self.stack - 1 if self.stack > 1 else 1},
+            )
+        ]  # fmt: skip
+
+    def _export_notes(self) -> str:
+        return (
+            "features: normalised log-mel bands (speech: 25 ms Hann windows every 10 ms at "
+            "sample_rate, HTK mel filterbank, log(energy + 1e-6)) or image columns (height "
+            "pixels, ink 1); log_probs (batch, frames / stack, 1 + len(alphabet)): column 0 "
+            "is the blank, column i the alphabet's character i - 1; greedy decoding takes "
+            "each frame's best column, merges repeats and drops blanks; the beam search and "
+            "the n-gram language model are not in the graph"
         )
 
     def _data_state(self) -> dict:
