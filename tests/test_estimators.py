@@ -3,6 +3,7 @@ parameters, fit returning self, a run directory that loads back to identical pre
 and bad input refused the same way (unknown setting, another task's run, a missing file,
 --resume with changed settings)."""
 
+import json
 import re
 import shutil
 import warnings
@@ -437,3 +438,34 @@ def test_old_names_keep_working_for_one_release_with_a_warning(runs):
         assert tagger.labels_ is vars(tagger)["labels_"]  # the new names do not warn
     with pytest.raises(AttributeError, match="no attribute 'nothing_'"):
         tagger.nothing_  # noqa: B018
+
+
+EXPORTED = {"forecast": 1, "classify": 1, "tag": 1, "lm": 1, "transcribe": 1}  # graphs each
+NOT_EXPORTED = {"bench-memory"}  # its models are the benchmark's, not one to ship
+
+
+@pytest.mark.parametrize("format", ["onnx", "pt2"])
+@pytest.mark.parametrize("task", sorted(EXPORTED))
+def test_an_exported_model_equals_the_model_at_sizes_it_was_not_traced_with(
+    task, format, runs, tmp_path
+):
+    pytest.importorskip("onnxruntime")
+    fitted, run = runs[task]
+    out = CASES[task].cls.load(run).export(tmp_path / "export", format=format)
+    described = json.loads((out / "export.json").read_text())
+    assert described["task"] == task and described["format"] == format
+    assert len(described["graphs"]) == EXPORTED[task]
+    for name, graph in described["graphs"].items():
+        assert (out / graph["file"]).is_file()
+        assert graph["check"]["checked"], graph
+        assert graph["check"]["max_scaled_diff"] < 1e-5, (name, graph["check"])
+    assert described["data_state"] == json.loads(json.dumps(rundir.as_json(fitted._data_state())))
+
+
+def test_every_task_is_exported_or_says_why_not(runs, tmp_path):
+    from rnnkit.export import ExportError
+
+    assert set(EXPORTED) | NOT_EXPORTED | {"music", "translate"} == set(CASES)
+    for task in NOT_EXPORTED:
+        with pytest.raises(ExportError, match="no model that maps tensors"):
+            runs[task][0].export(tmp_path / task)

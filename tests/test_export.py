@@ -131,7 +131,7 @@ def test_a_task_exports_whole_with_its_schema_or_nothing(tmp_path):
     graph = described["graphs"]["model"]
     assert graph["inputs"][0] == {"name": "features", "dtype": "float32",
                                   "shape": ["batch", "frames", 40]}  # fmt: skip
-    assert graph["check"]["checked"] and graph["check"]["max_rel_diff"] < 1e-5
+    assert graph["check"]["checked"] and graph["check"]["max_scaled_diff"] < 1e-5
     assert described["data_state"]["alphabet"] == recogniser.alphabet_
     frames = recogniser._features(recogniser.read(digits / "test.tsv")[:3])
     inputs = {"features": nn.utils.rnn.pad_sequence(frames, batch_first=True),
@@ -143,8 +143,41 @@ def test_a_task_exports_whole_with_its_schema_or_nothing(tmp_path):
                                    torch.from_numpy(want), rtol=1e-5, atol=1e-5)  # fmt: skip
     with pytest.raises(FileExistsError):
         recogniser.export(tmp_path / "onnx")
+    from click.testing import CliRunner
+
+    from rnnkit.cli import main
+
+    run = recogniser.save(tmp_path / "run")
+    result = CliRunner().invoke(
+        main, ["export", "--run", str(run), "--format", "pt2", "--out", str(tmp_path / "pt2")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "model.pt2: equal to the model at batch 3, 11 steps" in result.output
     with pytest.raises(ExportError, match="no model that maps tensors"):
         MemoryBenchmark(cells=["rnn"], lengths=[5], steps=1, train_size=8, test_size=8,
                         progress="none").fit(None).export(tmp_path / "memory")  # fmt: skip
     assert not (tmp_path / "memory").exists()
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_the_example_forecasts_from_the_export_alone_as_predict_does(tmp_path):
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from rnnkit.data.datasets import stocks_path
+    from rnnkit.tasks.forecast import Forecaster
+
+    prices = pd.read_csv(stocks_path()).query("Ticker == 'GOOG'")[["Date", "Close"]]
+    data = tmp_path / "goog.csv"
+    prices.to_csv(data, index=False)
+    forecaster = Forecaster(target="Close", date_col="Date", lookback=10, horizon=3,
+                            hidden_size=4, epochs=1, progress="none").fit(data)  # fmt: skip
+    folder = forecaster.export(tmp_path / "exported")
+    example = Path(__file__).parent.parent / "examples" / "forecast_onnx.py"
+    done = subprocess.run([sys.executable, str(example), str(folder), str(data)],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    printed = [float(line.split(": ")[1]) for line in done.stdout.splitlines()]
+    expected = forecaster.predict(data)["Close"].to_numpy()
+    assert printed == pytest.approx(expected, rel=1e-5)

@@ -681,6 +681,37 @@ def diagnose(run, out):
     click.echo("Wrote " + ", ".join(str(p) for p in paths))
 
 
+@main.command("export")
+@click.option("--run", required=True, help="A run directory of any task.")
+@click.option("--format", "fmt", type=_choice("onnx", "pt2"), default="onnx", show_default=True,
+              help="ONNX (ONNX Runtime and others) or a torch.export program (.pt2).")  # fmt: skip
+@click.option("--out", required=True, help="Folder to write: the graphs and export.json.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing folder.")
+def export_command(run, fmt, out, overwrite):
+    """Export a run's model, each graph checked against it at new batch sizes and lengths."""
+    import json
+
+    from .tasks import all_tasks
+    from .tasks.rundir import read_json, require_run
+
+    task = read_json(require_run(run) / "config.json").get("task")
+    tasks = all_tasks()
+    if task not in tasks:
+        raise click.ClickException(f"run={run!r} holds a {task!r} run, which rnnkit does not know")
+    written = tasks[task].load(run).export(out, format=fmt, overwrite=overwrite)
+    described = json.loads((written / "export.json").read_text())
+    for graph in described["graphs"].values():
+        check = graph["check"]
+        proof = (
+            f"equal to the model at batch {check['batch']}, {check['time']} steps within "
+            f"{check['max_abs_diff']:.1e} (largest difference)"
+            if check["checked"]
+            else f"not checked: {check['why']}"
+        )
+        click.echo(f"Wrote {written / graph['file']}: {proof}")
+    click.echo(f"Wrote {written / 'export.json'}: inputs, outputs, settings and data state.")
+
+
 _train_command(
     main,
     MemoryBenchmark,

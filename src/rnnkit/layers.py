@@ -467,8 +467,10 @@ class Recurrent(nn.Module):
             if last_layer and not self.return_sequences:
                 rows = torch.arange(batch, device=x.device)
                 forward = outputs[-1, :, 0] if lengths is None else outputs[lengths - 1, rows, 0]
-                # The backward direction ends at t = 0.
-                output = self._merge(torch.stack([forward, *outputs[0, :, 1:].unbind(1)], 1))
+                # The backward direction ends at t = 0. (No unbind of an empty dimension when
+                # there is none: a saved torch.export program cannot load one back.)
+                ends = [forward, outputs[0, :, 1]] if D == 2 else [forward]
+                output = self._merge(torch.stack(ends, 1))
             else:
                 x = self._merge(outputs)
                 if not last_layer and self.dropout:

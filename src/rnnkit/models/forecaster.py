@@ -98,7 +98,7 @@ class DirectForecaster(_Forecaster):
         summary = self.output_dropout(self.rnn(past))
         if self.future_size:
             summary = torch.cat([summary, self._future(future).flatten(1)], 1)
-        return self.head(summary).view(len(past), self.horizon, self.targets)
+        return self.head(summary).view(past.shape[0], self.horizon, self.targets)
 
 
 class RecursiveForecaster(_Forecaster):

@@ -111,6 +111,8 @@ class LanguageModel(nn.Module):
     def _check_tokens(self, tokens: torch.Tensor) -> None:
         if tokens.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"tokens must be integer ids, got dtype {tokens.dtype}")
+        if torch.compiler.is_exporting():  # the ids are symbolic: an exported graph takes them
+            return
         if tokens.numel() and not 0 <= int(tokens.min()) <= int(tokens.max()) < self.vocab_size:
             raise ValueError(
                 f"tokens hold ids from {int(tokens.min())} to {int(tokens.max())}, outside "

@@ -35,11 +35,17 @@ class CharEncoder(nn.Module):
 
         Only the valid words run through the RNN; padded words get zeros.
         """
-        words = chars[valid]
+        # A graph cannot pick rows by value (their number is data): exported, every word runs
+        # and the padding's outputs are zeroed, the same values as picking the valid ones.
+        exporting = torch.compiler.is_exporting()
+        words = chars.flatten(0, 1) if exporting else chars[valid]
         lengths = (words != 0).sum(-1).clamp(min=1)  # an empty spelling reads one pad
         _, state = self.rnn(self.embedding(words), lengths=lengths)
         h = state[0] if isinstance(state, tuple) else state
         encoded = torch.cat([h[0], h[1]], dim=-1)
+        if exporting:
+            encoded = encoded.reshape(*valid.shape, self.output_size)
+            return torch.where(valid[..., None], encoded, 0)
         out = encoded.new_zeros(*valid.shape, self.output_size)
         out[valid] = encoded
         return out

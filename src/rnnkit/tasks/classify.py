@@ -649,6 +649,24 @@ class Classifier(Estimator):
             models["one_to_one"] = self.baseline_
         return models
 
+    def _export_graphs(self) -> list:
+        from ..export import BATCH_AND_TIME, Graph, sequence_inputs
+
+        sizes = self.inputs_.sizes()
+
+        def sample(batch: int, steps: int) -> dict:
+            return sequence_inputs(batch, steps, **sizes)
+
+        model = _MeanProbabilities(self.members_)
+        return [Graph("model", model, sample(2, 5), ["probabilities"], BATCH_AND_TIME, sample)]
+
+    def _export_notes(self) -> str:
+        return (
+            f"{self.inputs_.export_notes()}; lengths: each row's valid steps; probabilities "
+            "(batch, classes) in the order of data_state's labels (the mean over the "
+            "ensemble's members)"
+        )
+
     def _data_state(self) -> dict:
         return {
             "kind": self.inputs_.kind,
@@ -683,6 +701,17 @@ class Classifier(Estimator):
                 self.labels_.tokens,
                 title=f"{self.cell.upper()} classifier, {part}",
             )
+
+
+class _MeanProbabilities(torch.nn.Module):
+    """The classifier as ``predict_proba`` runs it: the mean of its members' softmax."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, x, lengths):
+        return torch.stack([torch.softmax(m(x, lengths=lengths), -1) for m in self.members]).mean(0)
 
 
 def _subset(examples: Examples, rows) -> Examples:

@@ -143,6 +143,10 @@ class Inputs:
         """The network's own options for this kind (not the one-to-one baseline's)."""
         raise NotImplementedError
 
+    def export_notes(self) -> str:
+        """What an exported graph's input ``x`` is, and how to make it outside rnnkit."""
+        raise NotImplementedError
+
     def network_label(self) -> str:
         """What the network's name in a score table adds for those options."""
         raise NotImplementedError
@@ -240,6 +244,12 @@ class TextInputs(Inputs):
 
     def sizes(self) -> dict:
         return {"vocab_size": len(self.vocabulary_)}
+
+    def export_notes(self) -> str:
+        return (
+            "x: token ids (batch, time) of data_state's vocabulary (0 pads, 1 is <unk>), "
+            "after the tokenizer the settings name"
+        )
 
     def network_options(self) -> dict:
         if not self.ngrams:
@@ -367,6 +377,9 @@ class SeriesInputs(Inputs):
 
     def sizes(self) -> dict:
         return {"input_size": len(self.scaler_.mean)}
+
+    def export_notes(self) -> str:
+        return "x: features (batch, time, features), each scaled by data_state's scaler"
 
     def network_options(self) -> dict:
         return {}  # fit refuses the n-gram bag

@@ -452,7 +452,9 @@ class Estimator:
                 "traced_on": "the scan backend (the fused kernels cannot be traced); each "
                              "graph checked against the model on its own backend",
                 "settings": rundir.as_json(self.get_params()), "graphs": described,
-                "outside_the_graph": self._export_notes(), "data_state": self._data_state(),
+                "outside_the_graph": self._export_notes(),
+                "data_state": rundir.as_json(self._data_state()),
+                **self._export_extra(),
             })  # fmt: skip
         return Path(out)
 
@@ -466,6 +468,10 @@ class Estimator:
     def _export_notes(self) -> str:
         """What a user of the exported graphs does outside them (decoding, scaling)."""
         return ""
+
+    def _export_extra(self) -> dict:
+        """More of export.json: what decoding outside the graphs needs (a CRF's scores)."""
+        return {}
 
     # --- run directories ---------------------------------------------------------------------
 

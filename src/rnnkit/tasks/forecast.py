@@ -462,6 +462,34 @@ class Forecaster(Estimator):
             "rows": len(self.series_),
         }  # fmt: skip
 
+    def _export_graphs(self) -> list:
+        from ..export import Graph
+
+        k, f = self.n_targets, len(self.known_future)
+        size = k + len(self.covariates) + f
+
+        def sample(batch: int, steps: int) -> dict:
+            inputs = {"past": torch.randn(batch, steps, size)}
+            if f:
+                inputs["future"] = torch.randn(batch, self.horizon, f)
+            return inputs
+
+        dynamic = {"past": {0: "batch", 1: "time"}} | ({"future": {0: "batch"}} if f else {})
+        example = sample(2, self.lookback)
+        return [Graph("model", self.model_, example, ["forecast"], dynamic, sample)]
+
+    def _export_notes(self) -> str:
+        return (
+            "past: the last lookback rows (the model was trained on that many) of its input "
+            "columns: the targets after the settings' transform, then the covariates, then "
+            "the known-future columns, each scaled by data_state's scaler; future: the "
+            "known-future columns of the horizon rows ahead, scaled the same; forecast "
+            "(batch, horizon, targets): the targets' transformed values, scaled: unscale them "
+            "with the scaler's target columns, then undo the transform from each window's "
+            "last level (none: as they are; diff: last + cumulative sum; returns: last * "
+            "cumulative product of 1 + r; log: last * exp(cumulative sum))"
+        )
+
     def _data_state(self) -> dict:
         return {
             "split": vars(self.split_),

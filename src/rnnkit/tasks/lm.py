@@ -391,6 +391,35 @@ class LanguageModeler(Estimator):
 
     # --- run directories ---------------------------------------------------------------------
 
+    def _export_graphs(self) -> list:
+        from ..export import Graph
+
+        rnn = self.model_.rnn
+        names = ("h", "c")[: len(rnn.state_sizes)]
+        rows = rnn.num_layers * rnn.num_directions
+        vocabulary = len(self.vocabulary_)
+
+        def sample(batch: int, steps: int) -> dict:
+            inputs = {"tokens": torch.randint(0, vocabulary, (batch, steps))}
+            return inputs | {
+                name: torch.randn(rows, batch, size) * 0.1
+                for name, size in zip(names, rnn.state_sizes, strict=True)
+            }
+
+        dynamic = {"tokens": {0: "batch", 1: "time"}} | {name: {1: "batch"} for name in names}
+        outputs = ["logits", *(f"{name}_out" for name in names)]
+        step = (_StepPair if len(names) > 1 else _Step)(self.model_)
+        return [Graph("step", step, sample(2, 4), outputs, dynamic, sample)]
+
+    def _export_notes(self) -> str:
+        return (
+            "tokens: ids of data_state's vocabulary (batch, time), one token a step for "
+            "generation or a whole chunk; h (and c for an LSTM): the state, (layers, batch, "
+            "size), zeros to start a text, then the *_out of the call before; logits (batch, "
+            "time, vocabulary): the next token's scores after each step (softmax them; sample "
+            "with a temperature as rnnkit lm generate does)"
+        )
+
     def _data_state(self) -> dict:
         return {
             "vocabulary": self.vocabulary_.to_dict(),
@@ -427,3 +456,21 @@ def _is_file(text: str) -> bool:
         return "\n" not in text and Path(text).is_file()
     except OSError:  # a text too long to be a path
         return False
+
+
+class _Step(torch.nn.Module):
+    """A language model as a streaming graph: tokens and state in, logits and state out
+    (``_StepPair`` for an LSTM's two state tensors)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens, h):
+        return self.model(tokens, state=h)
+
+
+class _StepPair(_Step):
+    def forward(self, tokens, h, c):
+        logits, (h, c) = self.model(tokens, state=(h, c))
+        return logits, h, c

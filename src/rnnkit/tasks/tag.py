@@ -243,6 +243,45 @@ class Tagger(Estimator):
         frequent = self.baselines_["most_frequent_tag"]
         return [[frequent.get(self._word(w), "O") for w in s] for s in tokens]
 
+    def _export_graphs(self) -> list:
+        from ..export import Graph, random_lengths
+
+        words, chars = len(self.vocabulary_), self.char_vocabulary_
+
+        def sample(batch: int, steps: int) -> dict:
+            inputs = {"words": torch.randint(1, words, (batch, steps))}
+            if chars is not None:
+                inputs["chars"] = torch.randint(1, len(chars), (batch, steps, 6))
+            return inputs | {"lengths": random_lengths(batch, steps)}
+
+        dynamic = {"words": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}
+        if chars is not None:
+            dynamic["chars"] = {0: "batch", 1: "time", 2: "letters"}
+        model = (_Emissions if chars is None else _EmissionsOfChars)(self.model_)
+        return [Graph("emissions", model, sample(2, 5), ["emissions"], dynamic, sample)]
+
+    def _export_notes(self) -> str:
+        crf = self.model_.crf
+        decode = (
+            "Viterbi decoding over the emissions with the CRF's transitions, start and end "
+            "scores (in export.json's crf; a disallowed move scores -10000) is outside the "
+            "graph"
+            if crf is not None
+            else "each word's tag is the emissions' argmax"
+        )
+        return (
+            "words: ids of data_state's vocabulary (lower-cased where the settings say; 0 "
+            "pads, 1 is <unk>); chars: each word's first letters as ids of char_vocabulary "
+            f"(0 pads); emissions (batch, time, tags) in the order of labels; {decode}"
+        )
+
+    def _export_extra(self) -> dict:
+        crf = self.model_.crf
+        if crf is None:
+            return {}
+        transitions, start, end = (scores.tolist() for scores in crf._effective())
+        return {"crf": {"transitions": transitions, "start": start, "end": end}}
+
     def _data_state(self) -> dict:
         chars = self.char_vocabulary_
         return {
@@ -259,6 +298,23 @@ class Tagger(Estimator):
         self.char_vocabulary_ = Vocabulary.from_dict(chars) if chars else None
         self.baselines_ = {"most_frequent_tag": state["most_frequent_tag"]}
         self.model_ = self._build_model()
+
+
+class _Emissions(torch.nn.Module):
+    """The tagger's emission scores as one graph: (words, lengths) in (``_EmissionsOfChars``:
+    (words, chars, lengths))."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, words, lengths):
+        return self.model(words, lengths=lengths)
+
+
+class _EmissionsOfChars(_Emissions):
+    def forward(self, words, chars, lengths):
+        return self.model(words, chars, lengths=lengths)
 
 
 def _unzip(pairs) -> tuple[list[list[str]], list[list[str]]]:

@@ -590,14 +590,13 @@ class Transcriber(Estimator):
         )
 
     def _export_graphs(self) -> list:
-        from ..export import Graph
+        from ..export import Graph, random_lengths
 
         size = self.input_size
 
         def sample(batch: int, frames: int) -> dict:
-            lengths = torch.randint(1, frames + 1, (batch,))
-            lengths[0] = frames  # the longest fills the batch, as padding makes it
-            return {"features": torch.randn(batch, frames, size), "lengths": lengths}
+            return {"features": torch.randn(batch, frames, size),
+                    "lengths": random_lengths(batch, frames)}  # fmt: skip
 
         return [
             Graph(
