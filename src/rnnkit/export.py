@@ -166,9 +166,7 @@ def run_exported(path: Path, format: str, inputs: dict[str, torch.Tensor]) -> li
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: not its notes on unused constants
-    session = onnxruntime.InferenceSession(
-        str(path), options, providers=["CPUExecutionProvider"]
-    )
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     feeds = {name: tensor.numpy() for name, tensor in inputs.items()}
     return [torch.from_numpy(array) for array in session.run(None, feeds)]
 

@@ -198,6 +198,7 @@ class Estimator:
         self._fit_models(held, train_set, held_set)
         self._fit_baselines(train, held)
         self.metrics_ = self._fit_metrics(train, held)
+        self._log_tensorboard()
         return self
 
     def _start_fit(self, *, checkpoint_dir=None, resume=False, diagnose_dir=None) -> None:
@@ -221,6 +222,14 @@ class Estimator:
             value = getattr(self, name)
             if not (value is None and name in self.automatic):
                 setting.check(value, fractional=name in self.fractional)
+        if getattr(self, "tensorboard", None):
+            try:
+                import tensorboard  # noqa: F401  (torch.utils.tensorboard needs it)
+            except ImportError:
+                raise ValueError(
+                    f"tensorboard={str(self.tensorboard)!r} needs the tensorboard package: "
+                    "pip install rnnkit[tensorboard]"
+                ) from None
         self._check_settings()
 
     def _check_settings(self) -> None:
@@ -279,6 +288,31 @@ class Estimator:
             fitted["validation"] = self.score(held)
         return fitted
 
+    def _log_tensorboard(self) -> None:
+        """Into the fit's TensorBoard folder (``tensorboard``), beside what the Trainer
+        logged: the validation scores of the model and its baselines as lines, and the
+        gradient flow and gates that ``diagnose_every`` recorded."""
+        from ..training.distributed import process_rank
+
+        folder = getattr(self, "tensorboard", None)
+        if not folder or process_rank() != 0:
+            return
+        from ..training import tensorboard
+
+        steps = len(getattr(self, "steps_", []))
+        if "validation" in self.metrics_:
+            tensorboard.add_baselines(folder, self.metrics_["validation"], steps)
+        records = self._places["diagnose_dir"]
+        files = sorted(Path(records).glob("step_*.safetensors")) if records else []
+        if self.diagnose_every and files:
+            import tempfile
+
+            from ..diagnostics import Diagnosis, render
+
+            with tempfile.TemporaryDirectory() as pictures:
+                drawn = render([Diagnosis.load(path) for path in files], pictures)
+                tensorboard.add_pictures(folder, drawn, steps)
+
     def _trainer(
         self,
         *,
@@ -308,12 +342,18 @@ class Estimator:
             from ..diagnostics import Recorder
 
             hooks.append(Recorder(every=self.diagnose_every, folder=records))
+        if record and getattr(self, "tensorboard", None):
+            from ..training.tensorboard import TensorBoard
+
+            hooks.append(TensorBoard(self.tensorboard))
         root = places["checkpoint_dir"]
         folder = None if root is None or checkpoint is None else Path(root) / checkpoint
         # The Trainer takes the training settings by the same names; those a task does
         # not take (a language model's patience) are off.
         arguments = {
-            name: getattr(self, name, None) for name in TRAINING if name != "diagnose_every"
+            name: getattr(self, name, None)
+            for name in TRAINING
+            if name not in ("diagnose_every", "tensorboard")
         }
         arguments |= {
             "patience": arguments["patience"] if validation else None,

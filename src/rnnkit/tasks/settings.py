@@ -16,6 +16,7 @@ command's options with their help and the estimator's default (``rnnkit.cli``).
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -124,6 +125,11 @@ def finite(value) -> str | None:
     return None if is_finite(value) else "must be a finite number"
 
 
+def folder(value) -> str | None:
+    """A ``rule``: a path to a folder (text or a path object)."""
+    return None if isinstance(value, str | os.PathLike) and str(value) else "must be a folder path"
+
+
 def probability(value) -> str | None:
     """A ``rule``: a number in [0, 1]."""
     return None if is_fraction(value, "[0, 1]") else "must be a probability in [0, 1]"
@@ -175,6 +181,15 @@ TRAINING = {
         Setting("seed", 0, "Seed of the initial weights, dropout and batch order.", minimum=0),
         Setting(
             "progress", "auto", "Progress: a bar on a terminal, else a line per epoch.", str, MODES
+        ),
+        Setting(
+            "tensorboard",
+            None,
+            "Write TensorBoard logs here: loss, gradient norm and learning rate per step, "
+            "validation scores per epoch, the baselines as lines.",
+            str,
+            optional=True,
+            rule=folder,
         ),
         Setting(
             "diagnose_every",
