@@ -4,13 +4,14 @@ Prints a Markdown table on stdout (progress on stderr) and writes the JSON of ev
 benchmarks/results/ (or ``--json PATH``). ``python -m benchmarks dtw …`` runs the 1-NN-DTW
 distance benchmark instead (``bench_dtw.py``; ``--help`` for its options), and ``python -m
 benchmarks seed-model …`` the tutorials' stock model against plain PyTorch and Keras 3
-(``seed_model.py``).
+(``seed_model.py``), and ``python -m benchmarks export`` exported graphs' inference against
+PyTorch eager (``export_latency.py``).
 """
 
 import argparse
 import sys
 
-from . import bench_dtw, rnn_training, seed_model
+from . import bench_dtw, export_latency, rnn_training, seed_model
 from .rnn_training import positive
 
 
@@ -74,6 +75,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["dtw"]:
         bench_dtw.main(bench_dtw.parse_args(sys.argv[2:]))
+    elif sys.argv[1:2] == ["export"]:
+        export_latency.main(sys.argv[2:])
     elif sys.argv[1:2] == ["seed-model"]:
         seed_model.main(seed_model.parse_args(sys.argv[2:]))
     else:

@@ -80,3 +80,29 @@ def test_the_seed_model_table_says_which_peer_is_not_installed(monkeypatch):
     table = seed_model.table(rows)
     assert "| 1 | rnnkit | 1.500 | - | 0.75 |" in table
     assert "| 1 | keras-jax | not installed: keras, jax | | |" in table
+
+
+def test_the_export_benchmark_times_every_runtime_on_small_models(monkeypatch):
+    import pytest
+    import torch
+
+    pytest.importorskip("onnxruntime")
+    from benchmarks import export_latency
+
+    from rnnkit import export
+    from rnnkit.models.classifier import SequenceClassifier
+
+    def small():
+        model = SequenceClassifier(2, vocab_size=50, embedding_dim=4, hidden_size=4).eval()
+
+        def sample(batch, steps=6):
+            return export.sequence_inputs(batch, steps, vocab_size=50)
+
+        return model, sample, export.BATCH_AND_TIME
+
+    monkeypatch.setattr(export_latency, "MODELS", {"small": small})
+    threads = torch.get_num_threads()
+    rows = export_latency.measure(repeats=1)
+    assert len(rows) == 4  # the header, its rule, batch 1 and batch 64
+    assert all(" ms (" in row and "MiB" in row for row in rows[2:])
+    assert torch.get_num_threads() == threads  # put back

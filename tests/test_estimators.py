@@ -237,7 +237,7 @@ def test_a_saved_run_loads_back_to_identical_predictions(task, runs, tmp_path):
     fitted, run = runs[task]
     names = {p.name for p in run.iterdir()}
     assert {"config.json", "model.safetensors", "data_state.json", "metrics.json"} <= names
-    assert {"history.csv", "steps.csv"} <= names
+    assert {"history.csv", "steps.csv", "report.html"} <= names
     assert not any(name.endswith((".partial", ".tmp")) for name in names)
     loaded = case.cls.load(run)
     assert rundir.as_json(loaded.get_params()) == rundir.as_json(fitted.get_params())

@@ -681,6 +681,18 @@ def diagnose(run, out):
     click.echo("Wrote " + ", ".join(str(p) for p in paths))
 
 
+@main.command()
+@click.option("--run", required=True, help="A run directory of any task.")
+@click.option("--out", help="The HTML file to write (default: the run's report.html).")
+def report(run, out):
+    """Write a run as one self-contained HTML page: data, scores beside the baselines,
+    learning curves, pictures, settings, warnings."""
+    from .tasks.report import write_report
+    from .tasks.rundir import require_run
+
+    click.echo(f"Wrote {write_report(require_run(run), out)}")
+
+
 @main.command("export")
 @click.option("--run", required=True, help="A run directory of any task.")
 @click.option("--format", "fmt", type=_choice("onnx", "pt2"), default="onnx", show_default=True,

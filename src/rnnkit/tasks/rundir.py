@@ -5,7 +5,9 @@ A run directory holds ``config.json`` (the task, versions, every setting), one
 besides its weights: vocabularies, scalers), ``metrics.json`` (validation and test, the model
 beside its baselines, the headline scores at the top, later evaluations under
 ``evaluations``), ``history.csv`` (per epoch), ``steps.csv`` (per optimizer step),
-``learning_curves.png`` and the task's own pictures and files.
+``learning_curves.png``, the task's own pictures and files, and ``report.html``, the run as
+one page to open in a browser (``rnnkit.tasks.report``). ``metrics.json`` also keeps where
+the data came from and every warning the run showed.
 
 A run is assembled in ``NAME.partial`` next to its final place and renamed to ``NAME`` only
 when everything is in it, so a crash, a kill or a bad argument never leaves a directory that
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -148,6 +151,9 @@ def write_run(estimator, directory: Path) -> None:
     if estimator.history_:
         plots.plot_learning_curves(directory / "learning_curves.png", estimator.history_)
     estimator._write_extra(directory)
+    from .report import write_report
+
+    write_report(directory)  # last: it reads the files above
 
 
 def read_run(cls, run):
@@ -205,6 +211,23 @@ def _require_file(run: Path, name: str) -> Path:
     return path
 
 
+@contextmanager
+def noted_warnings(into: list):
+    """Note in ``into`` every warning shown while the block runs (as the filters decide: a
+    warning turned into an error or ignored is not noted), still showing it."""
+    shown = warnings.showwarning
+
+    def note(message, category, filename, lineno, file=None, line=None):
+        into.append(f"{category.__name__}: {message}")
+        shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = note
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 def train_run(estimator, data, out, *, test=None, read=None, overwrite=False, resume=False) -> str:
     """Fit ``estimator`` on ``data``, score it on ``test`` if given, write the run directory
     ``out`` and return the report that ``rnnkit <task> train`` prints.
@@ -228,17 +251,22 @@ def train_run(estimator, data, out, *, test=None, read=None, overwrite=False, re
             _check_same_run(read_json(record), started)
         if main:
             write_json(record, started)
-        estimator.fit(
-            data,
-            checkpoint_dir=partial / "checkpoint",
-            resume=resume,
-            diagnose_dir=partial / "diagnostics",
-        )
-        if not main:
-            return ""
-        if test is not None:
-            estimator.metrics_["test"] = estimator.score(test)
-            estimator.metrics_.setdefault("data", {})["test"] = len(test)
+        warned: list[str] = []
+        with noted_warnings(warned):
+            estimator.fit(
+                data,
+                checkpoint_dir=partial / "checkpoint",
+                resume=resume,
+                diagnose_dir=partial / "diagnostics",
+            )
+            if not main:
+                return ""
+            if test is not None:
+                estimator.metrics_["test"] = estimator.score(test)
+                estimator.metrics_.setdefault("data", {})["test"] = len(test)
+        sources = {"train": describe(data)} | ({"test": describe(test)} if test else {})
+        estimator.metrics_["sources"] = sources
+        estimator.metrics_["warnings"] = warned
         part = "test" if "test" in estimator.metrics_ else "validation"
         if part in estimator.metrics_:
             estimator.metrics_ |= _headline(estimator, estimator.metrics_[part], part)
