@@ -462,6 +462,31 @@ class Forecaster(Estimator):
             "rows": len(self.series_),
         }  # fmt: skip
 
+    def stream(self):
+        """A series read as it arrives: ``feed(rows)`` (a DataFrame of new rows, as ``predict``
+        reads data: the date, target and covariate columns) returns the forecast from the
+        newest row, as ``predict`` on the whole series so far gives it, or None while fewer
+        rows than a window have come. Only the last rows a window needs are kept. See
+        ``rnnkit.tasks.streaming``."""
+        from .streaming import Stream
+
+        self._check_fitted()
+        if self.known_future:
+            raise ValueError(
+                f"this model reads known-future columns {list(self.known_future)}: call "
+                "predict(data, future=...) for each forecast instead of streaming"
+            )
+        needed = self.lookback + first_valid_row(self.transform)
+
+        def step(rows, kept):
+            if not isinstance(rows, pd.DataFrame):
+                raise TypeError(f"rows must be a DataFrame of new rows, got {type(rows).__name__}")
+            kept = rows if kept is None else pd.concat([kept, rows], ignore_index=True)
+            kept = kept.iloc[-needed:]
+            return (self.predict(kept) if len(kept) == needed else None), kept
+
+        return Stream(step)
+
     def _export_graphs(self) -> list:
         from ..export import Graph
 

@@ -329,6 +329,27 @@ class LanguageModeler(Estimator):
             logits, _ = self.model_(ids[None])
         return torch.softmax(logits[0, -1].double(), -1).numpy()
 
+    def stream(self):
+        """A text read as it arrives: ``feed(text)`` returns the next token's probabilities
+        after each of its tokens ((tokens, V), in the order of ``vocabulary_.tokens``), read
+        after everything fed before; equal at every step to ``predict`` on the whole text
+        so far. Word-level models split each piece into words, so feed whole words or lines.
+        See ``rnnkit.tasks.streaming``."""
+        from .streaming import Stream
+
+        self._check_fitted()
+        model = self.model_.eval()
+
+        def step(text: str, state):
+            ids = self.encode(text)
+            if len(ids) == 0:
+                raise ValueError(f"text={text!r} holds no token to read")
+            with torch.no_grad():
+                logits, state = model(ids[None], state=state)
+            return torch.softmax(logits[0].double(), -1).numpy(), state
+
+        return Stream(step)
+
     def generate(
         self,
         prime: str = "",
