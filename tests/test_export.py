@@ -181,3 +181,27 @@ def test_the_example_forecasts_from_the_export_alone_as_predict_does(tmp_path):
     printed = [float(line.split(": ")[1]) for line in done.stdout.splitlines()]
     expected = forecaster.predict(data)["Close"].to_numpy()
     assert printed == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"cell": "lstm", "attention": "dot", "num_layers": 2},  # prepared keys are the keys
+        {"cell": "gru", "attention": "general", "input_feeding": False},
+        {"cell": "lstm", "attention": None},
+    ],
+    ids=["lstm-dot-2", "gru-general", "lstm-no-attention"],
+)
+def test_an_encoder_decoder_exports_as_encoder_and_decoder_step(options, tmp_path):
+    from rnnkit.models.seq2seq import EncoderDecoder
+    from rnnkit.tasks.translate import seq2seq_graphs
+
+    torch.manual_seed(0)
+    model = EncoderDecoder(30, 40, embedding_dim=6, hidden_size=8, **options)
+    graphs = seq2seq_graphs(model)
+    assert [g.name for g in graphs] == ["encoder", "decoder_step"]
+    for graph in graphs:
+        path = tmp_path / f"{graph.name}.onnx"
+        export.export_graph(graph, path, "onnx")
+        check = export.check_graph(graph, path, "onnx")
+        assert check["checked"] and check["max_scaled_diff"] < 1e-5, (graph.name, check)

@@ -20,6 +20,7 @@ torchlib) at opset ``OPSET``; ``.pt2`` through ``torch.export.save``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import logging
 from dataclasses import dataclass, field
@@ -74,6 +75,26 @@ def sequence_inputs(batch: int, steps: int, *, vocab_size=None, input_size=None)
 
 
 BATCH_AND_TIME = {"x": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}
+
+
+class Positional(nn.Module):
+    """A graph whose inputs depend on the model's configuration (an LSTM's ``c``, attention's
+    keys): ``forward`` takes the tensors ``names`` positionally, under those names (what
+    ``torch.export`` reads from its signature), and returns ``function(**by_name)``.
+    ``model`` is registered, so its weights are the graph's."""
+
+    def __init__(self, model: nn.Module, names, function):
+        super().__init__()
+        self.model, self.names = model, list(names)
+
+        def forward(*tensors):
+            return function(**dict(zip(self.names, tensors, strict=True)))
+
+        keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        forward.__signature__ = inspect.Signature(
+            [inspect.Parameter(name, keyword) for name in self.names]
+        )
+        self.forward = forward
 
 
 @contextlib.contextmanager
@@ -196,7 +217,8 @@ def check_graph(graph: Graph, path: Path, format: str, batch: int = 3, time: int
             continue
         difference = float((want.double() - have.double()).abs().max())
         worst_abs = max(worst_abs, difference)
-        worst_scaled = max(worst_scaled, difference / max(float(want.abs().max()), 1e-12))
+        scale = float(want.double().abs().max())
+        worst_scaled = max(worst_scaled, difference / max(scale, 1e-12))
     return {"checked": True, "batch": batch, "time": time, "max_abs_diff": worst_abs,
             "max_scaled_diff": worst_scaled}  # fmt: skip
 

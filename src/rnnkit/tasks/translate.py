@@ -449,6 +449,19 @@ class Translator(Estimator):
 
     # --- run directories ---------------------------------------------------------------------
 
+    def _export_graphs(self) -> list:
+        return seq2seq_graphs(self.model_)
+
+    def _export_notes(self) -> str:
+        return (
+            "source: ids of data_state's source vocabulary (batch, time), the tokenizer's "
+            "tokens then <eos>; the encoder's outputs are the decoder step's state inputs of "
+            "the same names; each step takes the previous target token (<bos> first), returns "
+            "the next token's logits and the state to pass on (the *_out outputs replace the "
+            "inputs of their names; keys, prepared and mask stay); stop at <eos>; greedy "
+            "takes the argmax, beam search is outside the graph"
+        )
+
     def _data_state(self) -> dict:
         return {
             "tokenizers": [t.to_dict() for t in (self.tokenizer_, self.target_tokenizer_)],
@@ -489,3 +502,71 @@ def predict_lines(run, source, *, beam_size: int | None = None, attention_png=No
     if attention_png:
         plots.plot_attention(attention_png, *translator.attention_map(sentences[0], ids[0]))
     return "\n".join(translator._text(row) for row in ids)
+
+
+def seq2seq_graphs(model) -> list:
+    """The graphs of an encoder-decoder: ``encoder`` (source ids and lengths in, the
+    decoding state out) and ``decoder_step`` (the previous token and the state in, the next
+    token's logits and the state to pass on out)."""
+    from ..export import Graph, Positional, random_lengths
+
+    model = model.eval()
+    sources, targets = model.source_vocab_size, model.target_vocab_size
+
+    def source(batch: int, steps: int) -> dict:
+        return {"source": torch.randint(1, sources, (batch, steps)),
+                "source_lengths": random_lengths(batch, steps)}  # fmt: skip
+
+    example = source(2, 5)
+    with torch.no_grad():
+        fields = list(_state_tensors(model._encode(*example.values())))
+    carried = [name for name in fields if name in ("h", "c", "feed")]
+
+    def encode(source, source_lengths):
+        return tuple(_state_tensors(model._encode(source, source_lengths)).values())
+
+    def step_inputs(batch: int, steps: int) -> dict:
+        with torch.no_grad():
+            state = model._encode(*source(batch, steps).values())
+        tokens = {"tokens": torch.randint(1, targets, (batch,))}
+        return tokens | _state_tensors(state)
+
+    def step(tokens, **state):
+        logits, after = model._step(model.target_embedding(tokens), _state_of(state))
+        return (logits, *(_state_tensors(after)[name] for name in carried))
+
+    free = {"h": {1: "batch"}, "c": {1: "batch"}, "feed": {0: "batch"},
+            "keys": {0: "batch", 1: "source_time"}, "prepared": {0: "batch", 1: "source_time"},
+            "mask": {0: "batch", 1: "source_time"}}  # fmt: skip
+    source_axes = {"source": {0: "batch", 1: "source_time"}, "source_lengths": {0: "batch"}}
+    step_axes = {"tokens": {0: "batch"}} | {name: free[name] for name in fields}
+    return [
+        Graph("encoder", Positional(model, example, encode), example, fields, source_axes,
+              source),
+        Graph("decoder_step", Positional(model, ["tokens", *fields], step),
+              step_inputs(2, 5), ["logits", *(f"{name}_out" for name in carried)],
+              step_axes, step_inputs),
+    ]  # fmt: skip
+
+
+def _state_tensors(state) -> dict:
+    """A decoding state's tensors by name, in the order the graphs take them: the decoder's
+    h (and c), then input feeding's feed, attention's keys, prepared keys (where they are
+    not the keys) and mask, those the model has."""
+    parts = state.rnn if isinstance(state.rnn, tuple) else (state.rnn,)
+    named = dict(zip(("h", "c"), parts, strict=False))
+    named |= {"feed": state.feed, "keys": state.keys, "mask": state.mask}
+    if state.prepared is not state.keys:
+        named["prepared"] = state.prepared
+    order = ("h", "c", "feed", "keys", "prepared", "mask")
+    return {name: named[name] for name in order if named.get(name) is not None}
+
+
+def _state_of(named: dict):
+    """The decoding state of the tensors ``_state_tensors`` names."""
+    from ..models.seq2seq import Seq2SeqState
+
+    rnn = (named["h"], named["c"]) if "c" in named else named["h"]
+    keys = named.get("keys")
+    prepared = named.get("prepared", keys)
+    return Seq2SeqState(rnn, named.get("feed"), keys, prepared, named.get("mask"), None)
