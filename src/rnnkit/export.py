@@ -131,10 +131,10 @@ def _quiet():
         logger.setLevel(level)
 
 
-def _dynamic_shapes(graph: Graph) -> dict:
+def _dynamic_shapes(graph: Graph) -> list:
     names = {name for axes in graph.dynamic.values() for name in axes.values()}
     dims = {name: torch.export.Dim(name, min=graph.minimum.get(name, 1)) for name in sorted(names)}
-    # In the order of the inputs, not by name: a forward may take them as *args.
+    # In the order of the inputs: a Positional's forward takes them as *tensors.
     return [
         {axis: dims[name] for axis, name in graph.dynamic.get(key, {}).items()} or None
         for key in graph.inputs

@@ -650,14 +650,18 @@ class Classifier(Estimator):
         return models
 
     def _export_graphs(self) -> list:
-        from ..export import BATCH_AND_TIME, Graph, sequence_inputs
+        from ..export import BATCH_AND_TIME, Graph, Positional, sequence_inputs
 
         sizes = self.inputs_.sizes()
 
         def sample(batch: int, steps: int) -> dict:
             return sequence_inputs(batch, steps, **sizes)
 
-        model = _MeanProbabilities(self.members_)
+        def mean_probabilities(x, lengths):  # as predict_proba: over the ensemble
+            return torch.stack([torch.softmax(m(x, lengths=lengths), -1) for m in members]).mean(0)
+
+        members = torch.nn.ModuleList(self.members_)
+        model = Positional(members, ["x", "lengths"], mean_probabilities)
         return [Graph("model", model, sample(2, 5), ["probabilities"], BATCH_AND_TIME, sample)]
 
     def _export_notes(self) -> str:
@@ -701,17 +705,6 @@ class Classifier(Estimator):
                 self.labels_.tokens,
                 title=f"{self.cell.upper()} classifier, {part}",
             )
-
-
-class _MeanProbabilities(torch.nn.Module):
-    """The classifier as ``predict_proba`` runs it: the mean of its members' softmax."""
-
-    def __init__(self, members):
-        super().__init__()
-        self.members = torch.nn.ModuleList(members)
-
-    def forward(self, x, lengths):
-        return torch.stack([torch.softmax(m(x, lengths=lengths), -1) for m in self.members]).mean(0)
 
 
 def _subset(examples: Examples, rows) -> Examples:

@@ -413,7 +413,7 @@ class LanguageModeler(Estimator):
     # --- run directories ---------------------------------------------------------------------
 
     def _export_graphs(self) -> list:
-        from ..export import Graph
+        from ..export import Graph, Positional
 
         rnn = self.model_.rnn
         names = ("h", "c")[: len(rnn.state_sizes)]
@@ -427,10 +427,15 @@ class LanguageModeler(Estimator):
                 for name, size in zip(names, rnn.state_sizes, strict=True)
             }
 
+        def step(tokens, **state):
+            pair = len(state) > 1
+            logits, after = self.model_(tokens, state=tuple(state.values()) if pair else state["h"])
+            return (logits, *after) if pair else (logits, after)
+
         dynamic = {"tokens": {0: "batch", 1: "time"}} | {name: {1: "batch"} for name in names}
         outputs = ["logits", *(f"{name}_out" for name in names)]
-        step = (_StepPair if len(names) > 1 else _Step)(self.model_)
-        return [Graph("step", step, sample(2, 4), outputs, dynamic, sample)]
+        graph = Positional(self.model_, ["tokens", *names], step)
+        return [Graph("step", graph, sample(2, 4), outputs, dynamic, sample)]
 
     def _export_notes(self) -> str:
         return (
@@ -477,21 +482,3 @@ def _is_file(text: str) -> bool:
         return "\n" not in text and Path(text).is_file()
     except OSError:  # a text too long to be a path
         return False
-
-
-class _Step(torch.nn.Module):
-    """A language model as a streaming graph: tokens and state in, logits and state out
-    (``_StepPair`` for an LSTM's two state tensors)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, tokens, h):
-        return self.model(tokens, state=h)
-
-
-class _StepPair(_Step):
-    def forward(self, tokens, h, c):
-        logits, (h, c) = self.model(tokens, state=(h, c))
-        return logits, h, c

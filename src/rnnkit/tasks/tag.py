@@ -244,7 +244,7 @@ class Tagger(Estimator):
         return [[frequent.get(self._word(w), "O") for w in s] for s in tokens]
 
     def _export_graphs(self) -> list:
-        from ..export import Graph, random_lengths
+        from ..export import Graph, Positional, random_lengths
 
         words, chars = len(self.vocabulary_), self.char_vocabulary_
 
@@ -257,8 +257,13 @@ class Tagger(Estimator):
         dynamic = {"words": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}
         if chars is not None:
             dynamic["chars"] = {0: "batch", 1: "time", 2: "letters"}
-        model = (_Emissions if chars is None else _EmissionsOfChars)(self.model_)
-        return [Graph("emissions", model, sample(2, 5), ["emissions"], dynamic, sample)]
+
+        def emissions(words, lengths, chars=None):
+            return self.model_(words, chars, lengths=lengths)
+
+        names = ["words", "lengths"] if chars is None else ["words", "chars", "lengths"]
+        graph = Positional(self.model_, names, emissions)
+        return [Graph("emissions", graph, sample(2, 5), ["emissions"], dynamic, sample)]
 
     def _export_notes(self) -> str:
         crf = self.model_.crf
@@ -298,23 +303,6 @@ class Tagger(Estimator):
         self.char_vocabulary_ = Vocabulary.from_dict(chars) if chars else None
         self.baselines_ = {"most_frequent_tag": state["most_frequent_tag"]}
         self.model_ = self._build_model()
-
-
-class _Emissions(torch.nn.Module):
-    """The tagger's emission scores as one graph: (words, lengths) in (``_EmissionsOfChars``:
-    (words, chars, lengths))."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, words, lengths):
-        return self.model(words, lengths=lengths)
-
-
-class _EmissionsOfChars(_Emissions):
-    def forward(self, words, chars, lengths):
-        return self.model(words, chars, lengths=lengths)
 
 
 def _unzip(pairs) -> tuple[list[list[str]], list[list[str]]]:

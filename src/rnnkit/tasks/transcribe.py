@@ -216,18 +216,6 @@ class TranscriptDataset(SequenceDataset):
         return pad(frames), target, self.lengths[indices]
 
 
-class _BatchFirst(torch.nn.Module):
-    """A CTC model whose log-probabilities come batch first, as an exported graph gives them."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, features, lengths):
-        log_probs, out_lengths = self.model(features, lengths)
-        return log_probs.transpose(0, 1), out_lengths
-
-
 def ctc_batch_loss(model, batch):
     """(CTC loss summed over the batch's utterances, their count): the Trainer's
     ``compute_loss``; through ``model``'s forward, so a distributed wrapper sees the call."""
@@ -590,7 +578,7 @@ class Transcriber(Estimator):
         )
 
     def _export_graphs(self) -> list:
-        from ..export import Graph, random_lengths
+        from ..export import Graph, Positional, random_lengths
 
         size = self.input_size
 
@@ -598,9 +586,14 @@ class Transcriber(Estimator):
             return {"features": torch.randn(batch, frames, size),
                     "lengths": random_lengths(batch, frames)}  # fmt: skip
 
+        def batch_first(features, lengths):
+            log_probs, out_lengths = self.model_(features, lengths)
+            return log_probs.transpose(0, 1), out_lengths
+
+        model = Positional(self.model_, ["features", "lengths"], batch_first)
         return [
             Graph(
-                "model", _BatchFirst(self.model_), sample(2, 6), ["log_probs", "out_lengths"],
+                "model", model, sample(2, 6), ["log_probs", "out_lengths"],
                 {"features": {0: "batch", 1: "frames"}, "lengths": {0: "batch"}}, sample,
                 # The tracer proves the frame stacking for two stacked frames or more.
                 minimum={"frames": 2 * self.stack - 1 if self.stack > 1 else 1},
