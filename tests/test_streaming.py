@@ -50,3 +50,28 @@ def test_a_forecaster_fed_row_by_row_forecasts_as_predict_on_the_series_so_far()
         pd.testing.assert_frame_equal(forecast, expected)
     with pytest.raises(TypeError, match="DataFrame of new rows"):
         stream.feed([1.0])
+
+
+def test_a_classifier_fed_a_signal_in_chunks_classifies_as_on_the_signal_so_far():
+    from rnnkit.tasks.classify import Classifier
+
+    rng = np.random.default_rng(0)
+    signals = [
+        rng.normal(size=(int(rng.integers(20, 40)), 2)).astype(np.float32) for _ in range(40)
+    ]
+    labels = [str(int(s[:, 0].mean() > 0)) for s in signals]
+    streamable = {"pooling": "last", "conv_channels": (), "resample": None, "val": 0,
+                  "epochs": 1, "progress": "none"}  # fmt: skip
+    classifier = Classifier(bidirectional=False, hidden_size=6, ensemble=2, **streamable)
+    classifier.fit(signals, labels)
+    long = rng.normal(size=(30, 2)).astype(np.float32)
+    stream = classifier.stream()
+    start = 0
+    for end in (7, 8, 20, 30):
+        got = stream.feed(long[start:end])
+        np.testing.assert_allclose(got, classifier.predict_proba([long[:end]])[0], rtol=1e-5)
+        start = end
+    with pytest.raises(ValueError, match="cannot stream: each series is resampled"):
+        Classifier(hidden_size=4, epochs=1, val=0, progress="none").fit(signals, labels).stream()
+    with pytest.raises(ValueError, match="cannot stream: a bidirectional model"):
+        Classifier(bidirectional=True, hidden_size=4, **streamable).fit(signals, labels).stream()

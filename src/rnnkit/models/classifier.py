@@ -355,6 +355,22 @@ class SequenceClassifier(_Head):
             logits = logits + self.ngram_bag(x)
         return (logits, weights) if return_attention else logits
 
+    def stream_reason(self) -> str | None:
+        """Why this model cannot read a sequence in pieces, or None: it must pool by the last
+        step, read forward only, and see each step alone before the recurrence."""
+        if self.pooling != "last":
+            return f"pooling={self.pooling!r} pools over the whole sequence (stream with 'last')"
+        if self.rnn.num_directions == 2:
+            return "a bidirectional model reads each sequence from its end"
+        if self.front_end is not None or self.ngram_bag is not None:
+            return "its convolutions or n-grams read steps across the pieces' boundaries"
+        return None
+
+    def stream_step(self, x, state=None):
+        """One piece x (1, T[, F]) read after ``state`` -> (logits (1, C), state after it)."""
+        outputs, state = self.rnn(self.embed(x), state=state)
+        return self.head(self.dropout(outputs)), state
+
 
 class BagClassifier(_Head):
     """The one-to-one baseline: the classifier's input and head with no recurrence.

@@ -513,6 +513,35 @@ class Classifier(Estimator):
         dataset = self._dataset(read_examples(data, need_labels=False, **read))
         return self._probabilities(self.members_, dataset)
 
+    def stream(self):
+        """A long sequence read as it arrives: ``feed(piece)`` (a text, or a (steps,
+        features) array, as ``predict`` reads one example) returns the class probabilities
+        after it, read after everything fed before: equal to ``predict_proba`` on the whole
+        sequence so far. For models that pool by the last step and read forward only
+        (``pooling="last"``, not bidirectional, no convolutions or n-grams); others are
+        refused with the reason. See ``rnnkit.tasks.streaming``."""
+        from .streaming import Stream
+
+        self._check_fitted()
+        reason = self.inputs_.stream_reason() or self.model_.stream_reason()
+        if reason:
+            raise ValueError(f"this classifier cannot stream: {reason}")
+
+        def step(piece, states):
+            x, _, _ = self._dataset(read_examples([piece], need_labels=False)).batch(
+                torch.tensor([0])
+            )
+            states = states or [None] * len(self.members_)
+            probabilities, after = [], []
+            with torch.no_grad():
+                for member, state in zip(self.members_, states, strict=True):
+                    logits, state = member.eval().stream_step(x, state)
+                    probabilities.append(torch.softmax(logits[0], -1))
+                    after.append(state)
+            return torch.stack(probabilities).mean(0).numpy(), after
+
+        return Stream(step)
+
     def explain(self, texts) -> list[list[tuple[str, float]]]:
         """Each text's tokens with the attention weight the model gave each (they sum to 1)."""
         self._check_fitted()

@@ -147,6 +147,10 @@ class Inputs:
         """What an exported graph's input ``x`` is, and how to make it outside rnnkit."""
         raise NotImplementedError
 
+    def stream_reason(self) -> str | None:
+        """Why pieces of an example cannot be prepared alone as the whole would be, or None."""
+        raise NotImplementedError
+
     def network_label(self) -> str:
         """What the network's name in a score table adds for those options."""
         raise NotImplementedError
@@ -244,6 +248,9 @@ class TextInputs(Inputs):
 
     def sizes(self) -> dict:
         return {"vocab_size": len(self.vocabulary_)}
+
+    def stream_reason(self) -> str | None:
+        return None  # each token is read alone (whole words: feed a text at its spaces)
 
     def export_notes(self) -> str:
         return (
@@ -377,6 +384,13 @@ class SeriesInputs(Inputs):
 
     def sizes(self) -> dict:
         return {"input_size": len(self.scaler_.mean)}
+
+    def stream_reason(self) -> str | None:
+        if self.normalize == "series":
+            return "normalize='series' z-normalises each whole series (use 'channel')"
+        if self.length_:
+            return f"each series is resampled to {self.length_} steps (train with resample=None)"
+        return None
 
     def export_notes(self) -> str:
         return "x: features (batch, time, features), each scaled by data_state's scaler"

@@ -7,6 +7,9 @@ so far at once.
 - ``LanguageModeler.stream()``: text in (a character, a word, a chunk), the next token's
   probabilities after each of its tokens out; the recurrent state carries over. A graph of
   the same step, tokens and state in, logits and state out, is what ``export`` writes.
+- ``Classifier.stream()``: pieces of a long signal (or text) in, the class probabilities
+  after each out; each ensemble member's recurrent state carries over (models that pool by
+  the last step and read forward only).
 - ``Forecaster.stream()``: new rows of the series in, the forecast from the newest row out;
   what carries over is the window of the last rows the model reads (a forecaster starts its
   state afresh at every window, as it was trained).
