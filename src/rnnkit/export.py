@@ -77,6 +77,28 @@ def sequence_inputs(batch: int, steps: int, *, vocab_size=None, input_size=None)
 BATCH_AND_TIME = {"x": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}
 
 
+def state_names(layer) -> list[str]:
+    """The names a recurrent layer's state takes in a graph: h, and c for an LSTM."""
+    return ["h", "c"][: len(layer.state_sizes)]
+
+
+def state_inputs(layer, batch: int) -> dict:
+    """Small random states of ``layer`` for ``batch`` rows, by name: (layers, batch, size)."""
+    rows = layer.num_layers * layer.num_directions
+    return {name: torch.randn(rows, batch, size) * 0.1
+            for name, size in zip(state_names(layer), layer.state_sizes, strict=True)}  # fmt: skip
+
+
+def as_state(named: dict):
+    """The layer's state from the graph's named tensors: h, or (h, c)."""
+    return tuple(named.values()) if len(named) > 1 else named["h"]
+
+
+def state_outputs(state) -> tuple:
+    """A layer's state as the graph's outputs: (h,) or (h, c)."""
+    return tuple(state) if isinstance(state, tuple) else (state,)
+
+
 class Positional(nn.Module):
     """A graph whose inputs depend on the model's configuration (an LSTM's ``c``, attention's
     keys): ``forward`` takes the tensors ``names`` positionally, under those names (what

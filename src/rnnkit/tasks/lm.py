@@ -413,24 +413,19 @@ class LanguageModeler(Estimator):
     # --- run directories ---------------------------------------------------------------------
 
     def _export_graphs(self) -> list:
-        from ..export import Graph, Positional
+        from ..export import Graph, Positional, as_state, state_inputs, state_names, state_outputs
 
         rnn = self.model_.rnn
-        names = ("h", "c")[: len(rnn.state_sizes)]
-        rows = rnn.num_layers * rnn.num_directions
+        names = state_names(rnn)
         vocabulary = len(self.vocabulary_)
 
         def sample(batch: int, steps: int) -> dict:
-            inputs = {"tokens": torch.randint(0, vocabulary, (batch, steps))}
-            return inputs | {
-                name: torch.randn(rows, batch, size) * 0.1
-                for name, size in zip(names, rnn.state_sizes, strict=True)
-            }
+            tokens = {"tokens": torch.randint(0, vocabulary, (batch, steps))}
+            return tokens | state_inputs(rnn, batch)
 
         def step(tokens, **state):
-            pair = len(state) > 1
-            logits, after = self.model_(tokens, state=tuple(state.values()) if pair else state["h"])
-            return (logits, *after) if pair else (logits, after)
+            logits, after = self.model_(tokens, state=as_state(state))
+            return (logits, *state_outputs(after))
 
         dynamic = {"tokens": {0: "batch", 1: "time"}} | {name: {1: "batch"} for name in names}
         outputs = ["logits", *(f"{name}_out" for name in names)]

@@ -368,6 +368,54 @@ class Composer(Estimator):
 
     # --- run directories ---------------------------------------------------------------------
 
+    def _export_graphs(self) -> list:
+        from ..export import Graph, Positional, as_state, state_inputs, state_names, state_outputs
+
+        model, pitches = self.model_.eval(), self.pitches_
+        rnn = model.rnn
+        names = state_names(rnn)
+
+        def frames(batch: int, steps: int) -> dict:
+            chords = {key: (torch.rand(batch, pitches) < 0.1).float()
+                      for key in ("sounding", "onset")}  # fmt: skip
+            return chords | state_inputs(rnn, batch)
+
+        def step(sounding, onset, **state):
+            hidden, after = model.step(sounding, onset, as_state(state))
+            return (hidden, *state_outputs(after))
+
+        def scores(hidden, sounding):
+            return model.sounding_logits(hidden, sounding), model.articulation_logits(
+                hidden, sounding
+            )
+
+        def chords(batch: int, steps: int) -> dict:
+            return {"hidden": torch.randn(batch, rnn.output_size),
+                    "sounding": (torch.rand(batch, pitches) < 0.1).float()}  # fmt: skip
+
+        state_axes = {name: {1: "batch"} for name in names}
+        batch = {0: "batch"}
+        return [
+            Graph("frame_step", Positional(model, ["sounding", "onset", *names], step),
+                  frames(2, 1), ["hidden", *(f"{n}_out" for n in names)],
+                  {"sounding": batch, "onset": batch} | state_axes, frames),
+            Graph("frame_scores", Positional(model, ["hidden", "sounding"], scores), chords(2, 1),
+                  ["sounding_logits", "articulation_logits"],
+                  {"hidden": batch, "sounding": batch}, chords),
+        ]  # fmt: skip
+
+    def _export_notes(self) -> str:
+        return (
+            "frames are piano-roll rows over data_state's pitch range (low, pitches): sounding "
+            "and onset (batch, pitches) as 0/1 floats; frame_step reads the frame just made "
+            "(zeros before the first) and the state (zeros to start), and returns the hidden "
+            "output that predicts the next frame; frame_scores gives, teacher-forced by a "
+            "sounding chord, each pitch's logit given the pitches below it (NADE; independent "
+            "for bernoulli) and each held pitch's logit of being struck again. To compose, "
+            "draw the pitches low to high, calling frame_scores with the chord drawn so far "
+            "(a pitch's logit depends only on those below it), then the re-strikes"
+        )
+
     def _data_state(self) -> dict:
         return {
             "low": self.low_,
