@@ -59,7 +59,6 @@ SUFFIXES = {"speech": (".wav",), "image": (".png", ".jpg", ".jpeg", ".bmp", ".ti
 NORMALISE = ("utterance", "global")
 MANIFESTS = ("manifest.tsv", "manifest.csv")
 DECODINGS = ("greedy", "beam", "beam_lm")
-BASELINES = ("framewise", "most_frequent", "empty")
 SHOWN_FILES = 5  # files a warning names before "and N more"
 
 
