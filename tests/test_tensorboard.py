@@ -45,8 +45,20 @@ def test_a_run_logs_its_steps_epochs_baselines_and_gradient_flow(tmp_path):
         line = events.Scalars(f"validation/accuracy/{name}")
         assert len(line) == 2 and line[0].value == line[1].value
     assert any(tag.startswith("pictures/gradient_flow") for tag in events.Tags()["images"])
+    assert events.Tags()["graph"]  # the model's graph, traced
+    assert "embedding" in str(events.Graph())
 
 
 def test_a_bad_tensorboard_setting_is_named():
     with pytest.raises(ValueError, match="tensorboard=5 must be a folder path"):
         Classifier(tensorboard=5).check_settings()
+
+
+def test_logging_leaves_training_as_it_was(tmp_path):
+    data = tmp_path / "mr.tsv"
+    data.write_text("\n".join((DATA / "mr_sample.tsv").read_text().splitlines()[:121]) + "\n")
+    settings = {"hidden_size": 4, "embedding_dim": 4, "epochs": 2, "val": 0.25, "dropout": 0.3,
+                "progress": "none"}  # fmt: skip
+    plain = Classifier(**settings).fit(data)
+    logged = Classifier(**settings, tensorboard=str(tmp_path / "logs")).fit(data)
+    assert [row["loss"] for row in logged.steps_] == [row["loss"] for row in plain.steps_]

@@ -13,8 +13,12 @@ as every hook.
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Real
 from pathlib import Path
+
+import torch
+from torch import nn
 
 from .hooks import Hook
 
@@ -39,6 +43,39 @@ class TensorBoard(Hook):
 
     def on_fit_start(self, trainer, context) -> None:
         self.writer = writer(self.folder)
+        self._add_graph(context)
+
+    def _add_graph(self, context) -> None:
+        """The model's graph, traced on the first training example in eval mode with every
+        recurrent layer on the reference backend (TorchScript's tracer follows neither the
+        fused kernels nor the scan loop): the loop unrolled at that example's length. A
+        model the tracer cannot follow gets a note (``graph/not_drawn``) instead. Nothing
+        of training changes: the mode, the backends and the random state are put back."""
+        from ..layers import Recurrent
+        from .batches import fetch, unpack
+
+        model = context.model
+        layers = [m for m in model.modules() if isinstance(m, Recurrent)]
+        backends, training = [layer.backend for layer in layers], model.training
+        random_state = torch.random.get_rng_state()
+        try:
+            parts = unpack(fetch(context.train, torch.tensor([0])))
+            inputs = [part.to(context.device) for part in parts.inputs]
+            if parts.lengths is not None:
+                inputs.append(parts.lengths.to(context.device))
+            model.eval()
+            for layer in layers:
+                layer.backend = "reference"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the tracer's notes on Python values
+                self.writer.add_graph(_Traced(model, parts.lengths is not None), tuple(inputs))
+        except Exception as error:  # a layout or a model the tracer cannot follow
+            self.writer.add_text("graph/not_drawn", f"{type(error).__name__}: {error}"[:500])
+        finally:
+            for layer, backend in zip(layers, backends, strict=True):
+                layer.backend = backend
+            model.train(training)
+            torch.random.set_rng_state(random_state)
 
     def on_step(self, trainer, context) -> None:
         row = trainer.steps[-1]
@@ -54,6 +91,19 @@ class TensorBoard(Hook):
 
     def on_fit_end(self, trainer, context) -> None:
         self.writer.close()
+
+
+class _Traced(nn.Module):
+    """A model called as the Trainer calls it, with the lengths (the last input) by name."""
+
+    def __init__(self, model, with_lengths: bool):
+        super().__init__()
+        self.model, self.with_lengths = model, with_lengths
+
+    def forward(self, *inputs):
+        if self.with_lengths:
+            return self.model(*inputs[:-1], lengths=inputs[-1])
+        return self.model(*inputs)
 
 
 def _scalar(summary, tag: str, value, step: int) -> None:
