@@ -205,3 +205,15 @@ def test_an_encoder_decoder_exports_as_encoder_and_decoder_step(options, tmp_pat
         export.export_graph(graph, path, "onnx")
         check = export.check_graph(graph, path, "onnx")
         assert check["checked"] and check["max_scaled_diff"] < 1e-5, (graph.name, check)
+
+
+def test_weights_past_the_protobuf_limit_go_to_a_data_file_that_export_json_lists(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(export, "ONNX_INLINE_BYTES", 0)  # as if the weights took 2 GiB
+    graph = _graph(LAYERS["gru-reset-after-bi"]())
+    path = tmp_path / "layer.onnx"
+    export.export_graph(graph, path, "onnx")
+    described = export.describe(graph, path)
+    assert described["data_files"] and (tmp_path / described["data_files"][0]).stat().st_size
+    assert export.check_graph(graph, path, "onnx")["max_abs_diff"] < 1e-5

@@ -35,6 +35,9 @@ FORMATS = ("onnx", "pt2")
 # there needs no version conversion, and ONNX Runtime has run it since 1.14 (2023).
 OPSET = 18
 SUFFIXES = {"onnx": ".onnx", "pt2": ".pt2"}
+# Protocol buffers, which ONNX files are, hold at most 2 GiB: weights past this many bytes go
+# to a data file beside the graph (ONNX's external data), which export.json lists.
+ONNX_INLINE_BYTES = 2**31 - 2**26
 
 
 class ExportError(ValueError):
@@ -194,7 +197,8 @@ def export_graph(graph: Graph, path: Path, format: str) -> None:
             raise ExportError(
                 f"{graph.name} cannot be written as ONNX: {_reason(error)}"
             ) from error
-        onnx.save(str(path))
+        weights = sum(t.numel() * t.element_size() for t in graph.module.state_dict().values())
+        onnx.save(str(path), external_data=weights > ONNX_INLINE_BYTES)
 
 
 def run_exported(path: Path, format: str, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
@@ -252,8 +256,10 @@ def describe(graph: Graph, path: Path) -> dict:
         free = graph.dynamic.get(name, {})
         return [free.get(axis, size) for axis, size in enumerate(tensor.shape)]
 
+    beside = sorted(p.name for p in path.parent.glob(f"{path.name}.*"))  # external data
     return {
         "file": path.name,
+        **({"data_files": beside} if beside else {}),
         "inputs": [
             {"name": name, "dtype": str(tensor.dtype).removeprefix("torch."),
              "shape": shape(name, tensor)}
