@@ -129,11 +129,13 @@ class _WithWeights(nn.Module):
         return run_direction(self.cell, *args)
 
 
-def run_layer(cells, x, lengths, states, noises):
-    """One layer, every direction: cells[d] runs forward in time for d = 0, backward for d = 1.
+def run_layer(cells, x, lengths, states, noises, direction=None):
+    """One layer, every direction: cells[d] runs forward in time for d = 0, backward for d = 1,
+    by ``direction`` (default ``run_direction``; the scan backend passes its own).
 
     -> (outputs (T, B, D, O), [final state of each direction]).
     """
+    direction = direction or run_direction
     outputs, finals = [], []
     for d, (cell, state, noise) in enumerate(zip(cells, states, noises, strict=True)):
         args = (x, lengths, state, noise, d == 1)
@@ -141,7 +143,7 @@ def run_layer(cells, x, lengths, states, noises):
             swapped = {f"cell.{name}": w for name, w in noise.weights.items()}
             out, final = torch.func.functional_call(_WithWeights(cell), swapped, args)
         else:
-            out, final = run_direction(cell, *args)
+            out, final = direction(cell, *args)
         outputs.append(out)
         finals.append(final)
     return (outputs[0].unsqueeze(2) if len(outputs) == 1 else torch.stack(outputs, 2)), finals

@@ -11,6 +11,8 @@ kept, the output 0), the reverse direction starting at each sequence's last vali
 
 import torch
 
+from . import reference
+
 NAME = "scan"
 WHY = "torch's scan operator over cell.step: the loop is one exportable node"
 
@@ -63,10 +65,5 @@ def run_direction(cell, x, lengths, state, noise, reverse: bool):
 
 
 def run_layer(cells, x, lengths, states, noises):
-    """One layer, every direction (see ``reference.run_layer``)."""
-    outputs, finals = [], []
-    for d, (cell, state, noise) in enumerate(zip(cells, states, noises, strict=True)):
-        out, final = run_direction(cell, x, lengths, state, noise, d == 1)
-        outputs.append(out)
-        finals.append(final)
-    return (outputs[0].unsqueeze(2) if len(outputs) == 1 else torch.stack(outputs, 2)), finals
+    """One layer, every direction (see ``reference.run_layer``; eval has no weight masks)."""
+    return reference.run_layer(cells, x, lengths, states, noises, direction=run_direction)

@@ -468,6 +468,8 @@ class Estimator:
         schema, the graphs' inputs and outputs, the settings and the data state), into the
         folder ``out``, whole or not at all; each graph checked against the model on new
         sizes (see ``rnnkit.export``). Returns the folder."""
+        import torch
+
         from .. import export
         from .._version import __version__
         from . import rundir
@@ -483,8 +485,6 @@ class Estimator:
                 export.export_graph(graph, path, format)
                 described[graph.name] = export.describe(graph, path)
                 described[graph.name]["check"] = export.check_graph(graph, path, format)
-            import torch
-
             rundir.write_json(partial / "export.json", {
                 "schema": export.SCHEMA, "task": self.task, "format": format,
                 "opset": export.OPSET if format == "onnx" else None,

@@ -314,9 +314,6 @@ class Transcriber(Estimator):
         held = {speakers[i] for i in order[:count]}
         return [u for u in data if u.speaker not in held], [u for u in data if u.speaker in held]
 
-    def _resolve_kind(self, utterances) -> str:
-        return detect_kind(utterances) if self.kind == "auto" else self.kind
-
     def _raw_features(self, utterances) -> list[torch.Tensor]:
         """Each utterance's frames before normalisation: (frames, features)."""
         frames = []
@@ -366,7 +363,7 @@ class Transcriber(Estimator):
     # --- training ----------------------------------------------------------------------------
 
     def _prepare(self, train, held):
-        self.kind_ = self._resolve_kind(train + (held or []))
+        self.kind_ = detect_kind(train + (held or [])) if self.kind == "auto" else self.kind
         self.alphabet_ = sorted({c for u in train for c in u.transcript})
         if not self.alphabet_:
             raise ValueError("every training transcript is empty: there is nothing to learn")
@@ -380,7 +377,9 @@ class Transcriber(Estimator):
         self._lm_text = [u.transcript for u in train]
         self.skipped_ = {}
         train_set = self._dataset(train, "train", self._normalised(raw))
-        held_set = self._dataset(held, "validation", self._features(held)) if held else None
+        # Read once: the validation set and the validation CER of both models use them.
+        self._held_frames = self._features(held) if held else None
+        held_set = self._dataset(held, "validation", self._held_frames) if held else None
         return train_set, held_set
 
     def _fit_lm(self, transcripts) -> NGramModel:
@@ -440,10 +439,10 @@ class Transcriber(Estimator):
         options = {"compute_loss": ctc_batch_loss}
         if held is not None:
             references = [u.transcript for u in held]
-            frames = self._features(held)
+            frames = self._held_frames
 
             def val_cer(model) -> float:
-                return ctc.cer(references, self._decode(model, frames, "greedy"))
+                return ctc.cer(references, self._transcripts(self._log_probs(model, frames)))
 
             options |= {"monitor": "val_cer", "mode": "min", "tie_break": "val_loss",
                         "val_metrics": {"val_cer": val_cer}}  # fmt: skip
@@ -462,6 +461,7 @@ class Transcriber(Estimator):
             validation=held is not None, record=False, checkpoint="framewise", **options
         )
         self._train(trainer, self.framewise_, train_set, held_set)
+        del self._held_frames  # read for training only
 
     def _fit_baselines(self, train, held) -> None:
         transcripts = Counter(u.transcript for u in train)
@@ -489,9 +489,8 @@ class Transcriber(Estimator):
         lengths = [stacked_frames(len(f), model.stack) for f in frames]
         return [row[:n].double().numpy() for row, n in zip(rows, lengths, strict=True)]
 
-    def _decode(self, model, frames, decoding: str, log_probs=None) -> list[str]:
-        """The transcripts ``model`` reads from ``frames`` with ``decoding`` (``DECODINGS``)."""
-        log_probs = self._log_probs(model, frames) if log_probs is None else log_probs
+    def _transcripts(self, log_probs, decoding: str = "greedy") -> list[str]:
+        """The transcripts of each utterance's ``log_probs`` by ``decoding`` (``DECODINGS``)."""
         if decoding == "greedy":
             return [self._text(ctc.greedy_decode(lp, BLANK)) for lp in log_probs]
         fusion = {}
@@ -527,10 +526,10 @@ class Transcriber(Estimator):
         frames = self._features(utterances)
         log_probs = self._log_probs(self.model_, frames)
         hypotheses = {
-            f"model{'' if d == 'greedy' else '_' + d}": self._decode(None, None, d, log_probs)
+            f"model{'' if d == 'greedy' else '_' + d}": self._transcripts(log_probs, d)
             for d in DECODINGS
         }
-        hypotheses["framewise"] = self._decode(self.framewise_, frames, "greedy")
+        hypotheses["framewise"] = self._transcripts(self._log_probs(self.framewise_, frames))
         hypotheses["most_frequent"] = [self.baselines_["most_frequent"]] * len(references)
         hypotheses["empty"] = [""] * len(references)
         return {
@@ -559,7 +558,7 @@ class Transcriber(Estimator):
         if decoding not in DECODINGS:
             raise ValueError(f"decoding={decoding!r} must be one of {list(DECODINGS)}")
         utterances = read_utterances(data, transcribed=False)
-        return self._decode(self.model_, self._features(utterances), decoding)
+        return self._transcripts(self._log_probs(self.model_, self._features(utterances)), decoding)
 
     def plot_alignment(self, path, data) -> Path:
         """Draw where the model emits each character of the first utterance of ``data``
@@ -570,7 +569,7 @@ class Transcriber(Estimator):
         utterance = read_utterances(data, transcribed=False)[0]
         frames = self._features([utterance])[0]
         log_probs = self._log_probs(self.model_, [frames])[0]
-        said = self._decode(None, None, "greedy", [log_probs])[0]
+        said = self._transcripts([log_probs])[0]
         name = getattr(utterance.path, "name", "standard input")
         return plots.plot_ctc_alignment(
             path, frames, np.exp(log_probs), self.alphabet_, self.stack, f"{name}: {said!r}"
