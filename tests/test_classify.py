@@ -29,6 +29,10 @@ def run(*args, input=None):
     return result
 
 
+# What a text run scores: the network, its baselines and the majority class.
+TEXT_SCORES = {"model", "one_to_one", "nbsvm", "naive_bayes", "tfidf_logistic", "majority"}
+
+
 @pytest.fixture(scope="module")
 def mr_run(tmp_path_factory):
     """A text classifier trained on 2,000 MR sentences, tested on the other 400."""
@@ -66,7 +70,7 @@ def test_train_writes_a_complete_run_with_baselines(mr_run):
     assert metrics["data"]["test"] == 400
     assert metrics["accuracy"] == test["model"]["accuracy"]
     assert metrics["macro_f1"] == test["model"]["macro_f1"]
-    assert set(test) == {"model", "one_to_one", "nbsvm", "majority"}
+    assert set(test) == TEXT_SCORES
     assert np.array(test["model"]["confusion_matrix"]).sum() == 400
     for line in ("LSTM (attention pooling)", "one-to-one (no recurrence)", "majority class"):
         assert line in printed
@@ -90,7 +94,7 @@ def test_evaluate_records_accuracy_and_macro_f1(mr_run, tmp_path):
     evaluation = metrics["evaluations"][-1]
     assert evaluation["data"] == str(folder / "test.tsv")
     scores = evaluation["scores"]
-    assert set(scores) == {"model", "one_to_one", "nbsvm", "majority"}
+    assert set(scores) == TEXT_SCORES
     assert metrics["accuracy"] == scores["model"]["accuracy"]
     assert metrics["macro_f1"] == scores["model"]["macro_f1"]
     assert metrics["scored_on"] == str(folder / "test.tsv")

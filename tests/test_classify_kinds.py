@@ -31,7 +31,12 @@ def _series(count=20):
 @pytest.mark.parametrize(
     ("data", "kind", "learnt", "baselines"),
     [
-        ((TEXTS, SENTIMENT), TextInputs, ("vocabulary_", "tokenizer_"), {"nbsvm"}),
+        (
+            (TEXTS, SENTIMENT),
+            TextInputs,
+            ("vocabulary_", "tokenizer_"),
+            {"nbsvm", "naive_bayes", "tfidf_logistic"},
+        ),
         (_series(), SeriesInputs, ("scaler_", "length_"), {"nn_euclidean", "nn_dtw"}),
     ],
 )

@@ -287,14 +287,20 @@ def _train_on_mr(tmp_path, train_rows, test_rows, *flags):
     return result, out
 
 
-def test_text_runs_score_nbsvm_beside_the_network(tmp_path):
+def test_text_runs_score_the_linear_baselines_beside_the_network(tmp_path):
     result, out = _train_on_mr(tmp_path, 1200, 400)
     assert result.exit_code == 0, result.output
-    assert "NB-SVM (word 1-2-grams)" in result.output
+    linear = {
+        "nbsvm": "NB-SVM (word 1-2-grams)",
+        "naive_bayes": "multinomial naive Bayes (words)",
+        "tfidf_logistic": "logistic regression (TF-IDF 1-2-grams)",
+    }
     test = json.loads((out / "metrics.json").read_text())["test"]
-    assert test["nbsvm"]["accuracy"] > test["majority"]["accuracy"] + 0.05
-    loaded = Classifier.load(out)
-    assert loaded.score(tmp_path / "test.tsv")["nbsvm"] == test["nbsvm"]
+    scores = Classifier.load(out).score(tmp_path / "test.tsv")
+    for name, shown in linear.items():
+        assert shown in result.output
+        assert test[name]["accuracy"] > test["majority"]["accuracy"] + 0.05, name
+        assert scores[name] == test[name], "the run keeps what the baseline learnt"
 
 
 # --- the n-gram bag beside the recurrence --------------------------------------------------

@@ -364,7 +364,8 @@ def classify():
 _train_command(
     classify,
     Classifier,
-    "Train a classifier; report it beside its baselines: one-to-one, majority, and NB-SVM "
+    "Train a classifier; report it beside its baselines: one-to-one, majority, and NB-SVM, "
+    "naive Bayes and TF-IDF logistic regression "
     "(text) or 1-NN with Euclidean and DTW distances (feature sequences).",
     _READ,
     data_help="Training data: .csv/.tsv, .ts, idx images, .npz.",

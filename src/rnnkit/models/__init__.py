@@ -2,7 +2,7 @@
 models (many-to-many, aligned), the conditional generator (one-to-many), the encoder-decoder
 (many-to-many, unaligned), the CTC recogniser (many-to-many without alignment), and the
 baselines they are compared with (naive forecasts; 1-NN-ED and 1-NN-DTW for classification of
-time series; NBSVM for texts)."""
+time series; NB-SVM, naive Bayes and TF-IDF logistic regression for texts)."""
 
 from .baselines import (
     BASELINES,
@@ -18,7 +18,7 @@ from .crf import CRF, bio_constraints
 from .forecaster import FORECASTERS, DirectForecaster, RecursiveForecaster, Seq2SeqForecaster
 from .generator import ConditionalGenerator
 from .language_model import LanguageModel
-from .linear_text import NBSVM
+from .linear_text import LINEAR_BASELINES, NBSVM, LinearTextModel, NaiveBayes, TfidfLogistic
 from .neighbours import NearestNeighbour
 from .ngram import NGramModel
 from .recogniser import CTCRecogniser, FramewiseCTC
@@ -29,6 +29,7 @@ __all__ = [
     "BASELINES",
     "CRF",
     "FORECASTERS",
+    "LINEAR_BASELINES",
     "NBSVM",
     "AttentionPooling",
     "BagClassifier",
@@ -42,7 +43,9 @@ __all__ = [
     "FramewiseCTC",
     "LanguageModel",
     "LinearAR",
+    "LinearTextModel",
     "NGramModel",
+    "NaiveBayes",
     "NearestNeighbour",
     "Persistence",
     "RecursiveForecaster",
@@ -51,6 +54,7 @@ __all__ = [
     "Seq2SeqState",
     "SequenceClassifier",
     "SequenceTagger",
+    "TfidfLogistic",
     "bio_constraints",
     "make_baselines",
 ]

@@ -5,8 +5,9 @@ the class of an image read row by row.
 a ``SequenceClassifier`` for a budget that follows the size of the data (``training_budget``),
 and always reports it beside baselines on the same data: the majority class; the one-to-one
 network with the same input and head but no recurrence (``BagClassifier``), so the run shows
-what reading the sequence in order adds; and what each field compares with: NB-SVM on word
-uni- and bigrams for text (``rnnkit.models.NBSVM``), 1-NN with the Euclidean and DTW
+what reading the sequence in order adds; and what each field compares with: three linear
+models on word n-grams for text (NB-SVM, naive Bayes, TF-IDF logistic regression:
+``rnnkit.models.linear_text``), 1-NN with the Euclidean and DTW
 distances for feature sequences (``rnnkit.models.NearestNeighbour``). Every job that
 differs between text and feature sequences is done by the kind of input the data holds
 (``rnnkit.tasks.classify_inputs``); the classifier itself never asks which it is.
@@ -253,7 +254,7 @@ class Classifier(Estimator):
         ensemble: train this many models, from seeds ``seed``, ``seed + 1``, …, and average
             their class probabilities. On a few thousand sentences one model's accuracy moves
             by a point or two with its seed; the average of a few moves much less.
-        baseline: also train and score the baselines (one-to-one, NB-SVM or 1-NN).
+        baseline: also train and score the baselines (one-to-one, the linear text models or 1-NN).
 
     Fitted: ``members_`` (the ensemble's models; ``model_`` is the first), ``baseline_``,
     ``inputs_`` (the kind of input the data holds, which does every job that differs between
@@ -344,7 +345,10 @@ class Classifier(Estimator):
         ),
         Setting("ensemble", 1, "Models from consecutive seeds, averaged."),
         Setting(
-            "baseline", True, "Also train and score the baselines (one-to-one, NB-SVM, 1-NN).", bool
+            "baseline",
+            True,
+            "Also train and score the baselines (one-to-one, linear text models, 1-NN).",
+            bool,
         ),
     )
     training = training_settings(epochs=None, batch_size=None, lr=2e-3, clip_norm=5.0, patience=3)
@@ -463,7 +467,8 @@ class Classifier(Estimator):
     def score(self, data, labels=None) -> dict:
         """Accuracy, macro-F1 and per-class scores of the model and the baselines on
         labelled ``data``: ``{"model": …, "one_to_one": …, "majority": …}``, and beside them
-        for text ``"nbsvm"`` (NB-SVM on word uni- and bigrams), for feature sequences
+        for text ``"nbsvm"``, ``"naive_bayes"`` and ``"tfidf_logistic"`` (the linear models
+        of ``rnnkit.models.linear_text``), for feature sequences
         ``"nn_euclidean"`` and ``"nn_dtw"`` (1-NN, see ``rnnkit.models.neighbours``; DTW is
         left out, with the reason in ``"skipped"``, where it would take minutes). The
         model's also hold its ``confusion_matrix`` (rows: actual, columns: predicted, in the

@@ -198,8 +198,9 @@ class TextInputs(Inputs):
     """Texts: tokenised (``tokenizer``: word, char or BPE subwords), the first ``max_length``
     tokens kept, and ids of a vocabulary learnt on the training part, which the network
     embeds; no front-end by default, ``TEXT_HIDDEN_SIZE`` units, and the n-gram bag
-    (``ngrams``) if asked. Its baseline is NB-SVM on word uni- and bigrams
-    (``rnnkit.models.NBSVM``), always computed."""
+    (``ngrams``) if asked. Its baselines are the three linear models of
+    ``rnnkit.models.linear_text`` (NB-SVM, multinomial naive Bayes, TF-IDF logistic
+    regression), always computed."""
 
     kind = "text"
     settings = ("tokenizer", "lowercase", "bpe_vocab_size", "min_freq", "max_vocab",
@@ -267,33 +268,40 @@ class TextInputs(Inputs):
         return f" + {self.tokenizer} 1-{self.ngrams}-gram bag" if self.ngrams else ""
 
     def fit_baselines(self, train: Examples) -> None:
-        from ..models.linear_text import NBSVM
+        from ..models.linear_text import LINEAR_BASELINES
 
+        tokens = self.tokens(train)
         self.skipped_ = {}
-        self.reference_ = {"nbsvm": NBSVM().fit(self.tokens(train), train.labels)}
+        self.reference_ = {name: model().fit(tokens, train.labels)
+                           for name, model in LINEAR_BASELINES.items()}  # fmt: skip
 
     def baseline_names(self) -> dict:
-        return {"nbsvm": "NB-SVM (word 1-2-grams)"}
+        return {
+            "nbsvm": "NB-SVM (word 1-2-grams)",
+            "naive_bayes": "multinomial naive Bayes (words)",
+            "tfidf_logistic": "logistic regression (TF-IDF 1-2-grams)",
+        }
 
     def baselines_state(self) -> dict:
-        state = {"skipped": dict(self.skipped_)}
-        if "nbsvm" in (self.reference_ or {}):
-            state["nbsvm"] = self.reference_["nbsvm"].to_dict()
-        return state
+        linear = {name: model.to_dict() for name, model in (self.reference_ or {}).items()}
+        return {"skipped": dict(self.skipped_), **linear}
 
     def restore_baselines(self, state: dict) -> None:
-        from ..models.linear_text import NBSVM
+        from ..models.linear_text import LINEAR_BASELINES
 
         self.skipped_ = state.get("skipped", {})
-        self.reference_ = {}
-        if "nbsvm" in state:
-            self.reference_["nbsvm"] = NBSVM.from_dict(state["nbsvm"])
+        # Runs before 0.3 kept NB-SVM alone.
+        self.reference_ = {
+            name: model.from_dict(state[name])
+            for name, model in LINEAR_BASELINES.items()
+            if name in state
+        }
 
     def _baseline_inputs(self, examples: Examples) -> list:
         return self.tokens(examples)
 
     def _too_slow(self, name: str, tests: int) -> str:
-        return self.skipped_.get(name, "")  # NB-SVM is always fast enough
+        return self.skipped_.get(name, "")  # linear models are always fast enough
 
 
 class SeriesInputs(Inputs):
