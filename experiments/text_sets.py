@@ -182,13 +182,16 @@ def run_set(name: str, folder: Path, settings: dict) -> dict:
     started = time.perf_counter()
     classifier = Classifier(progress="none", **settings).fit(folder / "train.tsv")
     scores = classifier.score(folder / "test.tsv")
-    shown = ("model", "one_to_one", *LINEAR, "majority")
+    shown = ("model", "one_to_one", *LINEAR, "majority") + (
+        ("network",) if "network" in scores else ()
+    )
     return {
         "set": name,
         "train": classifier.metrics_["data"]["train"] + classifier.metrics_["data"]["validation"],
         "accuracy": {k: scores[k]["accuracy"] for k in shown},
         "macro_f1": {k: scores[k]["macro_f1"] for k in shown},
         "budget": classifier.budget_["reason"],
+        "blend": classifier.metrics_.get("blend"),
         "minutes": (time.perf_counter() - started) / 60,
     }
 

@@ -63,6 +63,13 @@ early on its validation part: MR's 9,400 training sentences peak within 3-10 epo
 Fashion-MNIST's 54,000 images still gain at 10 (88.9 % on the test; 89.5 % at 15)."""
 
 
+BLEND_WEIGHTS = tuple(k / 10 for k in range(11))
+"""The weights of the linear partner in a blend that the validation part chooses from."""
+
+SMALL_BLEND_WEIGHT = 0.5
+"""The linear partner's weight where there is no validation part to choose it on."""
+
+
 def ngram_orders(value) -> str | None:
     """A ``Setting.rule``: the longest n-gram of the bag, or 0 for no bag."""
     return None if is_integer(value, 0, 3) else f"must be {NGRAM_ORDERS}"
@@ -343,7 +350,23 @@ class Classifier(Estimator):
             help="Fraction held out for validation; none: by the budget rule (0 under "
             "1,000 examples, else 0.1).",
         ),
+        Setting(
+            "stop_on",
+            "accuracy",
+            "The held-out score early stopping follows and keeps the best epoch of.",
+            str,
+            ("accuracy", "loss"),
+        ),
         Setting("ensemble", 1, "Models from consecutive seeds, averaged."),
+        Setting(
+            "blend",
+            "none",
+            "Text: average the network's class probabilities with the linear baseline's "
+            "of the best cross-validated accuracy, weighted on the validation part "
+            "(none: the network alone).",
+            str,
+            ("linear", "none"),
+        ),
         Setting(
             "baseline",
             True,
@@ -415,11 +438,15 @@ class Classifier(Estimator):
         def val_accuracy(model) -> float:
             return metrics.accuracy(held_set.target.numpy(), self._classes(model, held_set))
 
+        options |= {
+            "patience": self.budget_["patience"],
+            "val_metrics": {"val_accuracy": val_accuracy},
+        }
+        if self.stop_on == "loss":
+            return options | {"monitor": "val_loss", "mode": "min"}
         # Accuracy ties often on small validation sets: the lower val_loss decides, so
         # patience measures real stagnation.
-        return options | {"patience": self.budget_["patience"], "monitor": "val_accuracy",
-                          "mode": "max", "tie_break": "val_loss",
-                          "val_metrics": {"val_accuracy": val_accuracy}}  # fmt: skip
+        return options | {"monitor": "val_accuracy", "mode": "max", "tie_break": "val_loss"}
 
     def _fit_models(self, held, train_set, held_set) -> None:
         """The ensemble's members from consecutive seeds, and the one-to-one network
@@ -449,9 +476,36 @@ class Classifier(Estimator):
 
     def _fit_baselines(self, train: Examples, held) -> None:
         """The baselines that keep or count the training data (the kind's), and those left
-        out, and why."""
-        if self.baseline_ is not None:
+        out, and why; and the blend of the network with one of them."""
+        if self.baseline_ is not None or self.blend != "none":
             self.inputs_.fit_baselines(train)
+        self.blend_ = self._fit_blend(held)
+
+    def _fit_blend(self, held: Examples | None) -> dict | None:
+        """``{"partner", "weight", "reason"}``: the baseline the network's probabilities are
+        averaged with (``Inputs.blend_partner``) and its weight, the one of ``BLEND_WEIGHTS``
+        of least cross-entropy on the validation part (``SMALL_BLEND_WEIGHT`` without one);
+        None where ``blend`` is "none" or the kind has no partner."""
+        partner = self.inputs_.blend_partner() if self.blend != "none" else None
+        if partner is None:
+            return None
+        name = self.inputs_.baseline_names()[partner]
+        if held is None:
+            reason = f"no validation part to weigh it on: {SMALL_BLEND_WEIGHT} as measured"
+            return {"partner": partner, "weight": SMALL_BLEND_WEIGHT, "reason": reason}
+        network = self._probabilities(self.members_, self._dataset(held))
+        linear = self.inputs_.partner_probabilities(partner, held, self.labels_.tokens)
+        actual = np.asarray(self.labels_.encode(held.labels))
+
+        def cross_entropy(weight: float) -> float:
+            chosen = ((1 - weight) * network + weight * linear)[np.arange(len(actual)), actual]
+            return float(-np.log(np.maximum(chosen, 1e-12)).mean())
+
+        weight = min(BLEND_WEIGHTS, key=cross_entropy)
+        reason = (f"{name} of the best cross-validated accuracy; weight {weight} of least "
+                  f"cross-entropy on the validation part ({cross_entropy(weight):.3f}, the "
+                  f"network alone {cross_entropy(0.0):.3f})")  # fmt: skip
+        return {"partner": partner, "weight": weight, "reason": reason}
 
     def _fit_metrics(self, train: Examples, held) -> dict:
         fitted = {
@@ -460,6 +514,8 @@ class Classifier(Estimator):
             "budget": self.budget_,
         }
         fitted["data"] |= self.inputs_.fit_metrics()
+        if self.blend_:
+            fitted["blend"] = self.blend_
         if held is not None:
             fitted["validation"] = self.score(held)
         return fitted
@@ -485,7 +541,10 @@ class Classifier(Estimator):
         dataset = self._dataset(examples)
         actual = examples.labels
         probabilities = [self._probabilities([m], dataset) for m in self.members_]
-        predictions = {"model": self._decode(np.mean(probabilities, 0).argmax(1))}
+        network = np.mean(probabilities, 0)
+        predictions = {"model": self._decode(self._blended(examples, network).argmax(1))}
+        if self.blend_:  # what the blend adds to the network
+            predictions["network"] = self._decode(network.argmax(1))
         if self.baseline_ is not None:
             predictions["one_to_one"] = self._decode(self._classes(self.baseline_, dataset))
         baselines, skipped = self.inputs_.predict_baselines(examples)
@@ -515,8 +574,18 @@ class Classifier(Estimator):
     def predict_proba(self, data, **read) -> np.ndarray:
         """Class probabilities (N, classes), columns in the order of ``labels_.tokens``."""
         self._check_fitted()
-        dataset = self._dataset(read_examples(data, need_labels=False, **read))
-        return self._probabilities(self.members_, dataset)
+        examples = read_examples(data, need_labels=False, **read)
+        return self._blended(examples, self._probabilities(self.members_, self._dataset(examples)))
+
+    def _blended(self, examples: Examples, network: np.ndarray) -> np.ndarray:
+        """The network's probabilities, averaged with its blend partner's where it has one."""
+        if not self.blend_:
+            return network
+        weight = self.blend_["weight"]
+        linear = self.inputs_.partner_probabilities(
+            self.blend_["partner"], examples, self.labels_.tokens
+        )
+        return (1 - weight) * network + weight * linear
 
     def stream(self):
         """A long sequence read as it arrives: ``feed(piece)`` (a text, or a (steps,
@@ -529,6 +598,10 @@ class Classifier(Estimator):
 
         self._check_fitted()
         reason = self.inputs_.stream_reason() or self.model_.stream_reason()
+        if self.blend_:
+            reason = (f"its probabilities blend the network's with "
+                      f"{self.blend_['partner']}'s, which reads a whole text (train with "
+                      "blend='none')")  # fmt: skip
         if reason:
             raise ValueError(f"this classifier cannot stream: {reason}")
 
@@ -572,11 +645,18 @@ class Classifier(Estimator):
 
     def table(self, scores: dict) -> list[str]:
         front = "conv + " if self.conv_channels_ else ""
+        network = (
+            f"{front}{self.cell.upper()} ({self.pooling} pooling){self.inputs_.network_label()}"
+        )
+        baselines = self.inputs_.baseline_names()
+        blend = ""
+        if self.blend_:
+            blend = f" + {baselines[self.blend_['partner']]} (weight {self.blend_['weight']:g})"
         names = {
-            "model": f"{front}{self.cell.upper()} ({self.pooling} pooling)"
-            f"{self.inputs_.network_label()}",
+            "model": network + blend,
+            "network": f"{network} alone",
             "one_to_one": "one-to-one (no recurrence)",
-            **self.inputs_.baseline_names(),
+            **baselines,
             "majority": "majority class",
         }
         columns = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
@@ -588,6 +668,8 @@ class Classifier(Estimator):
     def report(self) -> str:
         budget = self.metrics_.get("budget")  # runs before 0.2 have none
         rule = f"\nBudget ({budget['rule']}): {budget['reason']}" if budget else ""
+        if self.blend_:
+            rule += f"\nBlend: {self.blend_['reason']}"
         return super().report() + rule
 
     def __getattr__(self, name: str):
@@ -699,10 +781,15 @@ class Classifier(Estimator):
         return [Graph("model", model, sample(2, 5), ["probabilities"], BATCH_AND_TIME, sample)]
 
     def _export_notes(self) -> str:
+        blend = ""
+        if self.blend_:
+            blend = (f"; the network alone: rnnkit's predictions average them with "
+                     f"{self.blend_['partner']}'s (weight {self.blend_['weight']:g}, kept in "
+                     "data_state)")  # fmt: skip
         return (
             f"{self.inputs_.export_notes()}; lengths: each row's valid steps; probabilities "
             "(batch, classes) in the order of data_state's labels (the mean over the "
-            "ensemble's members)"
+            f"ensemble's members){blend}"
         )
 
     def _data_state(self) -> dict:
@@ -714,6 +801,7 @@ class Classifier(Estimator):
             **self.inputs_.data_state(),
             "conv_channels": list(self.conv_channels_),
             **self.inputs_.baselines_state(),
+            "blend": self.blend_,
         }
 
     def _restore(self, state: dict) -> None:
@@ -724,6 +812,7 @@ class Classifier(Estimator):
         self.inputs_.restore(state)
         self.conv_channels_ = tuple(state.get("conv_channels", ()))  # none before 0.2
         self.inputs_.restore_baselines(state)
+        self.blend_ = state.get("blend")  # none before 0.3: the network alone
         self.members_ = [self._build_model() for _ in range(self.ensemble)]
         self.model_ = self.members_[0]
         self.baseline_ = self._build_baseline()

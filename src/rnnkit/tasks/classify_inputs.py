@@ -74,7 +74,7 @@ class Inputs:
     hooks = (
         "fit", "encode", "sizes", "network_options", "network_label", "fit_metrics",
         "data_state", "restore", "fit_baselines", "baseline_names", "baselines_state",
-        "restore_baselines", "show", "_baseline_inputs", "_too_slow",
+        "restore_baselines", "show", "_baseline_inputs", "_too_slow", "blend_partner",
     )  # fmt: skip
 
     def __init_subclass__(cls, **kwargs):
@@ -176,6 +176,21 @@ class Inputs:
     def baseline_names(self) -> dict:
         """The baselines' names in a score table, by key."""
         raise NotImplementedError
+
+    def blend_partner(self) -> str | None:
+        """The fitted baseline whose class probabilities the network's may be averaged with
+        (``Classifier``'s ``blend``), or None: this kind has none that gives probabilities."""
+        raise NotImplementedError
+
+    def partner_probabilities(self, name: str, examples: Examples, labels: list[str]):
+        """The baseline ``name``'s class probabilities (N, len(labels)), columns in the order
+        of ``labels`` (0 for a class it never saw)."""
+        reference = self.reference_[name]
+        fitted = reference.predict_proba(self._baseline_inputs(examples))
+        probabilities = np.zeros((len(examples), len(labels)))
+        for column, label in enumerate(reference.classes_):
+            probabilities[:, labels.index(label)] = fitted[:, column]
+        return probabilities
 
     def baselines_state(self) -> dict:
         """The baselines and those left out, as JSON: their part of the run's data state."""
@@ -281,6 +296,16 @@ class TextInputs(Inputs):
             "naive_bayes": "multinomial naive Bayes (words)",
             "tfidf_logistic": "logistic regression (TF-IDF 1-2-grams)",
         }
+
+    def blend_partner(self) -> str | None:
+        """The linear model of the highest cross-validated accuracy on the training part
+        (NB-SVM where none was cross-validated: a class of a single text)."""
+        reference = self.reference_ or {}
+
+        def cross_validated(name: str) -> float:
+            return max(reference[name].cv_.get("accuracy", {"": -1.0}).values())
+
+        return max(reference, key=cross_validated, default=None)
 
     def baselines_state(self) -> dict:
         linear = {name: model.to_dict() for name, model in (self.reference_ or {}).items()}
@@ -408,6 +433,9 @@ class SeriesInputs(Inputs):
 
     def network_label(self) -> str:
         return ""
+
+    def blend_partner(self) -> str | None:
+        return None  # 1-NN votes; it gives no probabilities to average with
 
     def fit_baselines(self, train: Examples) -> None:
         """1-NN-ED, and 1-NN-DTW where its band search fits the time limit (else
