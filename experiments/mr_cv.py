@@ -10,6 +10,7 @@ scratch. Published (Kim 2014): CNN-rand 76.1, RAE 77.7, NBSVM 79.4, CNN-non-stat
     python experiments/mr_cv.py --out results/mr_cv.json            # about 25 minutes on 2 cores
     python experiments/mr_cv.py --folds 2 --epochs 2                # a quick look
     python experiments/mr_cv.py --ngrams 2 --ensemble 1            # one model + n-gram bag
+    python experiments/mr_cv.py --defaults                         # Classifier(), no setting
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ def run_fold(k: int, train: pd.DataFrame, test: pd.DataFrame, settings: dict) ->
         "accuracy": scores["model"]["accuracy"],
         "single_models": scores["model"].get("members", [scores["model"]["accuracy"]]),
         "one_to_one": scores["one_to_one"]["accuracy"],
+        "network": scores.get("network", scores["model"])["accuracy"],
+        "linear": {
+            k: scores[k]["accuracy"]
+            for k in ("nbsvm", "naive_bayes", "tfidf_logistic")
+            if k in scores
+        },
+        "blend": classifier.blend_,
         "best_epoch": classifier.best_epoch_,
         "seconds": time.perf_counter() - started,
     }
@@ -87,6 +95,9 @@ def main() -> None:
     parser.add_argument("--ensemble", type=int, default=3, help="Models per fold, averaged.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2, help="Folds trained at once, 1 thread each.")
+    parser.add_argument(
+        "--defaults", action="store_true", help="Classifier's defaults: ignore the settings above."
+    )
     parser.add_argument("--out", type=Path, help="Write the results as JSON here.")
     args = parser.parse_args()
 
@@ -99,6 +110,8 @@ def main() -> None:
         "tokenizer": args.tokenizer, "epochs": args.epochs, "seed": args.seed,
         "ensemble": args.ensemble, "ngrams": args.ngrams, "progress": "none",
     }  # fmt: skip
+    if args.defaults:
+        settings = {"seed": args.seed, "progress": "none"}
     print(f"MR: {len(data)} sentences, {data.label.value_counts().to_dict()}; settings {settings}")
     started = time.perf_counter()
     work = [(k, data[fold != k], data[fold == k], settings) for k in range(args.folds)]
@@ -110,6 +123,8 @@ def main() -> None:
     accuracy = np.array([r["accuracy"] for r in results])
     single = np.array([np.mean(r["single_models"]) for r in results])
     bag = np.array([r["one_to_one"] for r in results])
+    network = np.array([r["network"] for r in results])
+    linear = {k: float(np.mean([r["linear"][k] for r in results])) for k in results[0]["linear"]}
     summary = {
         "sentences": len(data),
         "folds": len(results),
@@ -117,6 +132,8 @@ def main() -> None:
         "accuracy_std": float(accuracy.std()),
         "single_model_mean": float(single.mean()),
         "one_to_one_mean": float(bag.mean()),
+        "network_mean": float(network.mean()),
+        "linear_means": linear,
         "minutes": (time.perf_counter() - started) / 60,
         "cpu_minutes": sum(r["seconds"] for r in results) / 60,
         "settings": settings,
@@ -125,7 +142,10 @@ def main() -> None:
     }
     print(
         f"\n{len(results)}-fold accuracy {100 * accuracy.mean():.1f} ± {100 * accuracy.std():.1f} "
-        f"(its models alone {100 * single.mean():.1f}, one-to-one {100 * bag.mean():.1f}); "
+        f"(its models alone {100 * single.mean():.1f}, the network alone "
+        f"{100 * network.mean():.1f}, one-to-one {100 * bag.mean():.1f}; "
+        + ", ".join(f"{k} {100 * v:.1f}" for k, v in linear.items())
+        + "); "
         "published: " + ", ".join(f"{name} {value}" for name, value in PUBLISHED.items())
     )
     if args.out:

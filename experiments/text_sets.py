@@ -207,7 +207,8 @@ def run(args) -> None:
     settings = {key: _value(value) for key, value in (s.split("=", 1) for s in args.setting)}
     names = args.set or sorted(p.name for p in args.data.iterdir() if (p / "train.tsv").exists())
     print(f"settings: {settings or 'the defaults'}")
-    header = f"{'set':16} {'train':>5} {'model':>6} {'1-to-1':>6} {'NBSVM':>6} {'NB':>6} {'LR':>6}"
+    header = (f"{'set':16} {'train':>5} {'model':>6} {'net':>6} {'1-to-1':>6} {'NBSVM':>6} "
+              f"{'NB':>6} {'LR':>6}")  # fmt: skip
     print(f"{header} {'best lin':>8} {'majority':>8} {'min':>5}   (accuracy %)")
     results = []
     work = [(name, args.data / name, settings) for name in names]
@@ -217,7 +218,8 @@ def run(args) -> None:
             a = {k: 100 * v for k, v in row["accuracy"].items()}
             best = max(a[k] for k in LINEAR)
             print(
-                f"{row['set']:16} {row['train']:5} {a['model']:6.1f} {a['one_to_one']:6.1f} "
+                f"{row['set']:16} {row['train']:5} {a['model']:6.1f} "
+                f"{a.get('network', a['model']):6.1f} {a['one_to_one']:6.1f} "
                 f"{a['nbsvm']:6.1f} {a['naive_bayes']:6.1f} {a['tfidf_logistic']:6.1f} "
                 f"{best:8.1f} {a['majority']:8.1f} {row['minutes']:5.1f}",
                 flush=True,

@@ -29,8 +29,10 @@ def run(*args, input=None):
     return result
 
 
-# What a text run scores: the network, its baselines and the majority class.
-TEXT_SCORES = {"model", "one_to_one", "nbsvm", "naive_bayes", "tfidf_logistic", "majority"}
+# What a text run scores: the model (by default the network blended with a linear baseline),
+# the network alone, its baselines and the majority class.
+TEXT_SCORES = {"model", "network", "one_to_one", "nbsvm", "naive_bayes", "tfidf_logistic",
+               "majority"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ def test_each_kind_defines_every_hook_and_nothing_the_other_lacks():
     declared = public(Inputs) | set(Inputs.__annotations__)  # hooks and class attributes
     assert public(TextInputs) == public(SeriesInputs) == declared
     assert set(KINDS) == {"text", "features"}
-    with pytest.raises(TypeError, match=r"Half \(kind 'half'\) does not define encode, "):
+    with pytest.raises(TypeError, match=r"Half \(kind 'half'\) does not define defaults, encode, "):
 
         class Half(Inputs):
             kind = "half"

@@ -63,6 +63,13 @@ early on its validation part: MR's 9,400 training sentences peak within 3-10 epo
 Fashion-MNIST's 54,000 images still gain at 10 (88.9 % on the test; 89.5 % at 15)."""
 
 
+BY_SIZE = "unset: by the size of the training data (see the report)"
+
+BEFORE_RULES = {"rule": "before 0.3", "reason": "the defaults of runs before 0.3",
+                "embedding_dropout": 0.0, "min_freq": 1, "ngrams": 0, "stop_on": "accuracy",
+                "blend": "none"}  # fmt: skip
+"""What the settings a kind's rule now sets were, for runs saved before the rules."""
+
 BLEND_WEIGHTS = tuple(k / 10 for k in range(11))
 """The weights of the linear partner in a blend that the validation part chooses from."""
 
@@ -298,7 +305,12 @@ class Classifier(Estimator):
             "head_hidden", 0, "Units of a hidden layer before the output (0: none).", minimum=0
         ),
         shared("dropout", default=0.5),
-        shared("embedding_dropout"),
+        shared(
+            "embedding_dropout",
+            default=None,
+            optional=True,
+            help=f"Drop whole tokens from the embedding in training; {BY_SIZE}.",
+        ),
         Setting(
             "conv_channels",
             None,
@@ -312,10 +324,11 @@ class Classifier(Estimator):
         Setting("downsample", 1, "Max-pool the front-end's output by this factor."),
         Setting(
             "ngrams",
-            0,
+            None,
             "Text: add a linear bag of hashed token n-grams up to this order "
-            "to the network's logits (0: none).",
+            f"to the network's logits (0: none); {BY_SIZE}.",
             rule=ngram_orders,
+            optional=True,
         ),
         Setting("ngram_buckets", 2**18, "Hash buckets of the n-gram bag.", rule=positive_integer),
         shared("rnn_options"),
@@ -340,7 +353,12 @@ class Classifier(Estimator):
         Setting("tokenizer", "word", "Text tokens.", str, ("word", "char", "bpe")),
         Setting("lowercase", True, "Lower-case the text.", bool),
         Setting("bpe_vocab_size", 8000, "Subwords of the bpe tokenizer."),
-        shared("min_freq"),
+        shared(
+            "min_freq",
+            default=None,
+            optional=True,
+            help=f"Rarer tokens become <unk>; {BY_SIZE}.",
+        ),
         Setting("max_vocab", None, "Most token types kept.", optional=True),
         Setting("max_length", 400, "Keep the first this many steps.", optional=True),
         shared(
@@ -352,20 +370,22 @@ class Classifier(Estimator):
         ),
         Setting(
             "stop_on",
-            "accuracy",
-            "The held-out score early stopping follows and keeps the best epoch of.",
+            None,
+            f"The held-out score early stopping follows and keeps the best epoch of; {BY_SIZE}.",
             str,
             ("accuracy", "loss"),
+            optional=True,
         ),
         Setting("ensemble", 1, "Models from consecutive seeds, averaged."),
         Setting(
             "blend",
-            "none",
+            None,
             "Text: average the network's class probabilities with the linear baseline's "
             "of the best cross-validated accuracy, weighted on the validation part "
-            "(none: the network alone).",
+            f"(none: the network alone); {BY_SIZE}.",
             str,
             ("linear", "none"),
+            optional=True,
         ),
         Setting(
             "baseline",
@@ -399,6 +419,7 @@ class Classifier(Estimator):
     def _split(self, examples: Examples, val_data):
         """The kind of input is the data's; the budget follows the size of the data, and so
         does the part held out (a share of each class)."""
+        self.defaults_ = KINDS[examples.kind].defaults(len(examples))
         self.inputs_ = self._inputs(examples.kind)
         self.budget_ = training_budget(
             len(examples), epochs=self.epochs, steps=self.steps, batch_size=self.batch_size,
@@ -442,7 +463,7 @@ class Classifier(Estimator):
             "patience": self.budget_["patience"],
             "val_metrics": {"val_accuracy": val_accuracy},
         }
-        if self.stop_on == "loss":
+        if self.resolved("stop_on") == "loss":
             return options | {"monitor": "val_loss", "mode": "min"}
         # Accuracy ties often on small validation sets: the lower val_loss decides, so
         # patience measures real stagnation.
@@ -477,7 +498,7 @@ class Classifier(Estimator):
     def _fit_baselines(self, train: Examples, held) -> None:
         """The baselines that keep or count the training data (the kind's), and those left
         out, and why; and the blend of the network with one of them."""
-        if self.baseline_ is not None or self.blend != "none":
+        if self.baseline_ is not None or self.resolved("blend") != "none":
             self.inputs_.fit_baselines(train)
         self.blend_ = self._fit_blend(held)
 
@@ -486,7 +507,7 @@ class Classifier(Estimator):
         averaged with (``Inputs.blend_partner``) and its weight, the one of ``BLEND_WEIGHTS``
         of least cross-entropy on the validation part (``SMALL_BLEND_WEIGHT`` without one);
         None where ``blend`` is "none" or the kind has no partner."""
-        partner = self.inputs_.blend_partner() if self.blend != "none" else None
+        partner = self.inputs_.blend_partner() if self.resolved("blend") != "none" else None
         if partner is None:
             return None
         name = self.inputs_.baseline_names()[partner]
@@ -512,6 +533,7 @@ class Classifier(Estimator):
             "data": {"train": len(train), "validation": len(held) if held is not None else 0},
             "labels": self.labels_.tokens,
             "budget": self.budget_,
+            "defaults": self.defaults_,
         }
         fitted["data"] |= self.inputs_.fit_metrics()
         if self.blend_:
@@ -668,6 +690,9 @@ class Classifier(Estimator):
     def report(self) -> str:
         budget = self.metrics_.get("budget")  # runs before 0.2 have none
         rule = f"\nBudget ({budget['rule']}): {budget['reason']}" if budget else ""
+        defaults = self.metrics_.get("defaults")  # runs before 0.3 have none
+        if defaults:
+            rule += f"\nDefaults ({defaults['rule']}): {defaults['reason']}"
         if self.blend_:
             rule += f"\nBlend: {self.blend_['reason']}"
         return super().report() + rule
@@ -697,6 +722,13 @@ class Classifier(Estimator):
             target = torch.tensor(self.labels_.encode(examples.labels))
         return SequenceDataset(self.inputs_.encode(examples), target)
 
+    def resolved(self, name: str):
+        """The setting ``name`` as this fit uses it: as given, or where unset (None) and
+        named by the kind's rule (``defaults_``, ``Inputs.defaults``), the rule's value."""
+        value = getattr(self, name)
+        defaults = vars(self).get("defaults_") or {}
+        return defaults[name] if value is None and name in defaults else value
+
     def _hidden_size(self) -> int:
         if self.hidden_size is not None:
             return self.hidden_size
@@ -717,7 +749,7 @@ class Classifier(Estimator):
             "embedding_dim": self.embedding_dim,
             "head_hidden": self.head_hidden,
             "dropout": self.dropout,
-            "embedding_dropout": self.embedding_dropout,
+            "embedding_dropout": self.resolved("embedding_dropout"),
         }
 
     def _build_model(self) -> SequenceClassifier:
@@ -802,9 +834,11 @@ class Classifier(Estimator):
             "conv_channels": list(self.conv_channels_),
             **self.inputs_.baselines_state(),
             "blend": self.blend_,
+            "defaults": self.defaults_,
         }
 
     def _restore(self, state: dict) -> None:
+        self.defaults_ = state.get("defaults", BEFORE_RULES)
         self.inputs_ = self._inputs(state["kind"])
         self.labels_ = Vocabulary.from_dict(state["labels"])
         self.majority_ = state["majority"]

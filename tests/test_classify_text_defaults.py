@@ -1,5 +1,6 @@
-"""The text classifier's blend with its best linear baseline: the weight chosen on the
-validation part, the probabilities it gives, what a run keeps, and where it is refused."""
+"""The text classifier's defaults that follow the size of the data (``text_defaults``), and
+its blend with its best linear baseline: the weight chosen on the validation part, the
+probabilities it gives, what a run keeps, and where it is refused."""
 
 import json
 from pathlib import Path
@@ -8,7 +9,14 @@ import numpy as np
 import pytest
 
 from rnnkit.data.readers import read_table
-from rnnkit.tasks.classify import BLEND_WEIGHTS, SMALL_BLEND_WEIGHT, Classifier, read_examples
+from rnnkit.tasks.classify import (
+    BEFORE_RULES,
+    BLEND_WEIGHTS,
+    SMALL_BLEND_WEIGHT,
+    Classifier,
+    read_examples,
+)
+from rnnkit.tasks.classify_inputs import text_defaults
 
 DATA = Path(__file__).parent / "data"
 SMALL = {"hidden_size": 8, "embedding_dim": 8, "epochs": 2, "progress": "none"}
@@ -94,3 +102,64 @@ def test_a_blended_classifier_does_not_stream(mr):
     ).fit(texts[:400], labels[:400])
     with pytest.raises(ValueError, match=r"blend the network's with .* blend='none'"):
         classifier.stream()
+
+
+# --- the rule --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("count", "rule", "word_dropout"),
+    [(300, "tiny", 0.5), (999, "tiny", 0.5), (1000, "small", 0.3), (19_999, "small", 0.3),
+     (20_000, "large", 0.1), (500_000, "large", 0.1)],
+)  # fmt: skip
+def test_the_rule_gives_its_documented_settings_by_size(count, rule, word_dropout):
+    defaults = text_defaults(count)
+    assert defaults["rule"] == rule
+    assert defaults["embedding_dropout"] == word_dropout
+    assert (defaults["min_freq"], defaults["ngrams"]) == (2, 2)
+    assert (defaults["stop_on"], defaults["blend"]) == ("loss", "linear")
+    assert f"{count:,} training texts" in defaults["reason"]
+
+
+def test_a_setting_given_keeps_its_value_and_the_rest_follow_the_rule(mr):
+    (texts, labels), _ = mr
+    classifier = Classifier(embedding_dropout=0.2, blend="none", **SMALL)
+    classifier.fit(texts[:300], labels[:300])
+    assert classifier.metrics_["defaults"]["rule"] == "tiny"
+    assert classifier.resolved("embedding_dropout") == 0.2
+    assert classifier.model_.embedding_dropout == 0.2
+    assert classifier.resolved("ngrams") == 2 and classifier.model_.ngram_bag.orders == 2
+    assert classifier.vocabulary_.min_freq == 2
+    assert classifier.blend_ is None
+    assert "Defaults (tiny): 300 training texts, under 1,000" in classifier.report()
+
+
+def test_feature_sequences_keep_their_own_rule():
+    rng = np.random.default_rng(0)
+    series = [rng.normal(size=(12, 2)).astype(np.float32) + (i % 2) for i in range(60)]
+    classifier = Classifier(**SMALL).fit(series, [str(i % 2) for i in range(60)])
+    assert classifier.defaults_["rule"] == "features"
+    assert classifier.resolved("ngrams") == 0 and classifier.resolved("stop_on") == "accuracy"
+
+
+def test_a_run_saved_before_the_rules_loads_with_the_old_defaults(mr, tmp_path):
+    (texts, labels), (test, _) = mr
+    old = {name: value for name, value in BEFORE_RULES.items() if name not in ("rule", "reason")}
+    classifier = Classifier(**old, **SMALL).fit(texts[:300], labels[:300])
+    run = tmp_path / "run"
+    classifier.save(run)
+    config = json.loads((run / "config.json").read_text())
+    state = json.loads((run / "data_state.json").read_text())
+    settings = config["settings"]
+    for name in ("stop_on", "blend"):  # settings that did not exist
+        settings.pop(name)
+    for name in ("embedding_dropout", "min_freq", "ngrams"):  # the old defaults, explicit
+        settings[name] = old[name]
+    del state["defaults"], state["blend"]
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "data_state.json").write_text(json.dumps(state))
+    loaded = Classifier.load(run)
+    assert loaded.resolved("blend") == "none" and loaded.blend_ is None
+    np.testing.assert_allclose(
+        loaded.predict_proba(test), classifier.predict_proba(test), rtol=1e-6
+    )
