@@ -73,6 +73,9 @@ def test_given_settings_win_over_the_rule():
     validated = training_budget(100, val=0.2)
     per_epoch = math.ceil(80 / 10)
     assert validated["patience"] == math.ceil(0.2 * SMALL_STEPS / per_epoch)
+    # So does a large set whose epochs are few steps: 1,500 examples, 43 steps an epoch.
+    assert training_budget(1500)["patience"] == math.ceil(0.2 * SMALL_STEPS / 43)
+    assert training_budget(10_453)["patience"] == 3  # 15 epochs: a fifth is 3
 
 
 def test_a_fit_reports_the_rule_it_applied(tmp_path):
