@@ -157,8 +157,12 @@ class NgramBag(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, T) -> class scores (B, C)."""
         scores = self.weight.new_zeros(ids.shape[0], self.weight.shape[1])
-        for n in range(1, min(self.orders, ids.shape[1]) + 1):
-            windows = ids.unfold(1, n, 1)  # (B, T - n + 1, n)
+        # Padding on the right gives every order a window even for T < n, without a branch
+        # on T (so the time axis stays free in an exported graph); windows that reach into
+        # it hold id 0 and count nothing.
+        ids = torch.nn.functional.pad(ids, (0, self.orders - 1))
+        for n in range(1, self.orders + 1):
+            windows = ids.unfold(1, n, 1)  # (B, T + orders - n, n)
             key = torch.full_like(windows[..., 0], n)
             for k in range(n):
                 key = key * self.PRIME + windows[..., k]
