@@ -137,7 +137,7 @@ def training_budget(count: int, *, epochs=None, steps=None, batch_size=None, val
         patience = max(patience, math.ceil(0.2 * steps / per_epoch))
         reason = (
             f"{size}: {'the validation data' if val_data else f'{val:.0%} held out'} stops "
-            f"training after {patience} epochs without a better accuracy, within {epochs} "
+            f"training after {patience} epochs without a better validation score, within {epochs} "
             f"epochs of {per_epoch} steps of {batch_size}, {schedule or 'constant'} schedule"
         )
     return {"rule": rule, "reason": reason, "val": val, "batch_size": batch_size,

@@ -220,15 +220,11 @@ class Inputs:
 LARGE_TEXT = 8_000
 """From this many training texts on, text is regularised less (``text_defaults``)."""
 
-TEXT_RULES = {
-    "tiny": {"embedding_dropout": 0.5, "min_freq": 2, "ngrams": 2, "stop_on": "loss",
-             "blend": "linear"},
-    "small": {"embedding_dropout": 0.5, "min_freq": 2, "ngrams": 2, "stop_on": "loss",
-              "blend": "linear"},
-    "large": {"embedding_dropout": 0.3, "min_freq": 2, "ngrams": 2, "stop_on": "loss",
-              "blend": "linear"},
-}  # fmt: skip
-"""The text settings of each size of training set; see ``text_defaults``."""
+TEXT_WORD_DROPOUT = {"tiny": 0.5, "small": 0.5, "large": 0.3}
+"""The word-type dropout of each size of training set; see ``text_defaults``."""
+
+TEXT_EVERY_SIZE = {"min_freq": 2, "ngrams": 2, "stop_on": "loss", "blend": "linear"}
+"""The text settings of the rule that are the same at every size."""
 
 
 def text_defaults(count: int) -> dict:
@@ -255,7 +251,7 @@ def text_defaults(count: int) -> dict:
     from .classify import SMALL_DATA
 
     rule = "tiny" if count < SMALL_DATA else "small" if count < LARGE_TEXT else "large"
-    settings = TEXT_RULES[rule]
+    settings = {"embedding_dropout": TEXT_WORD_DROPOUT[rule], **TEXT_EVERY_SIZE}
     bounds = {"tiny": f"under {SMALL_DATA:,}", "small": f"{SMALL_DATA:,} to {LARGE_TEXT:,}",
               "large": f"{LARGE_TEXT:,} or more"}  # fmt: skip
     reason = (
@@ -355,9 +351,7 @@ class TextInputs(Inputs):
             "tfidf_logistic": "logistic regression (TF-IDF 1-2-grams)",
         }
 
-    @staticmethod
-    def defaults(count: int) -> dict:
-        return text_defaults(count)
+    defaults = staticmethod(text_defaults)
 
     def blend_partner(self) -> str | None:
         """The linear model of the highest cross-validated accuracy on the training part
