@@ -679,3 +679,67 @@ ONE = torch.zeros(1, dtype=torch.long)
 def test_bad_input_is_refused_clearly(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# --- banned tokens ---------------------------------------------------------------------------
+
+
+class FavouriteDecoder(TableDecoder):
+    """A table decoder whose every step prefers tokens 0 and 1 (padding and <unk>, say)."""
+
+    def __init__(self):
+        super().__init__(eos=EOS, eos_bias=-1.0)
+        self.table[:, :2] += 6.0
+
+
+def test_no_search_emits_a_banned_token_and_log_probs_stay_the_models():
+    decoder, start, banned = FavouriteDecoder(), torch.tensor([2, 3, 4]), (0, 1)
+    unbanned = greedy(decoder, None, start, 8, EOS)
+    assert set(unbanned.tokens.flatten().tolist()) & {0, 1}, "the test prefers 0 and 1"
+    found = {
+        "greedy": greedy(decoder, None, start, 8, EOS, banned=banned),
+        "sample": sample(
+            decoder, None, start, 8, EOS, banned=banned, generator=torch.Generator().manual_seed(0)
+        ),
+        "hot": sample(
+            decoder,
+            None,
+            start,
+            8,
+            EOS,
+            temperature=5.0,
+            top_k=6,
+            banned=banned,
+            generator=torch.Generator().manual_seed(1),
+        ),
+    }
+    for name, decoded in found.items():
+        for b in range(3):
+            tokens = row_tokens(decoded, b)
+            assert not set(tokens) & {0, 1}, (name, tokens)
+            expected = teacher_forced_log_prob(decoder, None, int(start[b]), tokens,
+                                               EOS if decoded.finished[b] else None)  # fmt: skip
+            assert decoded.log_probs[b].item() == pytest.approx(expected)
+    # Greedy takes the best allowed token: the argmax of the table without columns 0 and 1.
+    first = decoder.table[start][:, 2:].argmax(-1) + 2
+    assert found["greedy"].tokens[:, 0].tolist() == first.tolist()
+    for hypotheses in beam_search(decoder, None, start, 8, EOS, beam_size=4, n_best=4,
+                                  banned=banned):  # fmt: skip
+        for hypothesis in hypotheses:
+            assert not set(hypothesis.tokens) & {0, 1}
+    streamed = {
+        t for step, _ in stream(decoder, None, start, 8, EOS, banned=banned) for t in step.tolist()
+    }
+    assert not streamed & {0, 1}
+
+
+@pytest.mark.parametrize(
+    ("banned", "error", "message"),
+    [((7,), ValueError, r"ids \[7\] outside the vocabulary of 6"),
+     (tuple(range(6)), ValueError, "every one of the 6 tokens"),
+     (("pad",), TypeError, "sequence of token ids"),
+     (0, TypeError, "sequence of token ids")],
+)  # fmt: skip
+def test_bad_banned_ids_are_refused(banned, error, message):
+    with pytest.raises(error, match=message):
+        greedy(TableDecoder(), None, torch.tensor([1]), 3, banned=banned)

@@ -294,3 +294,20 @@ TOKENS = torch.randint(V, (2, 3))
 def test_bad_input_is_refused(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("method", ["greedy", "sample", "beam"])
+def test_generation_never_emits_banned_tokens_or_the_start(method):
+    model = make("classes", "init")
+    with torch.no_grad():  # make token 0 (padding, say) and the start token the likeliest
+        model.output.linear.bias[0] += 20.0
+        model.output.linear.bias[1] += 20.0
+    condition = torch.arange(CLASSES)
+    options = {"generator": torch.Generator().manual_seed(0)} if method == "sample" else {}
+    free = model.generate(condition, bos=1, eos=V - 1, max_length=12, method=method, **options)
+    assert {0} & {t for row in free for t in row}, "the test's model prefers 0"
+    if method == "sample":
+        options = {"generator": torch.Generator().manual_seed(0)}
+    found = model.generate(condition, bos=1, eos=V - 1, max_length=12, method=method,
+                           banned=[0], **options)  # fmt: skip
+    assert not {0, 1} & {t for row in found for t in row}

@@ -387,3 +387,31 @@ def test_a_tied_model_saves_and_loads(text, tmp_path):
     loaded = LanguageModeler.load(tmp_path / "run")
     assert loaded.model_.output.linear.weight is loaded.model_.embedding.weight
     assert "".join(loaded.generate("A", 20, seed=0)) == "".join(modeler.generate("A", 20, seed=0))
+
+
+def test_generated_text_holds_no_padding_and_no_unk_unless_asked(text, tmp_path):
+    """A word model that keeps 30 word types reads a text that is mostly <unk>, so <unk> is
+    what it would say most; generation says the likeliest of the other words instead."""
+    from click.testing import CliRunner
+
+    from rnnkit.cli import main
+
+    path = tmp_path / "words.txt"
+    path.write_text(text[:20000])
+    modeler = LanguageModeler(level="word", max_vocab=30, hidden_size=16, epochs=1,
+                              batch_size=8, bptt=20, progress="none")  # fmt: skip
+    train_run(modeler, path, tmp_path / "run")
+    unk = modeler.vocabulary_.tokens[modeler.vocabulary_.unk_id]
+    pad = modeler.vocabulary_.tokens[modeler.vocabulary_.pad_id]
+    allowed = "".join(modeler.generate("the", 60, temperature=0, allow_unk=True))
+    assert unk in allowed, "the test's model prefers <unk>"
+    for options in ({"temperature": 0}, {"seed": 0}, {"seed": 1, "temperature": 3.0}):
+        pieces = list(modeler.generate("the", 60, **options))
+        words = "".join(pieces).split()
+        assert len(pieces) == 60 and unk not in words and pad not in words, (options, words)
+    command = ["lm", "generate", "--run", str(tmp_path / "run"), "--length", "60",
+               "--temperature", "0"]  # fmt: skip
+    printed = CliRunner().invoke(main, command)
+    assert printed.exit_code == 0 and unk not in printed.output and pad not in printed.output
+    asked = CliRunner().invoke(main, [*command, "--allow-unk"])
+    assert asked.exit_code == 0 and unk in asked.output

@@ -90,6 +90,18 @@ def test_beam_of_one_equals_greedy_and_the_run_loads_back(trained):
     )
 
 
+def test_translations_hold_no_padding_start_or_unk_unless_asked(trained):
+    translator, _, _ = trained
+    sources = [s for s, _ in read_pairs(PAIRS)[:40]]
+    vocabulary = translator.target_vocabulary_
+    never = {vocabulary.pad_id, vocabulary.unk_id, 2}  # 2: <s>
+    for beam in (1, 3):
+        ids = translator.translate_ids(sources, beam_size=beam)
+        assert not never & {t for row in ids for t in row}, beam
+        asked = translator.translate_ids(sources, beam_size=beam, allow_unk=True)
+        assert not {vocabulary.pad_id, 2} & {t for row in asked for t in row}, beam
+
+
 def test_batched_translation_equals_one_sentence_at_a_time(trained):
     translator, _, _ = trained
     sources = [s for s, _ in read_pairs(PAIRS)[20:28]]

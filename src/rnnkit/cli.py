@@ -462,12 +462,14 @@ def lm_evaluate(run, data, held_out):
 @click.option("--top-k", type=int, help="Sample among the K likeliest tokens.")
 @click.option("--top-p", type=float, help="Sample among the likeliest tokens of mass P.")
 @click.option("--seed", type=int, help="Make the text reproducible.")
-def lm_generate(run, prime, length, temperature, top_k, top_p, seed):
+@click.option("--allow-unk", is_flag=True, help="Let the text hold <unk> (rare words).")
+def lm_generate(run, prime, length, temperature, top_k, top_p, seed, allow_unk):
     """Print text that follows PRIME, token by token as it is sampled."""
     modeler = LanguageModeler.load(run)
     pieces = modeler.generate(
-        prime, length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed
-    )
+        prime, length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+        allow_unk=allow_unk,
+    )  # fmt: skip
     click.echo(prime, nl=False)
     for piece in pieces:
         click.echo(piece, nl=False)

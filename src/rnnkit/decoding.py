@@ -29,6 +29,12 @@ not meaningful past its ``eos``. ``max_length`` counts steps, i.e. tokens includ
 To continue generating where ``greedy`` or ``sample`` stopped at ``max_length``, call it again
 with ``state=decoded.state`` and ``start`` = each row's last token.
 
+**Banned tokens.** Every search takes ``banned``, token ids it never emits (a vocabulary's
+padding, and its ``<unk>`` unless the caller wants it): their scores are set to ``-inf``
+before the choice, so greedy takes the best allowed token, sampling renormalises over the
+allowed ones, and beam search never extends a beam with one. Reported log-probabilities stay
+the model's own. Banning every token, or an id outside the vocabulary, is an error.
+
 **Greedy** (:func:`greedy`): ``y_t = argmax_v z_t[v]`` (the first of equal maxima, as
 ``torch.argmax``). The most probable token at each step, not the most probable sequence.
 
@@ -283,7 +289,32 @@ def filter_logits(
 # --- greedy and sampling: one step loop ----------------------------------------------------
 
 
-def _steps(decoder, state, start, max_length, eos, temperature, top_k, top_p, generator):
+def _ban(logits: torch.Tensor, banned: tuple[int, ...]) -> torch.Tensor:
+    """``logits`` with the ``banned`` ids at ``-inf`` (checked against the vocabulary)."""
+    if not banned:
+        return logits
+    V = logits.shape[-1]
+    outside = [b for b in banned if not 0 <= b < V]
+    if outside:
+        raise ValueError(f"banned holds ids {outside} outside the vocabulary of {V} tokens")
+    if len(set(banned)) >= V:
+        raise ValueError(f"banned holds every one of the {V} tokens: nothing is left to emit")
+    index = torch.tensor(banned, device=logits.device)
+    return logits.index_fill(-1, index, float("-inf"))
+
+
+def _check_banned(banned) -> tuple[int, ...]:
+    try:
+        ids = tuple(banned)
+    except TypeError:
+        raise TypeError(f"banned must be a sequence of token ids, got {banned!r}") from None
+    if not all(is_integer(b, numpy=True) for b in ids):
+        raise TypeError(f"banned must be a sequence of token ids (integers), got {banned!r}")
+    return tuple(int(b) for b in ids)
+
+
+def _steps(decoder, state, start, max_length, eos, temperature, top_k, top_p, generator,
+           banned=()):  # fmt: skip
     """The step loop shared by greedy, sample and stream (arguments already checked).
 
     Yields per step ``(tokens (B,), log p of them (B,), state)``; rows that have ended yield
@@ -295,10 +326,11 @@ def _steps(decoder, state, start, max_length, eos, temperature, top_k, top_p, ge
     for _ in range(max_length):
         logits, state = decoder.decode_step(tokens, state)
         vocab_size = _check_logits(logits, start.shape[0], vocab_size, eos)
+        allowed = _ban(logits, banned)
         if temperature == 0:
-            tokens = logits.argmax(-1)
+            tokens = allowed.argmax(-1)
         else:
-            filtered = filter_logits(logits, temperature, top_k, top_p)
+            filtered = filter_logits(allowed, temperature, top_k, top_p)
             probs = torch.softmax(
                 filtered, -1, dtype=torch.promote_types(logits.dtype, torch.float32)
             )
@@ -313,7 +345,8 @@ def _steps(decoder, state, start, max_length, eos, temperature, top_k, top_p, ge
             return
 
 
-def _checked_steps(decoder, state, start, max_length, eos, temperature, top_k, top_p, generator):
+def _checked_steps(decoder, state, start, max_length, eos, temperature, top_k, top_p, generator,
+                   banned=()):  # fmt: skip
     """``_steps`` after checking every argument, so a bad one fails at the call."""
     _check_decoder(decoder, "decode_step")
     start = _check_start(start)
@@ -322,14 +355,17 @@ def _checked_steps(decoder, state, start, max_length, eos, temperature, top_k, t
     _check_filters(temperature, top_k, top_p)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
-    return _steps(decoder, state, start, max_length, eos, temperature, top_k, top_p, generator)
+    banned = _check_banned(banned)
+    return _steps(decoder, state, start, max_length, eos, temperature, top_k, top_p, generator,
+                  banned)  # fmt: skip
 
 
-def _decode(decoder, state, start, max_length, eos, pad, temperature, top_k, top_p, generator):
+def _decode(decoder, state, start, max_length, eos, pad, temperature, top_k, top_p, generator,
+            banned=()):  # fmt: skip
     pad = _check_int("pad", pad)
     chosen, log_ps = [], []
     for tokens, log_p, step_state in _checked_steps(
-        decoder, state, start, max_length, eos, temperature, top_k, top_p, generator
+        decoder, state, start, max_length, eos, temperature, top_k, top_p, generator, banned
     ):
         chosen.append(tokens)
         log_ps.append(log_p)
@@ -350,7 +386,14 @@ def _decode(decoder, state, start, max_length, eos, pad, temperature, top_k, top
 
 
 def greedy(
-    decoder, state, start: torch.Tensor, max_length: int, eos: int | None = None, pad: int = 0
+    decoder,
+    state,
+    start: torch.Tensor,
+    max_length: int,
+    eos: int | None = None,
+    pad: int = 0,
+    *,
+    banned=(),
 ) -> Decoded:
     """Greedy decoding: the most probable token at every step, ``argmax_v z_t[v]``.
 
@@ -361,6 +404,7 @@ def greedy(
         max_length: steps at most (tokens including ``eos``), >= 1.
         eos: the end-of-sequence token, or None to always run ``max_length`` steps.
         pad: what fills ``tokens`` after each row's end.
+        banned: token ids never emitted (see the module docstring).
 
     Returns:
         :class:`Decoded`.
@@ -368,7 +412,7 @@ def greedy(
     >>> out = greedy(model, model.start(condition), torch.full((B,), bos), 50, eos=eos)
     >>> out.tokens[b, : out.lengths[b]]  # row b's tokens
     """
-    return _decode(decoder, state, start, max_length, eos, pad, 0, None, None, None)
+    return _decode(decoder, state, start, max_length, eos, pad, 0, None, None, None, banned)
 
 
 def sample(
@@ -383,6 +427,7 @@ def sample(
     top_p: float | None = None,
     generator: torch.Generator | None = None,
     pad: int = 0,
+    banned=(),
 ) -> Decoded:
     """Ancestral sampling: ``y_t ~ softmax(filter_logits(z_t, temperature, top_k, top_p))``.
 
@@ -392,7 +437,7 @@ def sample(
     unfiltered distribution.
     """
     return _decode(
-        decoder, state, start, max_length, eos, pad, temperature, top_k, top_p, generator
+        decoder, state, start, max_length, eos, pad, temperature, top_k, top_p, generator, banned
     )
 
 
@@ -407,6 +452,7 @@ def stream(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
+    banned=(),
 ) -> Iterator[tuple[torch.Tensor, Any]]:
     """Yields each step's tokens ``(B,)`` and the decoder state after them, as they are made.
 
@@ -420,7 +466,7 @@ def stream(
     ...     print(vocabulary.decode(tokens.tolist()), end="", flush=True)
     """
     steps = _checked_steps(
-        decoder, state, start, max_length, eos, temperature, top_k, top_p, generator
+        decoder, state, start, max_length, eos, temperature, top_k, top_p, generator, banned
     )
     return ((tokens, new_state) for tokens, _, new_state in steps)
 
@@ -438,6 +484,7 @@ def beam_search(
     beam_size: int = 5,
     length_penalty: float = 1.0,
     n_best: int = 1,
+    banned=(),
 ) -> list[list[Hypothesis]]:
     """Beam search (see the module docstring), ``B`` rows times ``beam_size`` beams in one batch.
 
@@ -452,6 +499,7 @@ def beam_search(
         length_penalty: ``α`` in ``score = log P(y) / |y|^α``; 0: no normalisation; > 0
             favours longer sequences, < 0 shorter ones.
         n_best: hypotheses returned per row, 1 to ``beam_size``.
+        banned: token ids never emitted (see the module docstring).
 
     Returns:
         for each row, its ``n_best`` best :class:`Hypothesis` by score, best first (fewer if
@@ -469,12 +517,13 @@ def beam_search(
             f"n_best must be in [1, beam_size={beam_size}] (a row keeps beam_size "
             f"hypotheses), got {n_best}"
         )
+    banned = _check_banned(banned)
     with torch.no_grad():
-        pools = _beam_search(decoder, state, start, max_length, eos, beam_size, alpha)
+        pools = _beam_search(decoder, state, start, max_length, eos, beam_size, alpha, banned)
     return [pool[:n_best] for pool in pools]
 
 
-def _beam_search(decoder, state, start, max_length, eos, K, alpha) -> list[list[Hypothesis]]:
+def _beam_search(decoder, state, start, max_length, eos, K, alpha, banned=()):
     B, device = start.shape[0], start.device
     if state is not None:
         state = decoder.reorder_state(state, torch.arange(B, device=device).repeat_interleave(K))
@@ -494,7 +543,7 @@ def _beam_search(decoder, state, start, max_length, eos, K, alpha) -> list[list[
         A = len(rows)
         logits, state = decoder.decode_step(tokens, state)
         vocab_size = V = _check_logits(logits, A * K, vocab_size, eos)
-        log_p = _log_softmax(logits).view(A, K, V)
+        log_p = _ban(_log_softmax(logits), banned).view(A, K, V)
         if beam_lp is None:
             # Only beam 0 of each row is live at first: K copies of one start would otherwise
             # fill the beam with K copies of the same sequence.

@@ -528,6 +528,12 @@ class Vocabulary:
             return self.unk_id
         raise self._unknown(token)
 
+    def unwanted_ids(self, allow_unk: bool = False) -> list[int]:
+        """The ids a generator must never emit (``rnnkit.decoding``'s ``banned``): the
+        padding, and ``<unk>`` unless ``allow_unk``; those the vocabulary lacks are left out."""
+        unwanted = [self.pad_id] + ([] if allow_unk else [self.unk_id])
+        return [i for i in unwanted if i is not None]
+
     def encode(self, tokens: Iterable[str]) -> list[int]:
         """The ids of ``tokens``; unknown ones become ``unk_id`` (or raise, without ``<unk>``)."""
         if isinstance(tokens, str):

@@ -305,6 +305,7 @@ class ConditionalGenerator(nn.Module):
         beam_size: int = 5,
         length_penalty: float = 1.0,
         generator: torch.Generator | None = None,
+        banned=(),
     ) -> list[list[int]]:
         """A token sequence for each condition (``<s>`` and ``</s>`` excluded).
 
@@ -316,6 +317,8 @@ class ConditionalGenerator(nn.Module):
                 ``temperature``, ``top_k``, ``top_p`` and a seeded ``generator`` for
                 reproducible draws) or "beam" (``beam_size``, ``length_penalty``: the best
                 sequence found, see ``rnnkit.decoding.beam_search``).
+            banned: token ids never emitted (a vocabulary's ``unwanted_ids()``: padding and
+                ``<unk>``); ``bos`` is never emitted either.
 
         Runs in evaluation mode without gradients (dropout off), then restores the mode.
         """
@@ -327,6 +330,7 @@ class ConditionalGenerator(nn.Module):
                 raise ValueError(
                     f"{name}={token} is not a token id: ids run from 0 to {self.vocab_size - 1}"
                 )
+        never = sorted({*banned, bos})
         was_training = self.training
         self.eval()
         try:
@@ -336,15 +340,16 @@ class ConditionalGenerator(nn.Module):
                 if method == "beam":
                     best = decoding.beam_search(
                         self, state, start, max_length, eos,
-                        beam_size=beam_size, length_penalty=length_penalty,
+                        beam_size=beam_size, length_penalty=length_penalty, banned=never,
                     )  # fmt: skip
                     return [hypotheses[0].tokens for hypotheses in best]
                 if method == "greedy":
-                    decoded = decoding.greedy(self, state, start, max_length, eos)
+                    decoded = decoding.greedy(self, state, start, max_length, eos, banned=never)
                 else:
                     decoded = decoding.sample(
                         self, state, start, max_length, eos,
                         temperature=temperature, top_k=top_k, top_p=top_p, generator=generator,
+                        banned=never,
                     )  # fmt: skip
         finally:
             self.train(was_training)

@@ -359,11 +359,13 @@ class LanguageModeler(Estimator):
         top_k: int | None = None,
         top_p: float | None = None,
         seed: int | None = None,
+        allow_unk: bool = False,
     ):
         """Yield the text that follows ``prime``, one token's text at a time, sampled from
         the model with ``temperature`` (0: greedy), ``top_k`` and ``top_p``. The prime is read
         once; each new token costs one step of the model from the carried state. With
-        ``seed`` the text is reproducible."""
+        ``seed`` the text is reproducible. Padding is never generated, nor ``<unk>`` unless
+        ``allow_unk``: the model's choice among the other tokens, renormalised."""
         from ..decoding import stream
 
         self._check_fitted()
@@ -384,6 +386,7 @@ class LanguageModeler(Estimator):
                 top_k=top_k,
                 top_p=top_p,
                 generator=generator,
+                banned=self.vocabulary_.unwanted_ids(allow_unk),
             )
             for tokens, _ in steps:
                 text = self.decode(tokens.tolist())

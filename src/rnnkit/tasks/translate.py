@@ -332,11 +332,15 @@ class Translator(Estimator):
             )
         return [row[: self.max_length] for row in ids]
 
-    def translate(self, sentences, *, beam_size: int | None = None, max_length=None) -> list:
+    def translate(self, sentences, *, beam_size: int | None = None, max_length=None,
+                  allow_unk: bool = False) -> list:  # fmt: skip
         """Translations of ``sentences`` (strings): greedy with ``beam_size=1``, else beam
         search (default: the ``beam_size`` setting). Outputs stop at ``</s>`` or at
-        ``max_length`` tokens (default: twice the source's, plus 10)."""
-        ids = self.translate_ids(sentences, beam_size=beam_size, max_length=max_length)
+        ``max_length`` tokens (default: twice the source's, plus 10). They never hold
+        padding or ``<s>``, nor ``<unk>`` unless ``allow_unk``."""
+        ids = self.translate_ids(
+            sentences, beam_size=beam_size, max_length=max_length, allow_unk=allow_unk
+        )
         return [self._text(row) for row in ids]
 
     def predict(self, sentences) -> list[str]:
@@ -344,22 +348,26 @@ class Translator(Estimator):
         contract's name)."""
         return self.translate(sentences)
 
-    def translate_ids(self, sentences, *, beam_size=None, max_length=None) -> list[list[int]]:
+    def translate_ids(self, sentences, *, beam_size=None, max_length=None,
+                      allow_unk: bool = False) -> list[list[int]]:  # fmt: skip
         """The target ids ``translate`` writes out (``</s>`` left out)."""
         self._check_fitted()
         if isinstance(sentences, str):
             raise TypeError("sentences must be a list of strings, got one string")
         sentences = list(sentences)
         ids = self._source_ids(sentences) if sentences else []
-        return self._search(ids, self.beam_size if beam_size is None else beam_size, max_length)
+        beam = self.beam_size if beam_size is None else beam_size
+        return self._search(ids, beam, max_length, allow_unk)
 
     def _text(self, ids: list[int]) -> str:
         return self._detokenize(self.target_vocabulary_.decode(ids))
 
-    def _search(self, ids: list[list[int]], beam: int, max_length) -> list[list[int]]:
-        """Greedy (``beam`` 1) or beam search from source ids, in batches of similar length."""
+    def _search(self, ids: list[list[int]], beam: int, max_length, allow_unk=False) -> list:
+        """Greedy (``beam`` 1) or beam search from source ids, in batches of similar length,
+        never emitting padding or ``<s>``, nor ``<unk>`` unless ``allow_unk``."""
         from ..decoding import beam_search, greedy
 
+        banned = [*self.target_vocabulary_.unwanted_ids(allow_unk), BOS]
         outputs = [None] * len(ids)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         with torch.no_grad():
@@ -373,12 +381,12 @@ class Translator(Estimator):
                 first = torch.full((len(rows),), BOS)
                 limit = max_length or int(lengths.max()) * 2 + 10
                 if beam == 1:
-                    decoded = greedy(self.model_, state, first, limit, EOS)
+                    decoded = greedy(self.model_, state, first, limit, EOS, banned=banned)
                     found = [row[:n].tolist() for row, n in zip(*decoded[:2], strict=True)]
                 else:
                     hypotheses = beam_search(
                         self.model_, state, first, limit, EOS,
-                        beam_size=beam, length_penalty=self.length_penalty,
+                        beam_size=beam, length_penalty=self.length_penalty, banned=banned,
                     )  # fmt: skip
                     found = [best[0].tokens for best in hypotheses]
                 for i, tokens in zip(rows, found, strict=True):
