@@ -446,7 +446,10 @@ class Classifier(Estimator):
 
     def _prepare(self, train: Examples, held: Examples | None):
         # The classes are a closed set: those of the validation data count too.
-        self.labels_ = label_vocabulary(train.labels + (held.labels if held is not None else []))
+        self.labels_ = label_vocabulary(
+            train.labels + (held.labels if held is not None else []),
+            source=f"data={train.source!r}",
+        )
         inputs = self.inputs_.fit(train)
         self.conv_channels_ = self._conv_channels()
         train_set = SequenceDataset(inputs, torch.tensor(self.labels_.encode(train.labels)))

@@ -31,6 +31,11 @@ def hold_out(count: int, fraction: float, seed: int, unit: str, labels=None):
     stratified by ``labels`` if given; a clear error when it would hold out nothing."""
     labels = np.zeros(count) if labels is None else np.asarray(labels)
     keep, hold = stratified_split(labels, fraction, seed)
+    if len(keep) == 0:
+        raise ValueError(
+            f"val={fraction} holds out all {count} {unit}, leaving none to train on; use a "
+            "smaller val, or more data"
+        )
     if len(hold) == 0:
         raise ValueError(
             f"val={fraction} holds out nothing from {count} {unit} (the fraction of each "
@@ -57,10 +62,18 @@ def run_batches(dataset, function, model, batch_size: int = EVAL_BATCH) -> list:
     return results
 
 
-def label_vocabulary(labels) -> Vocabulary:
+def label_vocabulary(labels, what: str = "class", source: str = "the training data") -> Vocabulary:
     """The distinct labels as a vocabulary without pad/unk, in sorted order (numerically when
-    they all are numbers: "2" before "10"), so class ids do not depend on the data's order."""
+    they all are numbers: "2" before "10"), so class ids do not depend on the data's order.
+    Fewer than two are refused in the user's words (``what``: "class", "tag"; ``source``:
+    where they came from), not in a model's (``num_classes=1``)."""
     distinct = set(labels)
+    if len(distinct) < 2:
+        found = f"a single {what} {next(iter(distinct))!r}" if distinct else f"no {what}"
+        raise ValueError(
+            f"{source} has {found}: there is nothing to tell apart; a model needs examples "
+            f"of at least two {what}{'es' if what.endswith('s') else 's'}"
+        )
     try:  # ("1", "1.0") are equal as numbers: the text decides, not the set's order
         ordered = sorted(distinct, key=lambda label: (float(label), label))
     except ValueError:

@@ -131,7 +131,7 @@ class Tagger(Estimator):
         tokens, tags = _unzip(train)
         # The tags are a closed set: those of the validation data count too.
         labelled = tags + (_unzip(held)[1] if held is not None else [])
-        self.labels_ = label_vocabulary(t for s in labelled for t in s)
+        self.labels_ = label_vocabulary((t for s in labelled for t in s), what="tag")
         words = [[self._word(w) for w in sentence] for sentence in tokens]
         self.vocabulary_ = Vocabulary(min_freq=self.min_freq).fit(words)
         spellings = (list(w) for s in tokens for w in s)
