@@ -37,6 +37,47 @@ def partial_path(out) -> Path:
     return out.with_name(out.name + ".partial")
 
 
+class RunLockedError(FileExistsError):
+    """Another process is writing the same run directory (a ``FileExistsError``: the run is
+    taken, as an existing one is)."""
+
+
+@contextmanager
+def run_lock(out):
+    """Hold ``NAME.lock`` beside the run directory ``out`` while a run is written into it: an
+    OS lock (``flock``), so a process that dies releases it and a killed run can still be
+    resumed. A second process is refused at once with the holder's pid and start time
+    (``RunLockedError``). Where the OS has no ``fcntl`` (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    import time
+
+    path = Path(out).with_name(Path(out).name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(descriptor, 200).decode(errors="replace").strip() or "unknown"
+            raise RunLockedError(
+                f"out={str(out)!r} is being written by another process ({holder}); wait for "
+                "it to end, or choose another out"
+            ) from None
+        os.ftruncate(descriptor, 0)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+        os.write(descriptor, f"pid {os.getpid()}, started {stamp}".encode())
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # while still held: no other process is inside
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
 @contextmanager
 def staging(out, *, overwrite: bool = False, resume: bool = False):
     """Yield the directory to write the run into; on success it becomes ``out``.
@@ -46,12 +87,24 @@ def staging(out, *, overwrite: bool = False, resume: bool = False):
     partial directory stays when resuming could use it (it holds a checkpoint), else it goes.
     """
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"out={str(out)!r} already exists; choose another or overwrite it")
     partial = partial_path(out)
     if process_rank() != 0:  # the main process alone writes
+        if out.exists() and not overwrite:
+            raise FileExistsError(
+                f"out={str(out)!r} already exists; choose another or overwrite it"
+            )
         yield partial
         return
+    with run_lock(out):
+        if out.exists() and not overwrite:
+            raise FileExistsError(
+                f"out={str(out)!r} already exists; choose another or overwrite it"
+            )
+        yield from _staged(out, partial, resume)
+
+
+def _staged(out: Path, partial: Path, resume: bool):
+    """``staging``'s work once the run is locked: the partial directory, then ``out``."""
     if partial.exists() and not resume:
         shutil.rmtree(partial)
     partial.mkdir(parents=True, exist_ok=True)
