@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -58,7 +57,5 @@ def test_the_lock_is_released_on_an_error_and_reentered_after(tmp_path):
     out = tmp_path / "run"
     with pytest.raises(ValueError, match="boom"), run_lock(out):
         raise ValueError("boom")
-    started = time.monotonic()
     with run_lock(out):
         assert (tmp_path / "run.lock").read_text().startswith(f"pid {os.getpid()}, started ")
-    assert time.monotonic() - started < 5
