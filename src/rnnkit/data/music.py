@@ -123,15 +123,16 @@ def _music21():
     return music21
 
 
-def from_score(score, name: str, resolution: int, *, parts=None) -> Piece:
+def from_score(score, name: str, resolution: int, *, parts=None, source=None) -> Piece:
     """A music21 score as a ``Piece``. ``parts``: the part names to keep (each matched by
     its first line, e.g. the chorales' Soprano, Alto, Tenor, Bass); None keeps every part but
     percussion. Grace notes and notes off the grid of ``resolution`` are moved or dropped and
-    counted in ``dropped``."""
+    counted in ``dropped``. ``source``: the file, as errors name it (default ``name``)."""
     music21 = _music21()
     chosen = []
     for part in score.parts if hasattr(score, "parts") and score.parts else [score]:
-        label = str(part.partName or "").split("\r")[0].split("\n")[0].strip()
+        # A score without parts is read as one (its partName is not a Score's attribute).
+        label = str(getattr(part, "partName", "") or "").split("\r")[0].split("\n")[0].strip()
         instrument = part.getInstrument(returnDefault=False)
         if isinstance(instrument, music21.instrument.UnpitchedPercussion):
             continue
@@ -159,9 +160,8 @@ def from_score(score, name: str, resolution: int, *, parts=None) -> Piece:
     voices = tuple(label for label, _ in chosen)
     piece = Piece(name, np.array(rows, dtype=np.int64), resolution, voices, bar, dropped)
     if not len(piece.notes):
-        raise ValueError(f"{name}: the score has no pitched notes")
-    if len(piece.notes):
-        piece.notes[:, 2:] -= piece.notes[:, 2].min()  # the first note starts the piece
+        raise ValueError(f"{source or name}: the score has no pitched notes")
+    piece.notes[:, 2:] -= piece.notes[:, 2].min()  # the first note starts the piece
     return piece
 
 
@@ -176,7 +176,7 @@ def read_piece(path, resolution: int) -> Piece:
         score = music21.converter.parse(str(path))
     except Exception as error:  # music21 raises many kinds; all mean "not a score"
         raise ValueError(f"{path}: music21 cannot read it as a score ({error})") from error
-    return from_score(score, path.stem, resolution)
+    return from_score(score, path.stem, resolution, source=path)
 
 
 def bach_chorales(resolution: int, *, limit: int | None = None) -> list[Piece]:

@@ -40,8 +40,10 @@ def read_wav(path) -> tuple[np.ndarray, int]:
             raw = reader.readframes(count)
     except (wave.Error, EOFError, OSError) as error:
         raise ValueError(f"{path}: not a readable PCM WAV file ({error})") from error
-    if count == 0 or not raw:
+    if count == 0 or len(raw) < channels * width:
         raise ValueError(f"{path}: the WAV file holds no samples")
+    if rate <= 0:
+        raise ValueError(f"{path}: the WAV header gives a sample rate of {rate} Hz")
     if width == 1:  # unsigned
         samples = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
     elif width == 2:
