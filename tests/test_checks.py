@@ -254,10 +254,10 @@ def test_numpy_scalars_are_taken_where_they_were():
     assert TrainerSettings.of(lr=np.float32(0.1), epochs=2).lr == np.float32(0.1)
     with pytest.raises(ValueError, match=r"num_layers=np.int64\(2\) must be an integer >= 1"):
         rk.LSTM(2, 3, num_layers=np.int64(2))
-    with pytest.raises(ValueError, match=r"lr=np.float32\(0.1\) must be a number > 0"):
+    with pytest.raises(ValueError, match=r"lr=np.float32\(0.1\) must be a finite number > 0"):
         TRAINING["lr"].check(np.float32(0.1))
     TRAINING["lr"].check(np.float64(0.1))  # a float
     with pytest.raises(ValueError, match=r"epochs=True must be an integer >= 1 or None"):
         TRAINING["epochs"].check(True)
-    with pytest.raises(ValueError, match=r"lr=nan must be a number > 0"):
+    with pytest.raises(ValueError, match=r"lr=nan must be a finite number > 0"):
         TRAINING["lr"].check(NAN)

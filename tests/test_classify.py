@@ -260,7 +260,7 @@ def test_a_class_seen_only_in_validation_data_is_known():
 def test_layer_options_the_model_sets_or_does_not_know_are_errors(tmp_path):
     for option, message in (
         ("bidirectional=false", "rnn_options ['bidirectional'] are settings of SequenceClassifier"),
-        ("foo=1", "unexpected keyword argument 'foo'"),
+        ("foo=1", "['foo'] are not options of the lstm layer"),
     ):
         out = tmp_path / option
         result = run("classify", "train", "--data", MR, "--option", option, "--out", out)

@@ -351,9 +351,9 @@ def test_a_failed_fit_leaves_no_fitted_state_behind(runs, tmp_path):
     [
         ({"patience": 0}, "patience=0 must be an integer >= 1 or None"),
         ({"steps": 0}, "steps=0 must be an integer >= 1 or None"),
-        ({"minutes": 0}, "minutes=0 must be a number > 0 or None"),
-        ({"seed": -1}, "seed=-1 must be an integer >= 0"),
-        ({"lr": "fast"}, "lr='fast' must be a number > 0"),
+        ({"minutes": 0}, "minutes=0 must be a finite number > 0 or None"),
+        ({"seed": -1}, "seed=-1 must be an integer in [0, 4294967295]"),
+        ({"lr": "fast"}, "lr='fast' must be a finite number > 0"),
         ({"diagnose_every": 0}, "diagnose_every=0 must be an integer >= 1 or None"),
         ({"optimizer": "adagrad"}, "optimizer='adagrad' is not one of"),
     ],

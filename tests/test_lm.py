@@ -311,7 +311,7 @@ def test_unknown_characters_are_read_as_unk_and_counted(trained):
         ({"level": "byte"}, "level='byte' is not one of"),
         ({"val": 0}, "val=0 must be a fraction in \\(0, 1\\)"),
         ({"bptt": 0}, "bptt=0 must be an integer >= 1"),
-        ({"minutes": -1}, "minutes=-1 must be a number > 0"),
+        ({"minutes": -1}, "minutes=-1 must be a finite number > 0"),
         ({"rnn_options": {"hidden_size": 3}}, "settings of LanguageModel itself"),
     ],
 )

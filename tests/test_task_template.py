@@ -151,7 +151,7 @@ def test_the_one_registration_line_gives_train_evaluate_and_predict(tmp_path):
     assert "--scale FLOAT The sums are learnt divided by this. [default: 10.0]" in help_text
     bad = runner.invoke(cli.main, ["seqsum", "train", "--data", str(train), "--scale", "-1",
                                    "--out", str(tmp_path / "bad")])  # fmt: skip
-    assert bad.exit_code != 0 and "scale=-1.0 must be a number > 0" in bad.output
+    assert bad.exit_code != 0 and "scale=-1.0 must be a finite number > 0" in bad.output
     assert not (tmp_path / "bad").exists() and not (tmp_path / "bad.partial").exists()
 
 

@@ -58,8 +58,8 @@ def test_gaps_are_measured_in_business_days_for_trading_data():
     "data, kwargs, message",
     [
         (frame([1.0, 2.0]), {"columns": ["Close"]}, "column 'Close' is not in the data; it has"),
-        (frame(["1", "x"]), {"columns": ["y"]}, "column 'y' is not a finite number at row 1: 'x'"),
-        (frame([1.0, np.inf]), {"columns": ["y"]}, "column 'y' is not a finite number at row 1"),
+        (frame(["1", "x"]), {"columns": ["y"]}, "row 1: column 'y' holds 'x', not a finite number"),
+        (frame([1.0, np.inf]), {"columns": ["y"]}, "row 1: column 'y' holds inf, not a finite"),
         (
             frame([1.0]),
             {"columns": ["y"], "where": {"Ticker": "X"}},
@@ -73,7 +73,7 @@ def test_gaps_are_measured_in_business_days_for_trading_data():
         (
             frame([1.0, 2.0]).assign(date=["2024-01-01", "soon"]),
             {"columns": ["y"]},
-            "date column 'date': row 1 holds 'soon', not a date",
+            "row 1: date column 'date' holds 'soon', not a date",
         ),
         (
             frame([1.0, np.nan, 3.0]),

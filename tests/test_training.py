@@ -697,7 +697,7 @@ def test_importing_training_leaves_pandas_and_safetensors_unloaded():
             TypeError,
             r"val_metrics\['val_r2'\] must be callable\(model\) -> float",
         ),
-        ({"seed": -1}, ValueError, r"seed=-1 must be an integer >= 0"),
+        ({"seed": -1}, ValueError, r"seed=-1 must be an integer in \[0, 4294967295\]"),
         (
             {"progress": "fancy"},
             ValueError,

@@ -128,16 +128,18 @@ def check_positive(
     value,
     *,
     zero: bool = False,
+    finite: bool = False,
     numpy: bool = False,
     optional: bool = False,
     words=(),
     got: bool = False,
     error=ValueError,
 ):
-    """``value``, if it is a number > 0 (``zero``: >= 0; never NaN); else an error:
-    "name=value must be a number > 0"."""
-    ok = is_positive(value, zero=zero, numpy=numpy)
-    what = f"a number {'>=' if zero else '>'} 0"
+    """``value``, if it is a number > 0 (``zero``: >= 0; never NaN; ``finite``: not
+    infinity either); else an error: "name=value must be a number > 0" ("a finite number >
+    0")."""
+    ok = is_positive(value, zero=zero, numpy=numpy) and (not finite or math.isfinite(value))
+    what = f"a {'finite ' if finite else ''}number {'>=' if zero else '>'} 0"
     return _check(ok, name, value, what, optional, words, got, error)
 
 

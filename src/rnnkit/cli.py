@@ -7,6 +7,9 @@ the run goes through ``rnnkit.tasks.rundir.train_run``. ``register`` makes a new
 ``train``, ``evaluate`` and ``predict`` in one line. Under torchrun only rank 0 prints.
 """
 
+import re
+from pathlib import Path
+
 import click
 
 from .tasks.classify import Classifier
@@ -18,16 +21,45 @@ from .tasks.options import parse_assignments, parse_value
 from .tasks.tag import Tagger
 from .tasks.transcribe import Transcriber
 from .tasks.translate import Translator
+from .training.reproducibility import MAX_SEED
 
 
 class _Main(click.Group):
-    """Bad input ends in one line that says what is wrong, not a traceback."""
+    """Bad input ends in one line that says what is wrong, not a traceback; so do sizes
+    that ask for more memory than there is."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except (ValueError, FileNotFoundError, FileExistsError) as error:
             raise click.ClickException(str(error)) from error
+        except (RuntimeError, MemoryError, TypeError) as error:
+            reason = _out_of_memory(error)
+            if reason is None:
+                raise
+            raise click.ClickException(
+                f"out of memory: {reason}; smaller sizes (--hidden-size, --embedding-dim, "
+                "--num-layers, --batch-size) ask for less"
+            ) from error
+
+
+# How PyTorch and NumPy say that an allocation failed: too little memory (the message
+# says how much was asked for), or a size beyond what a tensor can index.
+_NO_MEMORY = ("can't allocate memory", "out of memory", "Unable to allocate")
+_TOO_LARGE = ("Storage size calculation overflowed", "Overflow when unpacking long")
+
+
+def _out_of_memory(error: BaseException) -> str | None:
+    """What ``error`` says if it is an allocation that failed, in a line; else None."""
+    text = str(error).strip()
+    if any(words in text for words in _TOO_LARGE):
+        return "a size larger than any tensor can hold"
+    asked = re.search(r"allocate (\d+) bytes", text)
+    if asked:
+        return f"{int(asked.group(1)) / 2**30:,.0f} GiB asked for at once"
+    if isinstance(error, MemoryError) or any(words in text for words in _NO_MEMORY):
+        return text.splitlines()[0] if text else "MemoryError"
+    return None
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
@@ -142,7 +174,7 @@ def _options(cls, reserved) -> tuple[list, dict]:
             continue
         dash = name.replace("_", "-")
         flags = setting.flags or (
-            (f"--{dash}/--no-{dash}",) if setting.type is bool else (f"--{dash}",)
+            (f"{_flag(setting)}/--no-{dash}",) if setting.type is bool else (_flag(setting),)
         )
         # A task with a budget rule sets these from its data unless they are given.
         ruled = name in cls.automatic or (name in ("epochs", "steps") and cls.automatic)
@@ -159,6 +191,13 @@ def _options(cls, reserved) -> tuple[list, dict]:
             )
         )
     return options, names
+
+
+def _flag(setting) -> str:
+    """The option that sets ``setting`` on the command line, as errors name it."""
+    if setting.flags:
+        return setting.flags[0].split("/")[0]  # "--lowercase/--no-lowercase": the first
+    return f"--{setting.name.replace('_', '-')}"
 
 
 def _with_options(function, options: list):
@@ -180,12 +219,14 @@ def _settings(cls, given: dict, names: dict) -> dict:
         if value is _NONE:
             value = None
         elif setting.type is dict:
-            flag = (setting.flags or (f"--{setting.name.replace('_', '-')}",))[0]
-            value = parse_assignments(value, flag, parse=setting.parse or parse_value)
+            value = parse_assignments(value, _flag(setting), parse=setting.parse or parse_value)
         elif setting.type is list and not setting.parse:
             value = list(value)
         settings[setting.name] = value
     return settings
+
+
+_SEED = click.IntRange(0, MAX_SEED)  # the seeds NumPy and torch both take
 
 
 def _echo(text: str) -> None:
@@ -207,14 +248,16 @@ def _train_command(
     read=(),
     build=None,
     name="train",
+    data_type=None,
 ):
     """``<group> train``: ``--data`` (unless ``data_help`` is None: the task makes its own),
     ``--test`` (with ``test_help``), ``options`` (besides the settings: how to read the
     data), an option per setting of ``cls`` (from its declarations), then
     ``rundir.train_run``. ``read``: the options that say how to read the data;
     ``build(settings, extra) -> estimator`` where ``options`` change settings (default
-    ``cls(**settings)``)."""
-    common = [click.option("--data", required=True, help=data_help)] if data_help else []
+    ``cls(**settings)``); ``data_type``: the click type of ``--data``."""
+    common = [click.option("--data", required=True, help=data_help, type=data_type)]
+    common = common if data_help else []
     if test_help:
         common.append(click.option("--test", help=test_help))
     placement = [
@@ -224,6 +267,7 @@ def _train_command(
     ]
     reserved = {"data", "test", "out", "overwrite", "resume", *read}
     settings_options, names = _options(cls, reserved)
+    flags = {name: _flag(cls.declarations()[name]) for name in names.values()}
 
     def train(out, overwrite, resume, data=None, test=None, **given):
         from .tasks.rundir import train_run
@@ -232,6 +276,7 @@ def _train_command(
         extra = {key: given.pop(key) for key in list(given) if key not in names}
         settings = _settings(cls, given, names)
         estimator = build(settings, extra) if build else cls(**settings)
+        _check_given(estimator, settings, flags)
         _echo(
             train_run(
                 estimator, data, out, test=test, read=reading, overwrite=overwrite, resume=resume
@@ -240,7 +285,31 @@ def _train_command(
 
     train.__doc__ = summary
     everything = [*common, *options, *settings_options, *placement]
-    return group.command(name)(_with_options(train, everything))
+    command = group.command(name)(_with_options(train, everything))
+    TRAIN_COMMANDS[f"{group.name} {name}" if group is not main else name] = (cls, flags)
+    return command
+
+
+# Every command that trains an estimator: its estimator class and the option of each setting
+# it has one for ({setting name: "--flag"}); the fuzz suite checks every one of them.
+TRAIN_COMMANDS: dict[str, tuple[type, dict[str, str]]] = {}
+
+
+def _check_given(estimator, settings: dict, flags: dict) -> None:
+    """``estimator.check_settings()``, its error naming the option of the setting it is
+    about ("Invalid value for '--test-fraction': test=0 must be …"): an option and its
+    setting may be spelled differently."""
+    try:
+        estimator.check_settings()
+    except ValueError as error:
+        about = [
+            flags[name]
+            for name in settings
+            if name in flags and str(error).startswith((f"{name}=", f"{flags[name][2:]}="))
+        ]
+        if not about:
+            raise
+        raise click.BadParameter(str(error), param_hint=f"'{about[0]}'") from None
 
 
 def register(
@@ -432,6 +501,11 @@ def tag_predict(run, source):
 # --- lm ------------------------------------------------------------------------------------
 
 
+# A language model's Python API takes a text or a path; the command line, always a file (a
+# path mistyped would otherwise be a text of a few characters to train on).
+_TEXT_FILE = click.Path(path_type=Path)
+
+
 @main.group()
 def lm():
     """Language models (many-to-many, aligned): train on a text, score, generate."""
@@ -442,12 +516,13 @@ _train_command(
     LanguageModeler,
     "Train a language model; report bits per character / perplexity beside n-gram models.",
     data_help="A text file (may be gzipped); its end is held out.",
+    data_type=_TEXT_FILE,
 )
 
 
 @lm.command("evaluate")
 @click.option("--run", required=True, help="Run directory written by `lm train`.")
-@click.option("--data", required=True, help="A text file to score.")
+@click.option("--data", required=True, type=_TEXT_FILE, help="A text file to score.")
 @click.option("--held-out", is_flag=True, help="Score only the part training held out.")
 def lm_evaluate(run, data, held_out):
     """Score a run on DATA; print and store bits per character and perplexity."""
@@ -461,7 +536,7 @@ def lm_evaluate(run, data, held_out):
 @click.option("--temperature", default=1.0, show_default=True, help="0: always the likeliest.")
 @click.option("--top-k", type=int, help="Sample among the K likeliest tokens.")
 @click.option("--top-p", type=float, help="Sample among the likeliest tokens of mass P.")
-@click.option("--seed", type=int, help="Make the text reproducible.")
+@click.option("--seed", type=_SEED, help="Make the text reproducible.")
 @click.option("--allow-unk", is_flag=True, help="Let the text hold <unk> (rare words).")
 def lm_generate(run, prime, length, temperature, top_k, top_p, seed, allow_unk):
     """Print text that follows PRIME, token by token as it is sampled."""
@@ -575,7 +650,7 @@ def transcribe_predict(run, sources, decoding, alignment_png):
     help="Plain-text file (may be gzipped) the image lines are taken from (default: the Zen of "
     "Python).",
 )
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--seed", type=_SEED, default=0, show_default=True)
 def transcribe_make_data(kind, out, train_count, test_count, text, seed):
     """Make a recognition set whose test voices or fonts training never meets."""
     if kind == "speech":
@@ -636,7 +711,7 @@ def _bach_test_part(run):
 @click.option("--bars", default=8, show_default=True, help="Bars to compose after the prime.")
 @click.option("--temperature", default=1.0, show_default=True, help="0: the likelier choice.")
 @click.option("--top-p", type=float, help="Keep an outcome only within this mass.")
-@click.option("--seed", type=int, help="Make the piece reproducible.")
+@click.option("--seed", type=_SEED, help="Make the piece reproducible.")
 @click.option(
     "--out", required=True, help="Path without suffix: writes .mid, .musicxml, .png, .wav."
 )

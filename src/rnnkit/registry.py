@@ -23,6 +23,7 @@ Adding a named cell is one entry here plus its tests:
 Nothing else names the cells: models, tasks and the CLI take the new name from here.
 """
 
+import inspect
 from dataclasses import dataclass
 
 from torch import nn
@@ -89,6 +90,20 @@ def entry(cell: str) -> CellEntry:
     return CELLS[cell]
 
 
+def layer_options(cell: str) -> list[str]:
+    """The options the layer of ``cell`` takes besides its sizes (its own, such as
+    ``layer_norm``, and those of every layer, such as ``recurrent_dropout``)."""
+    from .layers import Recurrent
+
+    own = inspect.signature(entry(cell).layer).parameters.values()
+    shared = inspect.signature(Recurrent).parameters.values()
+    return sorted(
+        parameter.name
+        for parameter in [*own, *shared]
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    )
+
+
 def recurrent_layer(
     cell: str, input_size: int, hidden_size: int, num_layers: int, *, user=None, **options
 ):
@@ -105,5 +120,7 @@ def recurrent_layer(
     layer = entry(cell).layer
     try:
         return layer(input_size, hidden_size, num_layers, **options)
-    except TypeError as error:  # an unknown option, or one the model sets itself
+    except TypeError as error:
+        if "keyword argument" not in str(error):
+            raise  # not an option's fault (a size too large for a tensor)
         raise ValueError(f"layer options {options}: {error}") from None

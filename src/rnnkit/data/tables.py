@@ -111,13 +111,15 @@ def load_series(
     if date_col == "auto":
         date_col = next((c for c in frame.columns if str(c).lower() == "date"), None)
     _require_columns(frame, columns + ([date_col] if date_col else []), "the data")
-    frame = frame.reset_index(drop=True)
+    # A file's rows keep their numbers through where= until they are checked: a bad value
+    # is named by the file and line, as an editor shows it.
+    path = None if isinstance(source, pd.DataFrame) else os.fspath(source)
+    values = pd.DataFrame({name: _numeric_column(frame[name], path) for name in columns})
+    values = values.reset_index(drop=True)
     report: dict = {"rows_read": len(frame)}
-
-    values = frame[columns].apply(_numeric_column)
     dates = None
     if date_col is not None:
-        dates = _parse_dates(frame[date_col], date_col)
+        dates = _parse_dates(frame[date_col], date_col, path)
         order = np.argsort(dates.values, kind="stable")
         if (order != np.arange(len(order))).any():
             report["sorted_by_date"] = True
@@ -185,22 +187,29 @@ def _require_columns(frame: pd.DataFrame, wanted: Sequence[str], where: str) -> 
         raise ValueError(f"column {absent[0]!r} is not in {where}; it has {list(frame.columns)}")
 
 
-def _numeric_column(column: pd.Series) -> pd.Series:
+def _first_bad(column: pd.Series, bad: pd.Series, path: str | None) -> tuple[str, object]:
+    """(where the first ``bad`` value of ``column`` is, its value): "data.csv:3" (the line of
+    the file ``path``, under its header) or "row 1" (a DataFrame's position)."""
+    row = int(bad.to_numpy().argmax())
+    value = column.iloc[row]
+    value = value.item() if isinstance(value, np.generic) else value  # inf, not np.float64(inf)
+    return (f"{path}:{int(column.index[row]) + 2}" if path else f"row {row}"), value
+
+
+def _numeric_column(column: pd.Series, path: str | None = None) -> pd.Series:
     """The column as floats; a value that is not a number is an error that shows it."""
     numbers = pd.to_numeric(column, errors="coerce")
     bad = (numbers.isna() & column.notna()) | numbers.isin([np.inf, -np.inf])
     if bad.any():
-        row = int(bad.to_numpy().argmax())
-        raise ValueError(
-            f"column {column.name!r} is not a finite number at row {row}: {column.iloc[row]!r}"
-        )
+        where, value = _first_bad(column, bad, path)
+        raise ValueError(f"{where}: column {column.name!r} holds {value!r}, not a finite number")
     return numbers.astype(np.float64)
 
 
-def _parse_dates(column: pd.Series, name: str) -> pd.DatetimeIndex:
+def _parse_dates(column: pd.Series, name: str, path: str | None = None) -> pd.DatetimeIndex:
     dates = pd.to_datetime(column, errors="coerce")
     bad = dates.isna()
     if bad.any():
-        row = int(bad.to_numpy().argmax())
-        raise ValueError(f"date column {name!r}: row {row} holds {column.iloc[row]!r}, not a date")
+        where, value = _first_bad(column, bad, path)
+        raise ValueError(f"{where}: date column {name!r} holds {value!r}, not a date")
     return pd.DatetimeIndex(dates)

@@ -45,6 +45,7 @@ from ..models.baselines import make_baselines
 from ..models.forecaster import FORECASTERS
 from .estimator import Estimator
 from .settings import Setting, positive_integer, shared, training_settings
+from .supervised import check_rnn_options
 
 PRESETS = {
     # The tutorials' Keras model: scaled prices, 60-step windows, four LSTM(50) layers each
@@ -210,7 +211,7 @@ class Forecaster(Estimator):
         Setting("model", "direct", "Forecasting strategy.", str, tuple(FORECASTERS)),
         shared("cell"),
         shared("hidden_size", rule=positive_integer),
-        shared("num_layers", default=2, rule=positive_integer),
+        shared("num_layers", default=2),
         shared("dropout", help="Dropout between recurrent layers."),
         shared("output_dropout"),
         shared("rnn_options"),
@@ -569,6 +570,7 @@ class Forecaster(Estimator):
         return len(self.targets)
 
     def _check_settings(self) -> None:
+        check_rnn_options(self, FORECASTERS[self.model])
         columns = self.targets + list(self.covariates) + list(self.known_future)
         if len(set(columns)) != len(columns):
             raise ValueError(

@@ -32,6 +32,7 @@ from .._checks import (
 )
 from ..registry import CELLS
 from ..training.progress import MODES
+from ..training.reproducibility import MAX_SEED
 from ..training.trainer import OPTIMIZERS, SCHEDULES
 
 
@@ -44,7 +45,9 @@ class Setting:
             (strings, a repeatable option) or dict (``KEY=VALUE``, repeatable).
         choices: the values it may take (then ``type`` is not checked).
         optional: None is a value ("none" on the command line): no limit, no clipping.
-        minimum: integers >= it; numbers > it (0: >= 0).
+        minimum: integers >= it; numbers > it (0: >= 0), and finite.
+        maximum: integers <= it, where a larger one cannot work (a seed NumPy refuses) or is
+            surely a slip (a billion layers, which never finish building).
         fraction: a number in this range, "[0, 1)" or "(0, 1)", instead of ``minimum``.
         words: texts it may be besides a number ("longest").
         rule: ``rule(value) -> None, or what the value must be`` where the above cannot say
@@ -64,6 +67,7 @@ class Setting:
     choices: tuple | None = None
     optional: bool = False
     minimum: float = 1
+    maximum: int | None = None
     fraction: str | None = None
     words: tuple = ()
     rule: Callable | None = None
@@ -95,9 +99,9 @@ class Setting:
             if self.fraction:
                 check_fraction(self.name, value, self.fraction, **spare)
             elif self.type is int and not fractional:
-                check_integer(self.name, value, self.minimum, **spare)
+                check_integer(self.name, value, self.minimum, maximum=self.maximum, **spare)
             else:
-                check_positive(self.name, value, zero=self.minimum == 0, **spare)
+                check_positive(self.name, value, zero=self.minimum == 0, finite=True, **spare)
 
 
 def integers(text: str) -> list[int] | None:
@@ -178,7 +182,13 @@ TRAINING = {
             "(the best epoch's weights are kept).",
             optional=True,
         ),
-        Setting("seed", 0, "Seed of the initial weights, dropout and batch order.", minimum=0),
+        Setting(
+            "seed",
+            0,
+            "Seed of the initial weights, dropout and batch order.",
+            minimum=0,
+            maximum=MAX_SEED,
+        ),
         Setting(
             "progress", "auto", "Progress: a bar on a terminal, else a line per epoch.", str, MODES
         ),
@@ -219,7 +229,7 @@ SHARED = {
     for setting in (
         Setting("cell", "lstm", "Recurrent cell.", str, tuple(CELLS)),
         Setting("hidden_size", 64, "Units per recurrent layer."),
-        Setting("num_layers", 1, "Stacked recurrent layers."),
+        Setting("num_layers", 1, "Stacked recurrent layers.", maximum=100),
         Setting("embedding_dim", 128, "Size of the token embedding."),
         Setting(
             "dropout",

@@ -9,15 +9,26 @@ import numpy as np
 import torch
 
 from ..data.text import Vocabulary
+from ..registry import layer_options
 
 EVAL_BATCH = 256
 
 
 def check_rnn_options(estimator, model_class) -> None:
-    """Refuse ``rnn_options`` that are settings of the model itself (``hidden_size``,
-    ``bidirectional``): they have a setting of their own, which the run records."""
+    """Refuse ``rnn_options`` that no layer of the estimator's cell takes, or that are
+    settings of the model itself (``hidden_size``, ``bidirectional``): they have a setting of
+    their own, which the run records. Their values are the layer's to check, when it is
+    built."""
+    options = estimator.rnn_options or {}
+    known = layer_options(estimator.cell)
+    unknown = sorted(set(options) - set(known) - set(inspect.signature(model_class).parameters))
+    if unknown:
+        raise ValueError(
+            f"rnn_options={options!r}: {unknown} are not options of the {estimator.cell} "
+            f"layer; it takes {known}"
+        )
     own = set(inspect.signature(model_class).parameters) - {"rnn_options"}
-    clash = sorted(set(estimator.rnn_options or {}) & own)
+    clash = sorted(set(options) & own)
     if clash:
         raise ValueError(
             f"rnn_options {clash} are settings of {model_class.__name__} itself; set them as "

@@ -7,6 +7,8 @@ import torch
 
 from .._checks import check_integer
 
+MAX_SEED = 2**32 - 1  # NumPy's global generator takes no larger seed
+
 
 def set_seed(seed: int) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and every GPU).
@@ -14,7 +16,7 @@ def set_seed(seed: int) -> None:
     ``Trainer.fit`` calls it with its ``seed``, so dropout masks and anything else drawn from
     the global generators repeat from run to run.
     """
-    check_integer("seed", seed, 0)
+    check_integer("seed", seed, 0, maximum=MAX_SEED)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -24,6 +24,7 @@ from .._checks import check_choice, check_fraction, check_integer, check_positiv
 from . import losses
 from .hooks import Hook, check_hooks
 from .progress import MODES
+from .reproducibility import MAX_SEED
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = (None, "cosine", "plateau")
@@ -250,7 +251,7 @@ class TrainerSettings:
                 )
             if not callable(metric):
                 raise TypeError(f"val_metrics[{name!r}] must be callable(model) -> float")
-        check_integer("seed", self.seed, 0)
+        check_integer("seed", self.seed, 0, maximum=MAX_SEED)
         _check_choice("progress", self.progress, MODES)
         device = self.device
         if device is not None:
