@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rnnkit.data import scenes
+from rnnkit.data.captions import PART_FILES
 from rnnkit.data.scenes import HELD_OUT, Thing, caption, correctness, parse, random_scene
 
 
@@ -74,7 +75,7 @@ def test_the_compositional_split_holds_its_pairs_out_of_training(tmp_path):
     pytest.importorskip("PIL")
     out = scenes.make_scenes(tmp_path / "set", 60, split="compositional", seed=4)
     truth = scenes.read_scenes(out)
-    parts = {part: (out / name).read_text().split() for part, name in scenes.PART_FILES.items()}
+    parts = {part: (out / name).read_text().split() for part, name in PART_FILES.items()}
     assert [len(parts[p]) for p in ("train", "validation", "test")] == [42, 6, 12]
     for part, names in parts.items():
         for name in names:

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .captions import PART_FILES, pillow
+
 SHAPES = ("circle", "square", "triangle")
 COLOURS = {
     "red": (215, 45, 40),
@@ -278,12 +280,6 @@ def _holds(stated, scene: list[Thing]) -> bool:
 # --- a scene set on disk, in Flickr8k's layout ------------------------------------------------
 
 SPLITS = ("random", "compositional")
-# Flickr8k's files naming the images of each part, which rnnkit.data.captions reads too.
-PART_FILES = {
-    "train": "Flickr_8k.trainImages.txt",
-    "validation": "Flickr_8k.devImages.txt",
-    "test": "Flickr_8k.testImages.txt",
-}
 
 
 def make_scenes(out, count: int, *, split: str = "random", seed: int = 0, side: int = 64,
@@ -305,7 +301,7 @@ def make_scenes(out, count: int, *, split: str = "random", seed: int = 0, side: 
             f"count={count} with val={val} and test={test} leaves a part empty: each of "
             "train, validation and test needs an image"
         )
-    image = _pillow()
+    image = pillow()
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
@@ -346,11 +342,3 @@ def read_scenes(folder) -> dict[str, list[Thing]]:
         name: [Thing(**row) for row in rows]
         for name, rows in json.loads(path.read_text())["scenes"].items()
     }
-
-
-def _pillow():
-    try:
-        from PIL import Image
-    except ImportError as error:
-        raise ImportError("images need Pillow: pip install 'rnnkit[vision]'") from error
-    return Image
