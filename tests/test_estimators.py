@@ -17,7 +17,9 @@ import torch
 from sklearn.base import clone
 
 from rnnkit.data.datasets import stocks_path
+from rnnkit.data.scenes import make_scenes
 from rnnkit.tasks import all_tasks, rundir
+from rnnkit.tasks.caption import Captioner
 from rnnkit.tasks.classify import Classifier
 from rnnkit.tasks.estimator import Estimator
 from rnnkit.tasks.forecast import Forecaster
@@ -104,6 +106,13 @@ CASES = {
         {"hidden_size": 4, "num_layers": 1, "epochs": 1, "val": 0.25, **QUIET},
         lambda folder: str(DATA / "spoken_digits" / "train.tsv"),
         lambda: [DATA / "spoken_digits" / "wav" / "test-00000.wav"],
+    ),
+    "caption": Case(
+        Captioner,
+        {"side": 16, "channels": (4, 8), "hidden_size": 8, "embedding_dim": 4, "epochs": 1,
+         "beam_size": 2, **QUIET},
+        lambda folder: make_scenes(folder / "scenes", 30, side=16, overwrite=True),
+        lambda: np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8),
     ),
     "bench-memory": Case(
         MemoryBenchmark,
@@ -249,7 +258,8 @@ def test_a_saved_run_loads_back_to_identical_predictions(task, runs, tmp_path):
     # And save() of a loaded estimator (or of a fitted one) writes the same layout.
     if task != "forecast":  # a loaded forecaster keeps no training data to save
         again = loaded.save(tmp_path / "again")
-        assert {p.name for p in again.iterdir()} >= names - {"learning_curves.png", "diagnostics"}
+        drawn = {"learning_curves.png", "diagnostics", "contact_sheet.png"}  # of the fit's data
+        assert {p.name for p in again.iterdir()} >= names - drawn
 
 
 # --- bad input, refused the same way by every task ----------------------------------------
@@ -449,7 +459,9 @@ EXPORTED = {
     "translate": 2,
     "music": 2,
 }  # graphs each
-NOT_EXPORTED = {"bench-memory"}  # its models are the benchmark's, not one to ship
+# bench-memory: its models are the benchmark's, not one to ship; caption: its graphs (the
+# encoder and the decoder step, as the translator's) are not written yet.
+NOT_EXPORTED = {"bench-memory", "caption"}
 
 
 @pytest.mark.parametrize("format", ["onnx", "pt2"])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from .tasks.caption import Captioner
 from .tasks.classify import Classifier
 from .tasks.forecast import Forecaster
 from .tasks.lm import LanguageModeler
@@ -496,6 +497,74 @@ def tag_predict(run, source):
     from .tasks.tag import predict_lines
 
     click.echo(predict_lines(run, source))
+
+
+# --- caption ---------------------------------------------------------------------------------
+
+
+@main.group()
+def caption():
+    """Caption images (one-to-many): train on a captioned set, score, caption new images."""
+
+
+_IMAGES = click.option("--images", help="Folder of the images, where not beside the captions.")
+
+_train_command(
+    caption,
+    Captioner,
+    "Train an image captioner; report BLEU, CIDEr-D (and, on a scene set, how true the "
+    "captions are) beside Show and Tell, the nearest neighbour and the most frequent caption.",
+    [_IMAGES],
+    data_help="A folder with images and a captions file (Flickr8k's captions.txt or "
+    "Flickr8k.token.txt, COCO's captions_*.json), or the captions file.",
+    test_help="Test data in the same form (default: the set's own test part, else a fraction).",
+    read=("images",),
+)
+
+
+@caption.command("evaluate")
+@click.option("--run", required=True, help="Run directory written by `caption train`.")
+@click.option("--data", required=True, help="A captioned set, as for train.")
+@_IMAGES
+def caption_evaluate(run, data, images):
+    """Score a run on DATA: BLEU-1..4 and CIDEr-D of the model and every baseline (and the
+    captions' correctness on a scene set); print them and store them in metrics.json."""
+    _evaluate(Captioner, run, data, read={"images": images})
+
+
+@caption.command("predict")
+@click.option("--run", required=True, help="Run directory written by `caption train`.")
+@click.argument("images", nargs=-1, required=True)
+@click.option("--beam", type=click.IntRange(1), help="Beam size (default: the run's).")
+@click.option("--attention-png", help="Draw where the decoder looked, word by word, for the "
+              "first image.")  # fmt: skip
+def caption_predict(run, images, beam, attention_png):
+    """Print a caption for each IMAGE, one a line."""
+    captioner = Captioner.load(run)
+    for line in captioner.caption(list(images), beam_size=beam):
+        click.echo(line)
+    if attention_png:
+        from .plots import plot_caption_attention
+
+        plot_caption_attention(attention_png, *captioner.attention_map(images[0]))
+        click.echo(f"Wrote {attention_png}")
+
+
+@caption.command("make-scenes")
+@click.option("--out", required=True, help="Folder to write.")
+@click.option("--count", type=click.IntRange(3), default=3000, show_default=True,
+              help="Images.")  # fmt: skip
+@click.option("--split", type=click.Choice(["random", "compositional"]), default="random",
+              show_default=True, help="compositional: three colour-shape pairs only in the "
+              "test part.")  # fmt: skip
+@click.option("--seed", type=_SEED, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing folder.")
+def caption_make_scenes(out, count, split, seed, overwrite):
+    """Write a scene set: images of shapes with five captions each, in Flickr8k's layout."""
+    from .data.scenes import make_scenes
+
+    make_scenes(out, count, split=split, seed=seed, overwrite=overwrite)
+    click.echo(f"Wrote {count} images with 5 captions each ({split} split) to {out}")
 
 
 # --- lm ------------------------------------------------------------------------------------

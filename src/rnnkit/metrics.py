@@ -20,6 +20,7 @@ Which measure to read:
   value; 0.5 is a coin flip for a series that always moves.
 """
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -637,3 +638,67 @@ def compare_pieces(pieces: list, reference: list) -> dict:
         pooled(pieces, length_histogram), pooled(reference, length_histogram)
     )
     return means
+
+
+# --- captions: consensus with several references ----------------------------------------------
+
+CIDER_SIGMA = 6.0  # the length penalty's width, in tokens (Vedantam et al. 2015, CIDEr-D)
+
+
+def _ngram_counts(tokens: list[str], order: int) -> list[dict]:
+    """For n = 1..order, {n-gram: count} of ``tokens``."""
+    return [
+        dict(Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)))
+        for n in range(1, order + 1)
+    ]
+
+
+def cider_d(hypotheses: list[str], references: list[list[str]], *, order: int = 4) -> float:
+    """CIDEr-D (Vedantam et al. 2015) of the captions ``hypotheses``, one per image, against
+    the captions ``references`` of each image, as the COCO caption evaluation computes it.
+
+    Captions are lowercased and split on spaces. Each caption becomes, for every n = 1..4,
+    a vector of its n-grams weighted by TF-IDF, the document frequency of an n-gram being
+    the number of images whose references hold it, and the IDF ``log(images / max(1,
+    df))``. An image's score is the mean over its references and over n of the cosine of
+    the hypothesis's vector with the reference's, each hypothesis weight clipped at the
+    reference's, times ``exp(-(l_h - l_r)^2 / (2 sigma^2))`` (the lengths being the COCO
+    code's: the number of bigrams), times 10; the result is the mean over images.
+    """
+    if len(hypotheses) != len(references):
+        raise ValueError(
+            f"{len(hypotheses)} hypotheses for {len(references)} reference sets: give one each"
+        )
+    if not hypotheses:
+        raise ValueError("no captions to score")
+    if any(not refs for refs in references):
+        raise ValueError("every image needs at least one reference caption")
+    grams = [[_ngram_counts(r.lower().split(), order) for r in refs] for refs in references]
+    frequency: Counter = Counter()
+    for image in grams:
+        frequency.update({g for ref in image for counts in ref for g in counts})
+    log_images = np.log(float(len(references)))
+
+    def vector(counts: list[dict]) -> tuple[list[dict], np.ndarray, int]:
+        weights = [
+            {g: tf * (log_images - np.log(max(1.0, frequency[g]))) for g, tf in per_n.items()}
+            for per_n in counts
+        ]
+        norms = np.array([np.sqrt(sum(w * w for w in per_n.values())) for per_n in weights])
+        return weights, norms, sum(counts[1].values()) if order > 1 else 0
+
+    scores = []
+    for hypothesis, image in zip(hypotheses, grams, strict=True):
+        hyp, hyp_norm, hyp_length = vector(_ngram_counts(hypothesis.lower().split(), order))
+        total = np.zeros(order)
+        for ref_counts in image:
+            ref, ref_norm, ref_length = vector(ref_counts)
+            penalty = np.exp(-((hyp_length - ref_length) ** 2) / (2 * CIDER_SIGMA**2))
+            for n in range(order):
+                common = [(w, ref[n][g]) for g, w in hyp[n].items() if g in ref[n]]
+                shared = sum(min(w, r) * r for w, r in common)  # clipped at the reference
+                if hyp_norm[n] and ref_norm[n]:
+                    shared /= hyp_norm[n] * ref_norm[n]
+                total[n] += shared * penalty
+        scores.append(10.0 * total.mean() / len(image))
+    return float(np.mean(scores))

@@ -670,3 +670,80 @@ def plot_piano_roll(
     axes.set_ylabel("pitch")
     axes.set_title("piano roll" + (" (shaded: the prime)" if primed else ""))
     return _save(figure, path)
+
+
+def plot_contact_sheet(
+    path: str | Path, images: ArrayLike, captions: Sequence[str], references: Sequence[str]
+) -> Path:
+    """Images in a grid, each with its generated caption and one reference under it.
+
+    Args:
+        path: the PNG to write.
+        images: (N, H, W, 3) uint8.
+        captions, references: N texts each.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or len(captions) != len(images) or len(references) != len(images):
+        raise ValueError(
+            f"images (N, H, W, 3) and N captions and references: got {images.shape}, "
+            f"{len(captions)} and {len(references)}"
+        )
+    import textwrap
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    columns = min(4, len(images))
+    rows = -(-len(images) // columns)
+    figure = Figure(figsize=(3.2 * columns, 3.6 * rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, image, caption, reference in zip(axes, images, captions, references, strict=False):
+        ax.imshow(image, interpolation="nearest")
+        said = textwrap.fill(f"model: {caption}", 38)
+        truth = textwrap.fill(f"reference: {reference}", 38)
+        ax.set_title(f"{said}\n{truth}", fontsize=7, loc="left")
+    return _save(figure, path)
+
+
+def plot_caption_attention(
+    path: str | Path, image: ArrayLike, words: Sequence[str], weights: ArrayLike
+) -> Path:
+    """Where the decoder looked for each word: the image once per word, the attention over
+    its grid of regions laid over it (brighter: more weight).
+
+    Args:
+        path: the PNG to write.
+        image: (H, W, 3) uint8.
+        words: the T words written (``</s>`` included, if it was).
+        weights: (T, R), R a square grid of regions, row-major.
+    """
+    image, weights = np.asarray(image), np.asarray(weights, dtype=float)
+    grid = round(float(np.sqrt(weights.shape[-1]))) if weights.ndim == 2 else 0
+    if weights.shape != (len(words), grid * grid) or not grid:
+        raise ValueError(
+            f"weights has shape {weights.shape}, expected (len(words), regions of a square "
+            f"grid) = ({len(words)}, g*g)"
+        )
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    columns = min(6, len(words) + 1)
+    rows = -(-(len(words) + 1) // columns)
+    figure = Figure(figsize=(2 * columns, 2.2 * rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes:
+        ax.axis("off")
+    height, width = image.shape[:2]
+    axes[0].imshow(image, interpolation="nearest")
+    axes[0].set_title("image", fontsize=8)
+    for ax, word, row in zip(axes[1:], words, weights, strict=False):
+        ax.imshow(image, interpolation="nearest")
+        heat = row.reshape(grid, grid) / max(row.max(), 1e-12)
+        ax.imshow(heat, cmap="gray", alpha=0.65, extent=(0, width, height, 0),
+                  interpolation="bilinear", vmin=0, vmax=1)  # fmt: skip
+        ax.set_title(word, fontsize=9)
+    return _save(figure, path)

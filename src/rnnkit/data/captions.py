@@ -58,10 +58,14 @@ class CaptionSet:
         return len(self.names)
 
     def subset(self, rows) -> CaptionSet:
-        """The images ``rows`` (positions), with their captions; no parts."""
+        """The images ``rows`` (positions), with their captions, and the parts' lists of
+        them."""
         rows = list(rows)
-        return CaptionSet([self.names[i] for i in rows], [self.captions[i] for i in rows],
-                          self.folder, self.source)  # fmt: skip
+        names = [self.names[i] for i in rows]
+        kept = set(names)
+        parts = {part: [n for n in listed if n in kept] for part, listed in self.parts.items()}
+        captions = [self.captions[i] for i in rows]
+        return CaptionSet(names, captions, self.folder, self.source, parts)
 
     def part(self, name: str) -> CaptionSet:
         """The images the set's part file ``name`` lists ("train", "validation", "test")."""

@@ -214,17 +214,30 @@ class ImageCaptioner(nn.Module):
 
     # ---------------------------------------------------------------- training
 
-    def forward(self, images: torch.Tensor, target_in: torch.Tensor, *,
-                return_attention: bool = False):  # fmt: skip
-        """Teacher-forced logits (B, T, V) of each next word [, weights (B, T, R)]."""
+    def forward(
+        self,
+        images: torch.Tensor,
+        target_in: torch.Tensor,
+        *,
+        image_rows: torch.Tensor | None = None,
+        return_attention: bool = False,
+    ):
+        """Teacher-forced logits (N, T, V) of each next word [, weights (N, T, R)].
+
+        ``images`` (B, 3, side, side); ``target_in`` (N, T), a caption a row, of the image
+        ``image_rows[n]`` (N,), or of image ``n`` without them (N = B): an image with several
+        captions is encoded once."""
         if return_attention and not self.attends:
             raise ValueError("return_attention=True needs a model with attention")
-        if target_in.dim() != 2 or len(target_in) != len(images):
+        rows = len(images) if image_rows is None else len(image_rows)
+        if target_in.dim() != 2 or len(target_in) != rows:
             raise ValueError(
-                f"target_in must be (batch, steps) with the {len(images)} rows of images, got "
-                f"{tuple(target_in.shape)}"
+                f"target_in must be (captions, steps) with a row for each of the {rows} "
+                f"captions, got {tuple(target_in.shape)}"
             )
         state = self.encode(images)
+        if image_rows is not None:
+            state = self.reorder_state(state, image_rows)
         embedded = self.dropout(self.embedding(target_in))
         all_logits, all_weights = [], []
         for t in range(target_in.shape[1]):
