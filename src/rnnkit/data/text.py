@@ -48,6 +48,7 @@ __all__ = [
     "UnknownTokenError",
     "Vocabulary",
     "WordTokenizer",
+    "attach_punctuation",
     "make_tokenizer",
     "tokenizer_from_dict",
 ]
@@ -70,6 +71,15 @@ WORD_PATTERN = (
 )
 
 _WORD_REGEX = re.compile(WORD_PATTERN)
+# Spaces a tokenizer puts around punctuation: before a closing mark, after an opening one.
+_ATTACHED = re.compile(r"\s+(?=[.,;:!?)\]}»%])|(?<=[¿¡(\[{«])\s+")
+
+
+def attach_punctuation(text: str) -> str:
+    """Words joined by spaces as text is written: "shapes : a circle , a square ." ->
+    "shapes: a circle, a square."."""
+    return _ATTACHED.sub("", text)
+
 
 _UNK = "<unk>"
 _PAD = "<pad>"

@@ -31,7 +31,7 @@ import torch
 
 from .. import metrics
 from ..data.captions import CaptionSet, load_image, read_caption_set
-from ..data.text import Vocabulary, make_tokenizer
+from ..data.text import Vocabulary, attach_punctuation, make_tokenizer
 from ..models.captioner import ImageCaptioner
 from . import supervised
 from .estimator import Estimator
@@ -249,6 +249,11 @@ class Captioner(Estimator):
     def _words(self, text: str) -> list[str]:
         return self.tokenizer_(text)
 
+    def _normal(self, text: str) -> str:
+        """``text`` as every caption is scored and shown: lowercased words, punctuation
+        attached."""
+        return attach_punctuation(" ".join(self._words(text)))
+
     def _images(self, data: CaptionSet) -> torch.Tensor:
         """The images of ``data`` as one uint8 block (N, side, side, 3)."""
         return torch.from_numpy(
@@ -286,15 +291,18 @@ class Captioner(Estimator):
         )
 
     def _loss(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(Cross-entropy summed over the caption's words, plus ``attention_penalty`` times
-        the doubly stochastic regulariser sum_r (1 - sum_t alpha_tr)^2 over the real steps;
-        the number of words): the Trainer divides."""
+        """(Cross-entropy summed over the captions' words, plus ``attention_penalty`` times
+        the doubly stochastic regulariser, mean_r (1 - sum_t alpha_tr)^2 over each caption's
+        words, weighted by its length; the number of words): the Trainer divides."""
         images, (rows, target_in, target_out) = batch
         real = target_out != -100
         if model.attends:
             logits, weights = model(images, target_in, image_rows=rows, return_attention=True)
             coverage = (weights * real.unsqueeze(-1)).sum(1)  # (captions, regions)
-            penalty = self.attention_penalty * ((1 - coverage) ** 2).sum()
+            # The mean over regions, a caption's worth per word: once the Trainer divides
+            # by the words, lambda times the mean over captions, beside the mean loss a word.
+            missed = ((1 - coverage) ** 2).mean(1) * real.sum(1)
+            penalty = self.attention_penalty * missed.sum()
         else:
             logits, penalty = model(images, target_in, image_rows=rows), 0.0
         loss = torch.nn.functional.cross_entropy(
@@ -321,11 +329,11 @@ class Captioner(Estimator):
 
     def _fit_baselines(self, train: CaptionSet, held) -> None:
         texts = [text for texts in train.captions for text in texts]
-        counts = Counter(" ".join(self._words(text)) for text in texts)
+        counts = Counter(self._normal(text) for text in texts)
         self.baselines_ = {
             "most_frequent": counts.most_common(1)[0][0],
             "thumbnails": thumbnails(vars(self).pop("_train_images")),
-            "captions": [[" ".join(self._words(t)) for t in texts] for texts in train.captions],
+            "captions": [[self._normal(t) for t in texts] for texts in train.captions],
         }
 
     # --- captions ----------------------------------------------------------------------------
@@ -351,7 +359,7 @@ class Captioner(Estimator):
         return written
 
     def _text(self, ids: list[int]) -> str:
-        return " ".join(self.vocabulary_.tokens[i] for i in ids)
+        return attach_punctuation(" ".join(self.vocabulary_.tokens[i] for i in ids))
 
     def _nearest(self, images: torch.Tensor) -> list[str]:
         """The nearest-neighbour baseline's caption of each of ``images``."""
@@ -417,7 +425,7 @@ class Captioner(Estimator):
         self._check_fitted()
         data = self.read(data)
         images = self._images(data)
-        references = [[" ".join(self._words(t)) for t in texts] for texts in data.captions]
+        references = [[self._normal(t) for t in texts] for texts in data.captions]
         written = {"model": [self._text(ids) for ids in self._write(self.model_, images)]}
         if self.show_and_tell_ is not None:
             ids = self._write(self.show_and_tell_, images)
@@ -426,9 +434,13 @@ class Captioner(Estimator):
         written["most_frequent"] = [self.baselines_["most_frequent"]] * len(data)
         truth = _scene_truth(data)
         scores = {}
+        # CIDEr-D counts n-grams of words split on spaces: punctuation stands apart, as the
+        # COCO evaluation's tokenizer leaves it.
+        spaced = [[" ".join(self._words(r)) for r in refs] for refs in references]
         for name, captions in written.items():
             scores[name] = bleu_scores(captions, references)
-            scores[name]["cider_d"] = metrics.cider_d(captions, references)
+            words = [" ".join(self._words(c)) for c in captions]
+            scores[name]["cider_d"] = metrics.cider_d(words, spaced)
             if truth is not None:
                 scores[name] |= scenes.correctness(captions, truth)
         shown = min(12, len(data))  # the contact sheet of the run: the last part scored

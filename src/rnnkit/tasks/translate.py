@@ -14,14 +14,13 @@ Tokens outside the vocabulary read as ``<unk>`` and are counted.
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..data.text import Vocabulary, make_tokenizer, tokenizer_from_dict
+from ..data.text import Vocabulary, attach_punctuation, make_tokenizer, tokenizer_from_dict
 from ..models.seq2seq import EncoderDecoder
 from . import supervised
 from .estimator import Estimator
@@ -32,8 +31,6 @@ SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")
 BOS, EOS = 2, 3  # the ids of <s> and </s> in SPECIALS
 ATTENTIONS = ("additive", "dot", "general", "none")
 DECODE_BATCH = 64
-# Spaces the tokenizers put around punctuation: before a closing mark, after an opening one.
-_ATTACHED = re.compile(r"\s+(?=[.,;:!?)\]}»%])|(?<=[¿¡(\[{«])\s+")
 
 
 def read_pairs(path) -> list[tuple[str, str]]:
@@ -178,7 +175,7 @@ class Translator(Estimator):
         text = (
             tokenizer.detokenize(tokens) if hasattr(tokenizer, "detokenize") else " ".join(tokens)
         )
-        return _ATTACHED.sub("", text)
+        return attach_punctuation(text)
 
     def _encode(self, side: int, texts: list[str]) -> tuple[list[list[int]], int, int]:
         """(ids per text, tokens in all, of which unknown) for one side."""
