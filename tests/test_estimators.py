@@ -458,10 +458,9 @@ EXPORTED = {
     "transcribe": 1,
     "translate": 2,
     "music": 2,
+    "caption": 2,
 }  # graphs each
-# bench-memory: its models are the benchmark's, not one to ship; caption: its graphs (the
-# encoder and the decoder step, as the translator's) are not written yet.
-NOT_EXPORTED = {"bench-memory", "caption"}
+NOT_EXPORTED = {"bench-memory"}  # its models are the benchmark's, not one to ship
 
 
 @pytest.mark.parametrize("format", ["onnx", "pt2"])

@@ -1,6 +1,7 @@
 """The topologies as modules: forecasters and classifiers (many-to-one), taggers and language
 models (many-to-many, aligned), the conditional generator (one-to-many), the encoder-decoder
-(many-to-many, unaligned), the CTC recogniser (many-to-many without alignment), and the
+(many-to-many, unaligned), the CTC recogniser (many-to-many without alignment), the image
+captioner (one-to-many), and the
 baselines they are compared with (naive forecasts; 1-NN-ED and 1-NN-DTW for classification of
 time series; NB-SVM, naive Bayes and TF-IDF logistic regression for texts)."""
 
@@ -13,6 +14,7 @@ from .baselines import (
     SeasonalNaive,
     make_baselines,
 )
+from .captioner import CaptionState, ConvEncoder, ImageCaptioner
 from .classifier import AttentionPooling, BagClassifier, SequenceClassifier
 from .crf import CRF, bio_constraints
 from .forecaster import FORECASTERS, DirectForecaster, RecursiveForecaster, Seq2SeqForecaster
@@ -35,12 +37,15 @@ __all__ = [
     "BagClassifier",
     "Baseline",
     "CTCRecogniser",
+    "CaptionState",
     "CharEncoder",
     "ConditionalGenerator",
+    "ConvEncoder",
     "DirectForecaster",
     "Drift",
     "EncoderDecoder",
     "FramewiseCTC",
+    "ImageCaptioner",
     "LanguageModel",
     "LinearAR",
     "LinearTextModel",

@@ -511,11 +511,70 @@ class Captioner(Estimator):
         self.model_ = self._build_model()
         self.show_and_tell_ = self._build_model(attention=False) if state["show_and_tell"] else None
 
+    def _export_graphs(self) -> list:
+        return caption_graphs(self.model_)
+
+    def _export_notes(self) -> str:
+        return (
+            "Images are made side x side RGB in [0, 1] (shorter side scaled, middle square, "
+            "channels first) before the encoder; the caption is written outside the graphs by "
+            "greedy or beam search over decoder_step, from <s> (id 2) to </s> (id 3), never "
+            "emitting <pad>, <unk> or <s>; the words are data_state's vocabulary. Show and "
+            "Tell and the baselines are not exported."
+        )
+
     def _write_extra(self, directory: Path) -> None:
         from ..plots import plot_contact_sheet
 
         if getattr(self, "_shown", None):
             plot_contact_sheet(directory / "contact_sheet.png", *self._shown)
+
+
+def caption_graphs(model: ImageCaptioner) -> list:
+    """The graphs of a captioner: ``encoder`` (images in, the decoding state out) and
+    ``decoder_step`` (the previous word and the state in, the next word's logits and the
+    decoder's new state out)."""
+    from ..export import Graph, Positional
+    from ..models.captioner import CaptionState
+
+    model = model.eval()
+    side, lstm = model.encoder.side, len(model.decoder.state_sizes) == 2
+    carried = ["h", "c"] if lstm else ["h"]
+    fields = carried + (["keys", "prepared"] if model.attends else [])
+
+    def images(batch: int, steps: int) -> dict:
+        return {"images": torch.rand(batch, 3, side, side)}
+
+    def tensors(state: CaptionState) -> tuple:
+        rnn = state.rnn if lstm else (state.rnn,)
+        return (*rnn, *((state.keys, state.prepared) if model.attends else ()))
+
+    def encode(images):
+        return tensors(model.encode(images))
+
+    def step_inputs(batch: int, steps: int) -> dict:
+        with torch.no_grad():
+            state = encode(images(batch, steps)["images"])
+        tokens = {"tokens": torch.randint(4, model.vocab_size, (batch,))}
+        return tokens | dict(zip(fields, state, strict=True))
+
+    def step(tokens, **state):
+        rnn = (state["h"], state["c"]) if lstm else state["h"]
+        logits, after = model._step(
+            model.embedding(tokens),
+            CaptionState(rnn, state.get("keys"), state.get("prepared"), None),
+        )
+        return (logits, *(after.rnn if lstm else (after.rnn,)))
+
+    free = {"h": {1: "batch"}, "c": {1: "batch"}, "keys": {0: "batch"}, "prepared": {0: "batch"}}
+    example = images(2, 1)
+    return [
+        Graph("encoder", Positional(model, example, encode), example, fields,
+              {"images": {0: "batch"}}, images),
+        Graph("decoder_step", Positional(model, ["tokens", *fields], step), step_inputs(2, 1),
+              ["logits", *(f"{name}_out" for name in carried)],
+              {"tokens": {0: "batch"}} | {name: free[name] for name in fields}, step_inputs),
+    ]  # fmt: skip
 
 
 def _scene_truth(data: CaptionSet) -> list | None:
