@@ -124,3 +124,27 @@ def test_a_folder_without_captions_is_refused_and_nothing_is_written(tmp_path):
     bad = run("caption", "train", "--data", tmp_path / "photos", "--out", tmp_path / "run",
               "--side", "60", "--channels", "4,8,16")  # fmt: skip
     assert "side=60 must be a multiple of 2^3" in bad.output
+
+
+def test_the_encoder_starts_from_a_local_file_and_may_stay_frozen(tmp_path):
+    import torch
+
+    data = make_scenes(tmp_path / "scenes", 30, side=16)
+    small = {"side": 16, "channels": (4, 8), "hidden_size": 8, "embedding_dim": 4,
+             "epochs": 1, "baseline": False, "progress": "none"}  # fmt: skip
+    first = Captioner(**small).fit(data)
+    weights = first.save(tmp_path / "first") / "model.safetensors"
+    second = Captioner(**small, seed=5, encoder_weights=str(weights), freeze_encoder=True)
+    second.fit(data)
+    for (name, a), b in zip(first.model_.encoder.state_dict().items(),
+                            second.model_.encoder.state_dict().values(), strict=True):  # fmt: skip
+        if not name.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            assert torch.equal(a, b), name  # the weights stayed; batch statistics move on
+    with pytest.raises(
+        ValueError, match=r"does not fit an encoder of side=16 and channels=\(4, 16\)"
+    ):
+        Captioner(**(small | {"channels": (4, 16)}), encoder_weights=str(weights)).fit(data)
+    with pytest.raises(ValueError, match=r"encoder_weights='nothing\.pt' must be the path of an"):
+        Captioner(encoder_weights="nothing.pt").check_settings()
+    with pytest.raises(ValueError, match="freeze_encoder=True keeps loaded weights"):
+        Captioner(freeze_encoder=True).check_settings()

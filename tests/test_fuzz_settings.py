@@ -26,6 +26,7 @@ RULE_REFUSES = {
     "finite": [math.nan, math.inf, -math.inf],
     "probability": [-0.1, 1.5, math.nan],
     "folder": [""],
+    "existing_file": ["", "no-such-file.safetensors"],
     "level": [0, 1, 1.5, math.nan],
     "ngram_orders": [-1, 4, 1.5],
 }

@@ -35,7 +35,7 @@ from ..data.text import Vocabulary, attach_punctuation, make_tokenizer
 from ..models.captioner import ImageCaptioner
 from . import supervised
 from .estimator import Estimator
-from .settings import Setting, finite, shared, training_settings
+from .settings import Setting, existing_file, finite, shared, training_settings
 from .supervised import stratified_split
 
 SPECIALS = ("<pad>", "<unk>", "<s>", "</s>")
@@ -159,6 +159,16 @@ class Captioner(Estimator):
             "Channels of each convolution block of the encoder (each halves the image).",
             tuple,
         ),
+        Setting(
+            "encoder_weights",
+            None,
+            "Start the encoder from this local file: a caption run's model.safetensors, or "
+            "the encoder's state dict (.safetensors or .pt); nothing is downloaded.",
+            str,
+            optional=True,
+            rule=existing_file,
+        ),
+        Setting("freeze_encoder", False, "Keep the loaded encoder's weights as they are.", bool),
         shared("cell"),
         shared("embedding_dim", default=64),
         shared("hidden_size", default=128),
@@ -206,6 +216,8 @@ class Captioner(Estimator):
         channels = self.channels
         if not channels or any(not isinstance(c, int) or c < 1 for c in channels):
             raise ValueError(f"channels={channels!r} must be positive integers, one per block")
+        if self.freeze_encoder and not self.encoder_weights:
+            raise ValueError("freeze_encoder=True keeps loaded weights: give encoder_weights")
         if self.side % (1 << len(channels)):
             raise ValueError(
                 f"side={self.side} must be a multiple of 2^{len(channels)}: each of the "
@@ -277,7 +289,7 @@ class Captioner(Estimator):
     # --- training ----------------------------------------------------------------------------
 
     def _build_model(self, attention: bool | None = None) -> ImageCaptioner:
-        return ImageCaptioner(
+        model = ImageCaptioner(
             len(self.vocabulary_),
             side=self.side,
             channels=tuple(self.channels),
@@ -289,6 +301,31 @@ class Captioner(Estimator):
             dropout=self.dropout,
             rnn_options=self.rnn_options,
         )
+        if self.encoder_weights and vars(self).get("_places") is not None:  # fitting, not loading
+            self._load_encoder(model)
+        return model
+
+    def _load_encoder(self, model: ImageCaptioner) -> None:
+        """The encoder's weights from ``encoder_weights`` (a whole captioner's, whose keys
+        start with "encoder.", or the encoder's alone); frozen with ``freeze_encoder``."""
+        path = Path(self.encoder_weights)
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            weights = load_file(path)
+        else:
+            weights = torch.load(path, map_location="cpu", weights_only=True)
+        prefix = "encoder."
+        if any(key.startswith(prefix) for key in weights):  # a whole captioner's weights
+            weights = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+        try:
+            model.encoder.load_state_dict(weights)
+        except RuntimeError as error:
+            raise ValueError(
+                f"encoder_weights={str(path)!r} does not fit an encoder of side={self.side} and "
+                f"channels={tuple(self.channels)}: {str(error).splitlines()[0]}"
+            ) from None
+        model.encoder.requires_grad_(not self.freeze_encoder)
 
     def _loss(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(Cross-entropy summed over the captions' words, plus ``attention_penalty`` times

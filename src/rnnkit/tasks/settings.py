@@ -134,6 +134,12 @@ def folder(value) -> str | None:
     return None if isinstance(value, str | os.PathLike) and str(value) else "must be a folder path"
 
 
+def existing_file(value) -> str | None:
+    """A ``rule``: the path of a file that exists."""
+    ok = isinstance(value, str | os.PathLike) and str(value) and os.path.isfile(value)
+    return None if ok else "must be the path of an existing file"
+
+
 def probability(value) -> str | None:
     """A ``rule``: a number in [0, 1]."""
     return None if is_fraction(value, "[0, 1]") else "must be a probability in [0, 1]"
