@@ -148,3 +148,21 @@ def test_the_encoder_starts_from_a_local_file_and_may_stay_frozen(tmp_path):
         Captioner(encoder_weights="nothing.pt").check_settings()
     with pytest.raises(ValueError, match="freeze_encoder=True keeps loaded weights"):
         Captioner(freeze_encoder=True).check_settings()
+
+
+def test_train_on_scenes_it_makes_itself(tmp_path):
+    out = tmp_path / "run"
+    result = run("caption", "train", "--scenes", 20, "--split", "compositional", "--out", out,
+                 *TINY, "--no-baseline")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Made 20 scenes (compositional split)" in result.output
+    assert (tmp_path / "run-scenes" / "scenes.json").is_file() and (
+        out / "model.safetensors"
+    ).is_file()
+    again = run("caption", "train", "--scenes", 30, "--out", tmp_path / "run", "--overwrite", *TINY)
+    assert again.exit_code == 1 and "holds another scene set" in again.output
+    both = run("caption", "train", "--scenes", 20, "--data", tmp_path / "run-scenes", "--out",
+               tmp_path / "other", *TINY)  # fmt: skip
+    assert both.exit_code == 2 and "give --data or the options that make the data" in both.output
+    neither = run("caption", "train", "--out", tmp_path / "other", *TINY)
+    assert neither.exit_code == 2 and not (tmp_path / "other").exists()

@@ -7,6 +7,7 @@ the run goes through ``rnnkit.tasks.rundir.train_run``. ``register`` makes a new
 ``train``, ``evaluate`` and ``predict`` in one line. Under torchrun only rank 0 prints.
 """
 
+import json
 import re
 from pathlib import Path
 
@@ -250,15 +251,18 @@ def _train_command(
     build=None,
     name="train",
     data_type=None,
+    made=None,
 ):
     """``<group> train``: ``--data`` (unless ``data_help`` is None: the task makes its own),
     ``--test`` (with ``test_help``), ``options`` (besides the settings: how to read the
     data), an option per setting of ``cls`` (from its declarations), then
     ``rundir.train_run``. ``read``: the options that say how to read the data;
     ``build(settings, extra) -> estimator`` where ``options`` change settings (default
-    ``cls(**settings)``); ``data_type``: the click type of ``--data``."""
-    common = [click.option("--data", required=True, help=data_help, type=data_type)]
-    common = common if data_help else []
+    ``cls(**settings)``); ``data_type``: the click type of ``--data``; ``made(extra, out)
+    -> data or None``: data the command makes from its ``options`` (a generated set), for
+    which ``--data`` may be left out."""
+    given = click.option("--data", required=made is None, help=data_help, type=data_type)
+    common = [given] if data_help else []
     if test_help:
         common.append(click.option("--test", help=test_help))
     placement = [
@@ -278,6 +282,11 @@ def _train_command(
         settings = _settings(cls, given, names)
         estimator = build(settings, extra) if build else cls(**settings)
         _check_given(estimator, settings, flags)
+        if made is not None:
+            generated = made(extra, out)
+            if (generated is None) == (data is None):
+                raise click.UsageError("give --data or the options that make the data, not both")
+            data = data if generated is None else generated
         _echo(
             train_run(
                 estimator, data, out, test=test, read=reading, overwrite=overwrite, resume=resume
@@ -509,16 +518,53 @@ def caption():
 
 _IMAGES = click.option("--images", help="Folder of the images, where not beside the captions.")
 
+
+def _scenes_for(extra: dict, out) -> Path | None:
+    """The scene set ``caption train --scenes N`` trains on: made beside the run, in
+    OUT-scenes, or that folder again where it holds the same set."""
+    if extra["scenes"] is None:
+        return None
+    from .data.scenes import make_scenes
+
+    folder = Path(f"{out}-scenes")
+    wanted = {"count": extra["scenes"], "split": extra["split"], "seed": 0}
+    if (folder / "scenes.json").is_file():
+        made = json.loads((folder / "scenes.json").read_text())
+        if {"count": len(made["scenes"]), "split": made["split"], "seed": made["seed"]} == wanted:
+            return folder
+        raise FileExistsError(
+            f"{folder} holds another scene set; remove it, or train on it with --data"
+        )
+    make_scenes(folder, extra["scenes"], split=extra["split"])
+    _echo(f"Made {extra['scenes']} scenes ({extra['split']} split) in {folder}")
+    return folder
+
+
 _train_command(
     caption,
     Captioner,
     "Train an image captioner; report BLEU, CIDEr-D (and, on a scene set, how true the "
     "captions are) beside Show and Tell, the nearest neighbour and the most frequent caption.",
-    [_IMAGES],
+    [
+        _IMAGES,
+        click.option(
+            "--scenes",
+            type=click.IntRange(10),
+            help="Train on N scenes made in OUT-scenes (see make-scenes) instead of --data.",
+        ),
+        click.option(
+            "--split",
+            type=click.Choice(["random", "compositional"]),
+            default="random",
+            show_default=True,
+            help="The split of --scenes.",
+        ),
+    ],
     data_help="A folder with images and a captions file (Flickr8k's captions.txt or "
     "Flickr8k.token.txt, COCO's captions_*.json), or the captions file.",
     test_help="Test data in the same form (default: the set's own test part, else a fraction).",
     read=("images",),
+    made=_scenes_for,
 )
 
 
