@@ -69,8 +69,14 @@ class CaptionSet:
 
     def part(self, name: str) -> CaptionSet:
         """The images the set's part file ``name`` lists ("train", "validation", "test")."""
+        return self.split_off(name)[1]
+
+    def split_off(self, name: str) -> tuple[CaptionSet, CaptionSet]:
+        """(the images the part file ``name`` does not list, those it lists)."""
         wanted = set(self.parts.get(name, ()))
-        return self.subset(i for i, image in enumerate(self.names) if image in wanted)
+        inside = [image in wanted for image in self.names]
+        return (self.subset(i for i, x in enumerate(inside) if not x),
+                self.subset(i for i, x in enumerate(inside) if x))  # fmt: skip
 
 
 def find_captions(folder) -> Path:

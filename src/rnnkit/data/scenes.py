@@ -181,8 +181,7 @@ def captions(scene: list[Thing], rng: np.random.Generator, count: int = 5) -> li
             written.append(text)
         if len(written) == count:
             break
-    while len(written) < count:  # a scene with few paraphrases repeats them
-        written.append(written[len(written) % max(len(written), 1)])
+    written += written[:1] * (count - len(written))  # few paraphrases: the first repeats
     return written
 
 

@@ -22,6 +22,7 @@ from torch import nn
 from .._checks import check_fraction, check_integer
 from ..attention import Attention
 from ..registry import recurrent_layer
+from .seq2seq import _as_tuple, _like
 
 
 class ConvEncoder(nn.Module):
@@ -76,14 +77,6 @@ class CaptionState(NamedTuple):
     keys: torch.Tensor | None
     prepared: torch.Tensor | None
     attention: torch.Tensor | None
-
-
-def _as_tuple(state) -> tuple:
-    return (state,) if isinstance(state, torch.Tensor) else tuple(state)
-
-
-def _like(parts, state):
-    return parts[0] if isinstance(state, torch.Tensor) else tuple(parts)
 
 
 class ImageCaptioner(nn.Module):

@@ -237,9 +237,7 @@ class Captioner(Estimator):
         if test is not None:
             return data, test
         if data.parts.get("test"):
-            listed = set(data.parts["test"])
-            keep = [i for i, name in enumerate(data.names) if name not in listed]
-            return data.subset(keep), data.part("test")
+            return data.split_off("test")
         keep, hold = stratified_split(np.zeros(len(data)), self.test, 1234)
         if len(hold) == 0:
             raise ValueError(
@@ -250,9 +248,7 @@ class Captioner(Estimator):
 
     def _split(self, data: CaptionSet, val_data):
         if val_data is None and data.parts.get("validation"):
-            listed = set(data.parts["validation"])
-            keep = [i for i, name in enumerate(data.names) if name not in listed]
-            return data.subset(keep), data.part("validation")
+            return data.split_off("validation")
         return super()._split(data, val_data)
 
     def _subset(self, data: CaptionSet, rows):
